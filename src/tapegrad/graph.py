@@ -1,0 +1,218 @@
+"""Graph: the nodes reachable from some outputs, in topological order, as one array.
+
+    g = Graph(f)          # record: g.nodes[i] is a Value, g.arg_indices[i] its arguments' indices
+    g.backward()          # reverse mode: one backward sweep fills every .grad
+    x.data = 3.0
+    g.forward()           # replay: recompute every node from the leaves' current data
+    g.backward()          # ... and differentiate again, without rebuilding anything
+
+Because every node's arguments come before it in the array, a single pass in array order
+evaluates the graph (forward, and forward-mode derivatives), and a single pass in reverse
+order back-propagates (reverse mode). No pass recurses, so graphs a million nodes deep are fine.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from .ops import FLOATS, RULES, Op
+from .value import VALUES, Value, evaluate
+
+
+def topological_order(outputs) -> list[Value]:
+    """Every node the outputs depend on, each after its arguments.
+
+    Found with an explicit stack (never recursion); ordered by birth, since a node is always
+    made after its arguments. Ties cannot happen: every node has its own birth number.
+    """
+    seen = set(outputs)
+    stack = list(seen)
+    while stack:
+        for arg in stack.pop().args:
+            if arg not in seen:
+                seen.add(arg)
+                stack.append(arg)
+    return sorted(seen, key=_birth)
+
+
+def _birth(node: Value) -> int:
+    return node._birth
+
+
+def local_partials(node: Value, m=FLOATS) -> tuple:
+    """(∂node/∂arg for each arg), from the rule table. With m=VALUES they are Values, recorded
+    on the graph so they can be differentiated again; with FLOATS they are plain numbers."""
+    rule = RULES[node.op]
+    if m is FLOATS:
+        y, xs = node.data, [a.data for a in node.args]
+    else:
+        y, xs = node, node.args
+    if rule.takes_constant:
+        return rule.partials(m, y, *xs, node.k)
+    return rule.partials(m, y, *xs)
+
+
+def _accumulate(total, term):
+    """total + term, where None means 'no contribution yet' (so no 0 + x nodes get recorded)."""
+    return term if total is None else total + term
+
+
+class Graph:
+    """The computation graph of `outputs` as an array of nodes in topological order."""
+
+    def __init__(self, *outputs: Value, backend: str = "python"):
+        if not outputs:
+            raise TypeError("Graph() needs at least one output Value, e.g. Graph(loss)")
+        for i, out in enumerate(outputs):
+            if not isinstance(out, Value):
+                raise TypeError(
+                    f"Graph(): output {i} is {out!r} ({type(out).__name__}), not a Value; "
+                    "pass the Values your computation produced, e.g. Graph(loss)"
+                )
+        if backend != "python":
+            raise ValueError(f"Graph(backend={backend!r}): the available backend is 'python'")
+        self.outputs = outputs
+        self.backend = backend
+        self.nodes: list[Value] = topological_order(outputs)
+
+    # -- the array -----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self):
+        return iter(self.nodes)
+
+    def __getitem__(self, i: int) -> Value:
+        return self.nodes[i]
+
+    @cached_property
+    def index(self) -> dict[Value, int]:
+        """Each node's position in the array."""
+        return {node: i for i, node in enumerate(self.nodes)}
+
+    @cached_property
+    def arg_indices(self) -> list[tuple[int, ...]]:
+        """For each node, the positions of its arguments (always smaller than its own)."""
+        index = self.index
+        return [tuple(index[a] for a in node.args) for node in self.nodes]
+
+    # -- interpreters --------------------------------------------------------------------------
+
+    def forward(self):
+        """Recompute every node from the leaves' current ``data``, in array order.
+
+        Returns the output's new data (a list of them for several outputs).
+        """
+        for i, node in enumerate(self.nodes):
+            if node.args:
+                try:
+                    node.data = evaluate(node.op, node.args, node.k)
+                except (ArithmeticError, ValueError) as error:
+                    raise type(error)(
+                        f"Graph.forward(), node {i} ({self._describe(i)}): {error}"
+                    ) from error
+        datas = [out.data for out in self.outputs]
+        return datas[0] if len(datas) == 1 else datas
+
+    def backward(self) -> None:
+        """Reverse mode: one sweep from the outputs back to the leaves.
+
+        Afterwards each node's ``grad`` is d(sum of outputs)/d(node). Interior nodes are reset
+        first, so they hold this call's gradient; leaves accumulate, as in micrograd and
+        PyTorch (so a training loop zeroes them between steps).
+        """
+        nodes = self.nodes
+        for node in nodes:
+            if node.args:
+                node.grad = 0.0
+        for out in self.outputs:
+            out.grad += 1.0
+        for node in reversed(nodes):
+            if node.args:
+                grad = node.grad
+                for arg, partial in zip(node.args, local_partials(node)):
+                    arg.grad += grad * partial
+
+    def vjp(self, cotangents: dict, m=FLOATS) -> list:
+        """Reverse mode without side effects: the cotangent of every node, as a list aligned with
+        ``nodes``, given the outputs' cotangents (a dict Value -> number or Value).
+
+        With ``m=VALUES`` the cotangents are Values recorded on the graph (differentiable
+        again). Entries are None where the node does not influence the seeded outputs.
+        """
+        nodes, arg_indices = self.nodes, self.arg_indices
+        total = [None] * len(nodes)
+        for out, seed in cotangents.items():
+            total[self.index[out]] = _accumulate(total[self.index[out]], seed)
+        for i in range(len(nodes) - 1, -1, -1):
+            ct = total[i]
+            if ct is None or not arg_indices[i]:
+                continue
+            for j, partial in zip(arg_indices[i], local_partials(nodes[i], m)):
+                total[j] = _accumulate(total[j], ct * partial)
+        return total
+
+    def jvp(self, tangents: dict, m=FLOATS) -> list:
+        """Forward mode: one sweep in array order pushing tangents from the inputs.
+
+        ``tangents`` maps input Values to their tangent ẋ; returns ẏ for every node, aligned with
+        ``nodes``: ẏ = Σ ∂y/∂x_i · ẋ_i, None where the node does not depend on any seeded input.
+        With ``m=VALUES`` the tangents are Values recorded on the graph.
+        """
+        nodes, arg_indices = self.nodes, self.arg_indices
+        tangent = [None] * len(nodes)
+        for i, node in enumerate(nodes):
+            if node in tangents:
+                tangent[i] = tangents[node]
+                continue
+            moving = [j for j in arg_indices[i] if tangent[j] is not None]
+            if not moving:
+                continue
+            partials = local_partials(node, m)
+            total = None
+            for j, partial in zip(arg_indices[i], partials):
+                if tangent[j] is not None:
+                    total = _accumulate(total, partial * tangent[j])
+            tangent[i] = total
+        return tangent
+
+    # -- printing ------------------------------------------------------------------------------
+
+    def _describe(self, i: int) -> str:
+        node = self.nodes[i]
+        name = node._op or "leaf"
+        args = ", ".join(f"#{j}" for j in self.arg_indices[i])
+        return f"{name} of {args}" if args else name
+
+    def __str__(self) -> str:
+        """One line per node: index, op, argument indices, data, grad (and label)."""
+        outputs = {id(out) for out in self.outputs}
+        rows = [("#", "op", "args", "data", "grad", "")]
+        for i, node in enumerate(self.nodes):
+            note = node.label
+            if id(node) in outputs:
+                note = f"{note}  <- output".strip()
+            rows.append(
+                (
+                    str(i),
+                    node._op or "leaf",
+                    " ".join(str(j) for j in self.arg_indices[i]),
+                    f"{node.data:.6g}",
+                    f"{node.grad:.6g}",
+                    note,
+                )
+            )
+        widths = [max(len(row[c]) for row in rows) for c in range(5)]
+        lines = []
+        for row in rows:
+            cells = [row[0].rjust(widths[0])] + [row[c].ljust(widths[c]) for c in range(1, 3)]
+            cells += [row[c].rjust(widths[c]) for c in (3, 4)]
+            lines.append(("  ".join(cells) + "  " + row[5]).rstrip())
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Graph of {len(self.nodes)} nodes, {len(self.outputs)} output(s)>"
+
+
+__all__ = ["Graph", "topological_order", "local_partials", "VALUES", "Op"]

@@ -1,0 +1,308 @@
+"""Value: one node of the computation graph.
+
+A Value holds four things (the seed's data structure, plus its arguments):
+
+- ``data``: the number computed in the forward pass;
+- ``grad``: d(output)/d(this node), filled in by the backward pass;
+- ``op``: the `Op` that made it (``Op.LEAF`` for inputs and parameters);
+- ``args``: the Values it was made from.
+
+There are no closures: a node only says *what* it is. What to do with it -- evaluate it,
+differentiate it, draw it -- is decided by the interpreters in graph.py, which read the rule
+table in ops.py. Python's operators on Values record new nodes, eagerly: ``x * 2`` computes its
+data at once and remembers that it was a product of ``x`` and the constant 2.
+"""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+
+from .ops import FLOATS, RULES, Op
+
+# Every Value is stamped with its birth number. A node is always made after its arguments, so
+# sorting any set of nodes by birth is a topological order -- no recursion, no graph search.
+_births = itertools.count()
+
+
+def _as_float(x, context: str) -> float:
+    """The float a Value stores; a TypeError that names `context` for anything else."""
+    if isinstance(x, numbers.Real) and not isinstance(x, Value):
+        try:
+            return float(x)
+        except OverflowError:
+            raise OverflowError(f"{context}: {x!r} is too large for a float") from None
+    raise TypeError(
+        f"{context}: expected a number (int or float) or a Value, got {x!r} "
+        f"of type {type(x).__name__}"
+    )
+
+
+class Value:
+    """A scalar node: ``data``, ``grad``, the ``op`` that made it and its ``args``.
+
+    >>> x = Value(2.0, label="x")
+    >>> f = (2 * x + 3) ** 2
+    >>> f.backward()
+    >>> f.data, x.grad
+    (49.0, 28.0)
+    """
+
+    __slots__ = ("data", "grad", "op", "args", "k", "label", "_birth", "__weakref__")
+
+    def __init__(self, data, _children=(), _op="", label=""):
+        # `_children` and `_op` are micrograd's constructor arguments, accepted so its
+        # signature works; a node with children must come from an operation, which knows
+        # its derivative.
+        if _children:
+            raise TypeError(
+                "Value(data, _children) cannot make an interior node by hand: tapegrad would "
+                "not know its derivative. Compute it with operations on Values instead "
+                "(a + b, a * b, a.tanh(), ...)."
+            )
+        self.data = _as_float(data, "Value(data)")
+        self.grad = 0.0
+        self.op = Op.LEAF
+        self.args = ()
+        self.k = None  # the constant operand of ops that have one (the exponent of x ** k)
+        self.label = label
+        self._birth = next(_births)
+
+    # -- micrograd's names for the same fields ------------------------------------------------
+
+    @property
+    def _prev(self) -> set:
+        """The argument nodes, as a set (micrograd's field)."""
+        return set(self.args)
+
+    @property
+    def _op(self) -> str:
+        """The op as micrograd prints it: '+', '*', '**2', 'ReLU', or '' for a leaf."""
+        symbol = RULES[self.op].symbol
+        return f"{symbol}{self.k}" if self.op is Op.POW else symbol
+
+    def __repr__(self) -> str:
+        return f"Value(data={self.data}, grad={self.grad})"
+
+    # -- arithmetic: each records one node ----------------------------------------------------
+
+    def __add__(self, other):
+        return _record(Op.ADD, (self, _operand(other, "add", self, "+")))
+
+    def __radd__(self, other):
+        return _record(Op.ADD, (self, _operand(other, "add", self, "+")))
+
+    def __mul__(self, other):
+        return _record(Op.MUL, (self, _operand(other, "multiply", self, "*")))
+
+    def __rmul__(self, other):
+        return _record(Op.MUL, (self, _operand(other, "multiply", self, "*")))
+
+    def __pow__(self, other):
+        if isinstance(other, Value):
+            return _record(Op.POWV, (self, other))
+        if isinstance(other, numbers.Real):
+            return _record(Op.POW, (self,), other)
+        raise TypeError(
+            f"cannot raise {self!r} to the power {other!r} ({type(other).__name__}): "
+            "the exponent must be a number or a Value"
+        )
+
+    def __rpow__(self, other):
+        return _record(Op.POWV, (_operand(other, "raise", self, "**"), self))
+
+    # Derived operations, written with the primitive ones exactly as micrograd writes them, so
+    # that programs written for micrograd compute the very same floats.
+
+    def __neg__(self):
+        return self * -1
+
+    def __sub__(self, other):
+        return self + (-_operand(other, "subtract", self, "-"))
+
+    def __rsub__(self, other):
+        return _operand(other, "subtract", self, "-") + (-self)
+
+    def __truediv__(self, other):
+        other = _operand(other, "divide", self, "/")
+        _check_divisor(self, other)
+        return self * other**-1
+
+    def __rtruediv__(self, other):
+        _check_divisor(other, self)
+        return _operand(other, "divide", self, "/") * self**-1
+
+    # -- functions ----------------------------------------------------------------------------
+
+    def exp(self):
+        return _record(Op.EXP, (self,))
+
+    def log(self):
+        return _record(Op.LOG, (self,))
+
+    def tanh(self):
+        return _record(Op.TANH, (self,))
+
+    def sigmoid(self):
+        return _record(Op.SIGMOID, (self,))
+
+    def relu(self):
+        return _record(Op.RELU, (self,))
+
+    def abs(self):
+        return _record(Op.ABS, (self,))
+
+    __abs__ = abs
+
+    def sin(self):
+        return _record(Op.SIN, (self,))
+
+    def cos(self):
+        return _record(Op.COS, (self,))
+
+    def sqrt(self):
+        return self**0.5
+
+    @staticmethod
+    def dot(weights, inputs, bias):
+        """One neuron as one node: ``bias + Σ weights[i] * inputs[i]``.
+
+        The same number as micrograd's ``sum((w*x for w, x in zip(weights, inputs)), bias)``,
+        but one node instead of 2n + 1, which makes a network's graph about 20× smaller.
+        """
+        weights, inputs = list(weights), list(inputs)
+        if len(weights) != len(inputs):
+            raise ValueError(
+                f"Value.dot: {len(weights)} weights but {len(inputs)} inputs; they must pair up"
+            )
+        operands = [_operand(v, "dot", None, "dot") for v in (*weights, *inputs, bias)]
+        return _record(Op.DOT, tuple(operands))
+
+    # -- reverse mode -------------------------------------------------------------------------
+
+    def backward(self):
+        """Fill ``.grad`` of every node this Value depends on with d(self)/d(node).
+
+        Builds the Graph of this Value and sweeps it once in reverse. Leaves accumulate across
+        calls (call ``zero_grad()`` between training steps); interior nodes hold the gradient of
+        the latest call, so calling ``backward()`` twice never double-counts.
+        """
+        Graph(self).backward()
+
+
+def _new_node(op: Op, args: tuple, data: float, k=None) -> Value:
+    node = object.__new__(Value)
+    node.data = data
+    node.grad = 0.0
+    node.op = op
+    node.args = args
+    node.k = k
+    node.label = ""
+    node._birth = next(_births)
+    return node
+
+
+def evaluate(op: Op, args: tuple, k=None) -> float:
+    """The forward formula of `op` on the data of `args` (and the constant `k`), as a float."""
+    rule = RULES[op]
+    if rule.takes_constant:
+        return rule.forward(FLOATS, *[a.data for a in args], k)
+    return rule.forward(FLOATS, *[a.data for a in args])
+
+
+def _record(op: Op, args: tuple, k=None) -> Value:
+    """Compute `op` on `args` and record the result as a new node. Nothing is recorded if the
+    formula raises, so an error leaves the graph built so far intact."""
+    return _new_node(op, args, evaluate(op, args, k), k)
+
+
+def _operand(other, verb: str, this, symbol: str) -> Value:
+    """`other` as a Value: Values pass through, numbers become constant leaves."""
+    if isinstance(other, Value):
+        return other
+    if isinstance(other, numbers.Real):
+        return Value(other)
+    target = f"{this!r} {symbol} " if this is not None else ""
+    raise TypeError(
+        f"cannot {verb} {other!r} ({type(other).__name__}): in `{target}{other!r}`, "
+        "Value arithmetic takes Values and numbers (int or float) only"
+    )
+
+
+def _check_divisor(numerator, divisor) -> None:
+    divisor_data = divisor.data if isinstance(divisor, Value) else divisor
+    if isinstance(divisor_data, numbers.Real) and divisor_data == 0:
+        raise ZeroDivisionError(
+            f"division by zero: {numerator!r} / {divisor!r}; the divisor's data is 0"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The arithmetic of Values: the rule table's formulas run on this to record derivatives as new
+# nodes, which is what makes higher-order derivatives work (see ops.py).
+# ---------------------------------------------------------------------------------------------
+
+
+def _data(x):
+    return x.data if isinstance(x, Value) else x
+
+
+def _lift(method_name: str, float_fn):
+    """A function of `m` that records a node for a Value and computes a float for a number."""
+
+    def apply(x):
+        return getattr(x, method_name)() if isinstance(x, Value) else float_fn(x)
+
+    apply.__name__ = method_name
+    return staticmethod(apply)
+
+
+class ValueMath:
+    """The functions the rules use, recording nodes. Piecewise-constant pieces (relu's step,
+    abs's sign) are constants: their derivative is 0 wherever it exists."""
+
+    exp = _lift("exp", FLOATS.exp)
+    log = _lift("log", FLOATS.log)
+    tanh = _lift("tanh", FLOATS.tanh)
+    sigmoid = _lift("sigmoid", FLOATS.sigmoid)
+    relu = _lift("relu", FLOATS.relu)
+    abs = _lift("abs", FLOATS.abs)
+    sin = _lift("sin", FLOATS.sin)
+    cos = _lift("cos", FLOATS.cos)
+
+    @staticmethod
+    def step(x):
+        return FLOATS.step(_data(x))
+
+    @staticmethod
+    def sign(x):
+        return FLOATS.sign(_data(x))
+
+    @staticmethod
+    def pow(x, k):
+        if isinstance(x, Value):
+            return x**k
+        if isinstance(k, Value):
+            return Value(x) ** k
+        return FLOATS.pow(x, k)
+
+    @staticmethod
+    def pow_slope(x, k):
+        # The same limits as FloatMath.pow_slope, decided on the data; elsewhere k · x^(k-1).
+        kd = _data(k)
+        if kd == 0 and not isinstance(k, Value):
+            return 0.0
+        if _data(x) == 0 and kd < 1:
+            return FLOATS.pow_slope(0.0, kd)
+        return k * ValueMath.pow(x, k - 1)
+
+    @staticmethod
+    def log_base(x):
+        return x.log() if isinstance(x, Value) and x.data > 0 else FLOATS.log_base(_data(x))
+
+
+VALUES = ValueMath()
+
+from .graph import Graph  # noqa: E402  (graph.py needs Value; Value.backward needs Graph)
+
+__all__ = ["Value", "VALUES", "evaluate"]
