@@ -211,6 +211,12 @@ class Graph:
             lines.append(("  ".join(cells) + "  " + row[5]).rstrip())
         return "\n".join(lines)
 
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a Graph as a drawing; repr and str stay text."""
+        from .viz import to_svg
+
+        return to_svg(*self.outputs)
+
     def __repr__(self) -> str:
         return f"<Graph of {len(self.nodes)} nodes, {len(self.outputs)} output(s)>"
 

@@ -84,6 +84,12 @@ class Value:
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
 
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a Value as a drawing of its graph; repr stays micrograd's."""
+        from .viz import to_svg
+
+        return to_svg(self)
+
     # -- arithmetic: each records one node ----------------------------------------------------
 
     def __add__(self, other):
