@@ -42,14 +42,17 @@ def _birth(node: Value) -> int:
 def local_partials(node: Value, m=FLOATS) -> tuple:
     """(∂node/∂arg for each arg), from the rule table. With m=VALUES they are Values, recorded
     on the graph so they can be differentiated again; with FLOATS they are plain numbers."""
-    rule = RULES[node.op]
+    partials = _PARTIALS[node.op]
     if m is FLOATS:
-        y, xs = node.data, [a.data for a in node.args]
-    else:
-        y, xs = node, node.args
-    if rule.takes_constant:
-        return rule.partials(m, y, *xs, node.k)
-    return rule.partials(m, y, *xs)
+        if node.k is None:  # every op but POW: the common case, kept short
+            return partials(FLOATS, node.data, *[a.data for a in node.args])
+        return partials(FLOATS, node.data, *[a.data for a in node.args], node.k)
+    if node.k is None:
+        return partials(m, node, *node.args)
+    return partials(m, node, *node.args, node.k)
+
+
+_PARTIALS = {op: rule.partials for op, rule in RULES.items()}
 
 
 def _accumulate(total, term):
@@ -129,7 +132,10 @@ class Graph:
         for out in self.outputs:
             out.grad += 1.0
         for node in reversed(nodes):
-            if node.args:
+            # NOTE: a node whose gradient is 0 (behind a dead ReLU, say) contributes nothing,
+            # so it is skipped: about a third of the demo's sweep. Like JAX's symbolic zeros,
+            # this also means 0 · inf (sqrt at 0 behind a zero gradient) gives 0, not nan.
+            if node.args and node.grad:
                 grad = node.grad
                 for arg, partial in zip(node.args, local_partials(node)):
                     arg.grad += grad * partial

@@ -51,6 +51,10 @@ class Op(enum.Enum):
     COS = "cos"
     DOT = "dot"  # a neuron fused into one node: b + Σ w_i x_i, args (w_1..w_n, x_1..x_n, b)
 
+    # NOTE: Enum's own __hash__ runs Python code; the interpreters look ops up in dicts once per
+    # node, so identity hashing (members are singletons) saves real time.
+    __hash__ = object.__hash__
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -180,9 +184,10 @@ def _dot_forward(m, *operands):
     """b + Σ w_i x_i, summed left to right from b: the same floats, in the same order, as
     micrograd's ``sum((wi*xi for wi, xi in zip(w, x)), b)``."""
     n = len(operands) // 2
-    total = operands[-1]
-    for i in range(n):
-        total = total + operands[i] * operands[n + i]
+    weights, inputs, bias = operands[:n], operands[n:-1], operands[-1]
+    total = bias
+    for w, x in zip(weights, inputs):
+        total = total + w * x
     return total
 
 
