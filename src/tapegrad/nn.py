@@ -4,6 +4,10 @@ behaviour, with each neuron recorded as one fused dot-product node.
     random.seed(1337)
     model = MLP(2, [16, 16, 1])   # the same initial weights as micrograd's
     score = model([Value(0.5), Value(-1.0)])
+
+Beyond micrograd: a neuron's nonlinearity can be chosen (``act="tanh"``; the defaults are
+micrograd's), and every Module can save and restore its parameters (``state_dict()``,
+``load_state_dict()``; files via ``tapegrad.serialize``).
 """
 
 from __future__ import annotations
@@ -11,6 +15,24 @@ from __future__ import annotations
 import random
 
 from .value import Value
+
+# A neuron's nonlinearity: its name, the method of Value that applies it, and the word its repr
+# uses (micrograd's two are "ReLU" and "Linear").
+ACTIVATIONS = {
+    "relu": ("relu", "ReLU"),
+    "tanh": ("tanh", "Tanh"),
+    "sigmoid": ("sigmoid", "Sigmoid"),
+    "linear": (None, "Linear"),
+}
+
+
+def _check_activation(act) -> str:
+    if act not in ACTIVATIONS:
+        raise ValueError(
+            f"act={act!r} is not a nonlinearity tapegrad knows; choose one of "
+            f"{', '.join(repr(name) for name in ACTIVATIONS)}"
+        )
+    return act
 
 
 class Module:
@@ -24,6 +46,21 @@ class Module:
     def parameters(self) -> list[Value]:
         return []
 
+    def state_dict(self) -> dict:
+        """The parameters' current values, by name: ``{"layers.0.neurons.3.w": [...], ...}``
+        (a weight list per neuron, a bare float per bias). A plain dict of plain numbers,
+        ready for ``json.dump``; see ``tapegrad.serialize.save`` for files."""
+        from .serialize import state_dict
+
+        return state_dict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Set the parameters from a ``state_dict()``. Every name and shape is checked first:
+        on any mismatch a ValueError says which, and the model is left as it was."""
+        from .serialize import load_state_dict
+
+        load_state_dict(self, state)
+
 
 class Neuron(Module):
     """act = b + Σ w_i x_i, then relu(act) if ``nonlin`` else act.
@@ -31,12 +68,16 @@ class Neuron(Module):
     Weights start at ``random.uniform(-1, 1)``, drawn in order, and the bias at 0, as in
     micrograd. The weighted sum is one ``Op.DOT`` node computing the same floats in the same
     order as micrograd's chain of 2n additions and products.
+
+    ``act`` picks another nonlinearity: "relu", "tanh", "sigmoid" or "linear". Left out, it is
+    micrograd's choice: "relu" if ``nonlin`` else "linear".
     """
 
-    def __init__(self, nin: int, nonlin: bool = True):
+    def __init__(self, nin: int, nonlin: bool = True, act: str | None = None):
         self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
         self.b = Value(0)
         self.nonlin = nonlin
+        self.act = _check_activation(act) if act is not None else ("relu" if nonlin else "linear")
 
     def __call__(self, x):
         if isinstance(x, (Value, int, float)):
@@ -47,13 +88,14 @@ class Neuron(Module):
                 f"{self!r} takes {len(self.w)} inputs but was given {len(x)}: {x!r}"
             )
         act = Value.dot(self.w, x, self.b)
-        return act.relu() if self.nonlin else act
+        method = ACTIVATIONS[self.act][0]
+        return getattr(act, method)() if method else act
 
     def parameters(self) -> list[Value]:
         return self.w + [self.b]
 
     def __repr__(self) -> str:
-        return f"{'ReLU' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
+        return f"{ACTIVATIONS[self.act][1]}Neuron({len(self.w)})"
 
 
 class Layer(Module):
@@ -77,14 +119,24 @@ class MLP(Module):
     """Layers of sizes ``nouts`` on ``nin`` inputs; ReLU everywhere but the last, linear layer.
 
     Unlike micrograd, a hidden layer of width 1 works (``MLP(2, [16, 1, 1])``): a neuron takes
-    a bare Value as a one-element input.
+    a bare Value as a one-element input. ``act`` sets the hidden layers' nonlinearity ("relu",
+    "tanh", "sigmoid"); the last layer stays linear.
     """
 
-    def __init__(self, nin: int, nouts: list[int]):
+    def __init__(self, nin: int, nouts: list[int], act: str | None = None):
         sizes = [nin] + list(nouts)
-        self.layers = [
-            Layer(sizes[i], sizes[i + 1], nonlin=i != len(nouts) - 1) for i in range(len(nouts))
-        ]
+        if act is None:  # micrograd's construction, argument for argument
+            self.layers = [
+                Layer(sizes[i], sizes[i + 1], nonlin=i != len(nouts) - 1)
+                for i in range(len(nouts))
+            ]
+        else:
+            _check_activation(act)
+            self.layers = [
+                Layer(sizes[i], sizes[i + 1], nonlin=i != len(nouts) - 1,
+                      act=act if i != len(nouts) - 1 else "linear")
+                for i in range(len(nouts))
+            ]
 
     def __call__(self, x):
         for layer in self.layers:

@@ -1,0 +1,168 @@
+"""Small datasets to train on, as plain Python lists: ``X`` is a list of rows (lists of
+floats), ``y`` a list of integer class labels 0..k-1.
+
+The toy 2-D sets are generated with Python's own ``random.Random(seed)``, so the same seed
+gives the same points on every machine, with nothing installed. ``digits()`` is a real dataset:
+the 1,797 8×8 handwritten digits that ship inside scikit-learn.
+
+    X, y = moons(100, noise=0.1, seed=1337)
+    X, y = digits()
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_fraction=0.2, seed=0)
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+
+def _linspace(start: float, stop: float, n: int, endpoint: bool = True) -> list[float]:
+    if n == 1:
+        return [float(start)]
+    step = (stop - start) / (n - 1 if endpoint else n)
+    return [start + i * step for i in range(n)]
+
+
+def _check_size(what: str, n, minimum: int = 1) -> None:
+    if not isinstance(n, int) or isinstance(n, bool) or n < minimum:
+        raise ValueError(f"{what}: n={n!r} must be a whole number of points >= {minimum}")
+    if n > 10_000_000:
+        raise ValueError(f"{what}: n={n!r} points would not fit in memory as Python lists")
+
+
+def _check_noise(what: str, noise) -> None:
+    if not (isinstance(noise, (int, float)) and noise >= 0 and math.isfinite(noise)):
+        raise ValueError(f"{what}: noise={noise!r} must be a number >= 0 (0 means no noise)")
+
+
+def _shuffled_with_noise(points, labels, noise: float, rng: random.Random):
+    """Shuffle points and labels together, then add Gaussian noise N(0, noise²) to each
+    coordinate -- the order scikit-learn uses."""
+    order = list(range(len(points)))
+    rng.shuffle(order)
+    X = [[c + rng.gauss(0.0, noise) if noise else c for c in points[i]] for i in order]
+    y = [labels[i] for i in order]
+    return X, y
+
+
+def moons(n: int = 100, noise: float = 0.1, seed: int | None = 0):
+    """Two interleaving half circles (scikit-learn's ``make_moons`` formula).
+
+    Class 0: the upper half circle (cos θ, sin θ), θ in [0, π], n // 2 points.
+    Class 1: the lower one shifted, (1 - cos θ, 1/2 - sin θ), the remaining points.
+    Then shuffled, and Gaussian noise of standard deviation ``noise`` added to every coordinate.
+    """
+    _check_size("moons", n, 2)
+    _check_noise("moons", noise)
+    n_out = n // 2
+    n_in = n - n_out
+    outer = [[math.cos(t), math.sin(t)] for t in _linspace(0.0, math.pi, n_out)]
+    inner = [[1.0 - math.cos(t), 1.0 - math.sin(t) - 0.5] for t in _linspace(0.0, math.pi, n_in)]
+    return _shuffled_with_noise(outer + inner, [0] * n_out + [1] * n_in, noise, random.Random(seed))
+
+
+def circles(n: int = 100, noise: float = 0.05, factor: float = 0.5, seed: int | None = 0):
+    """A circle inside another (scikit-learn's ``make_circles`` formula).
+
+    Class 0: n // 2 points evenly around the unit circle; class 1: the rest, around a circle of
+    radius ``factor`` (0 < factor < 1). Shuffled, then Gaussian noise added.
+    """
+    _check_size("circles", n, 2)
+    _check_noise("circles", noise)
+    if not (isinstance(factor, (int, float)) and 0 < factor < 1):
+        raise ValueError(f"circles: factor={factor!r} is the inner radius, between 0 and 1")
+    n_out = n // 2
+    n_in = n - n_out
+    outer = [[math.cos(t), math.sin(t)] for t in _linspace(0.0, 2 * math.pi, n_out, False)]
+    inner = [
+        [factor * math.cos(t), factor * math.sin(t)]
+        for t in _linspace(0.0, 2 * math.pi, n_in, False)
+    ]
+    return _shuffled_with_noise(outer + inner, [0] * n_out + [1] * n_in, noise, random.Random(seed))
+
+
+def spiral(n: int = 300, classes: int = 3, noise: float = 0.2, seed: int | None = 0):
+    """``classes`` arms of a spiral (the CS231n toy set), n points shared among them.
+
+    Arm j: radius r from 0 to 1, angle θ = 4j + 4r + noise·N(0, 1) (so the noise jitters along
+    the arm), point (r sin θ, r cos θ). Labels are the arm numbers 0..classes-1.
+    """
+    _check_size("spiral", n, 1)
+    _check_noise("spiral", noise)
+    if not isinstance(classes, int) or classes < 2:
+        raise ValueError(f"spiral: classes={classes!r} must be a whole number >= 2")
+    if n < classes:
+        raise ValueError(f"spiral: n={n} points cannot cover {classes} classes; use n >= classes")
+    rng = random.Random(seed)
+    points, labels = [], []
+    for j in range(classes):
+        count = n // classes + (1 if j < n % classes else 0)
+        for r in _linspace(0.0, 1.0, count):
+            theta = 4.0 * j + 4.0 * r + (rng.gauss(0.0, noise) if noise else 0.0)
+            points.append([r * math.sin(theta), r * math.cos(theta)])
+            labels.append(j)
+    return _shuffled_with_noise(points, labels, 0.0, rng)
+
+
+def xor(n: int = 200, noise: float = 0.3, seed: int | None = 0):
+    """The XOR problem: points around the four corners (±1, ±1), label 1 where the two
+    coordinates' signs differ (the corner's a XOR b), 0 where they agree.
+
+    Corners take turns, so each gets n // 4 points (the first n % 4 one more); each point is
+    its corner plus Gaussian noise. No straight line separates the classes.
+    """
+    _check_size("xor", n, 1)
+    _check_noise("xor", noise)
+    corners = [(-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0)]
+    points = [list(corners[i % 4]) for i in range(n)]
+    labels = [int((p[0] > 0) != (p[1] > 0)) for p in points]
+    return _shuffled_with_noise(points, labels, noise, random.Random(seed))
+
+
+def digits():
+    """The 1,797 handwritten digits that ship with scikit-learn (8×8 images, 10 classes).
+
+    Returns ``X``, a list of 1,797 rows of 64 floats -- each pixel's ink from 0 to 16, scaled to
+    [0, 1] -- read row by row, and ``y``, the digits 0..9. Needs scikit-learn (the data are
+    files inside its package; nothing is downloaded).
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError(
+            "tapegrad.datasets.digits() needs scikit-learn, which ships the digits data; "
+            "install it with: pip install scikit-learn   (or: pip install 'tapegrad[digits]')"
+        ) from None
+    data = load_digits()
+    X = [[float(v) / 16.0 for v in row] for row in data.data.tolist()]
+    y = [int(label) for label in data.target.tolist()]
+    return X, y
+
+
+def train_test_split(X, y, test_fraction: float = 0.2, seed: int | None = 0):
+    """Shuffle the samples and hold out ``test_fraction`` of them for testing.
+
+    Returns ``X_train, X_test, y_train, y_test`` (scikit-learn's order). The test part has
+    round(test_fraction · n) samples, at least one, and so does the training part.
+    """
+    X, y = list(X), list(y)
+    if len(X) != len(y):
+        raise ValueError(
+            f"train_test_split: {len(X)} samples in X but {len(y)} labels in y; "
+            "give one label per sample"
+        )
+    if len(X) < 2:
+        raise ValueError("train_test_split: need at least 2 samples to split into two parts")
+    if not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1):
+        raise ValueError(
+            f"train_test_split: test_fraction={test_fraction!r} must be between 0 and 1, "
+            "e.g. 0.2 to hold out a fifth"
+        )
+    n_test = min(max(1, round(test_fraction * len(X))), len(X) - 1)
+    order = list(range(len(X)))
+    random.Random(seed).shuffle(order)
+    test, train = order[:n_test], order[n_test:]
+    return [X[i] for i in train], [X[i] for i in test], [y[i] for i in train], [y[i] for i in test]
+
+
+__all__ = ["moons", "circles", "spiral", "xor", "digits", "train_test_split"]
