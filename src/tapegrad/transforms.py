@@ -1,32 +1,371 @@
-"""Function transforms: derivatives of Python functions of Values.
+"""Function transforms: derivatives of Python functions of Values, composable to any order.
 
-``jvp`` is forward mode: it records ``f`` once and sweeps the recorded graph forwards, pushing a
-tangent from the inputs to the output with each op's local derivatives (see Graph.jvp).
+    grad(f)(x)                      ∂f/∂x                         one reverse sweep
+    value_and_grad(f)(x)            (f(x), ∂f/∂x)
+    vjp(f, *primals)                (f(primals), ct ↦ ctᵀ·J)      reverse mode, reusable
+    jvp(f, primals, tangents)       (f(primals), J·tangents)      one forward sweep
+    hvp(f, primals, tangents)       (∇f, H·tangents)              forward over reverse
+    jacobian(f)(x)                  J, row per output             n forward or m reverse sweeps
+    hessian(f)(x)                   H, nested lists               forward over reverse
+
+Every transform works the same way: call ``f`` once on fresh input nodes, which records its
+graph; then sweep that graph (Graph.vjp backwards, Graph.jvp forwards) with the local derivatives
+from the rule table in ops.py.
+
+**Floats in, floats out; Values in, Values out.** When every argument is a number, the sweeps run
+on plain floats (the fast path). When an argument is a Value -- the input of an enclosing
+transform, or any Value you want to differentiate through -- or when ``f`` uses an input of an
+enclosing transform (a closure), the sweeps run in the Value arithmetic: each derivative is
+recorded as new nodes, so the result can be differentiated again. That is all higher order takes:
+``grad(grad(f))`` is grad of a function whose result is a recorded graph.
+
+**No perturbation confusion.** A transform never seeds a Value it was given: it seeds a fresh node
+made for its own inputs (for a Value, ``primal + 0``, which depends on the primal with derivative
+1). Sweeps are keyed by node, so an inner transform's seeds can never leak into an enclosing
+transform's, and d/dx [x · d/dy (x + y)] is 1, as it should be, in every combination of modes.
+
+Arguments are numbers, Values, or (nested) lists and tuples of them; derivatives have the same
+shape as the arguments they belong to. ``argnums`` picks which positional arguments to
+differentiate: an int gives that argument's derivative, a tuple gives a tuple of them.
+
+**Kinks.** relu and abs are not differentiable at 0. tapegrad uses the convention of micrograd and
+PyTorch: relu'(0) = 0 and |x|'(0) = 0 (and every higher derivative of either is 0). gradcheck says
+when a finite difference straddles such a kink.
 """
 
 from __future__ import annotations
 
+import inspect
 import numbers
+from dataclasses import dataclass
 
 from .graph import Graph
-from .value import Value
+from .ops import FLOATS
+from .value import VALUES, Value
+
+# The input nodes of the transforms currently calling their function. A transform whose function
+# reaches one of them is running inside an enclosing transform's function, so its result must be a
+# recorded graph (Values), not floats, or the enclosing transform would see a constant.
+_enclosing_inputs: set = set()
+
+MODES = ("fwd", "rev")
 
 
-def _leaves_for(primals, what: str) -> list[Value]:
-    leaves = []
-    for i, primal in enumerate(primals):
-        if not isinstance(primal, numbers.Real):
-            raise TypeError(
-                f"{what}: primal {i} is {primal!r} ({type(primal).__name__}); primals are numbers"
+# ---------------------------------------------------------------------------------------------
+# Arguments and results as trees: numbers and Values at the leaves, lists and tuples above them.
+# (The trees are the user's argument lists, a few levels deep at most, so recursion is fine here;
+# graphs are never walked recursively.)
+# ---------------------------------------------------------------------------------------------
+
+_LEAF = None
+
+
+def _is_scalar(x) -> bool:
+    return isinstance(x, (Value, numbers.Real))
+
+
+def _flatten(tree, path: str, what: str):
+    """(the leaves of `tree` in order, its shape, each leaf's path); `what` names it in errors."""
+    leaves, paths = [], []
+
+    def visit(node, node_path):
+        if _is_scalar(node):
+            leaves.append(node)
+            paths.append(node_path)
+            return _LEAF
+        if isinstance(node, (list, tuple)):
+            return (type(node), [visit(child, f"{node_path}[{i}]") for i, child in enumerate(node)])
+        if node is None:
+            hint = " (did f forget to `return` its result?)" if "returned" in what else ""
+            raise TypeError(f"{what} `{node_path}` is None{hint}")
+        raise TypeError(
+            f"{what} `{node_path}` is {node!r} ({type(node).__name__}); expected a number, a Value, "
+            "or a list or tuple of them"
+        )
+
+    shape = visit(tree, path)
+    return leaves, shape, paths
+
+
+def _unflatten(shape, leaves):
+    """The inverse of _flatten: `leaves` (an iterator) poured back into `shape`."""
+    if shape is _LEAF:
+        return next(leaves)
+    kind, children = shape
+    return kind(_unflatten(child, leaves) for child in children)
+
+
+def _nest(outer_shape, inner_shape, rows):
+    """A leaf of `outer_shape` for each row, each row poured into `inner_shape` (a Jacobian is
+    the output's shape of the input's shape, as in JAX)."""
+    return _unflatten(outer_shape, iter([_unflatten(inner_shape, iter(row)) for row in rows]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracing: call f once on fresh input nodes, recording its graph.
+# ---------------------------------------------------------------------------------------------
+
+
+def _name(f) -> str:
+    return getattr(f, "__name__", type(f).__name__)
+
+
+def _argument_names(f, nargs: int) -> list[str]:
+    """What the user calls each positional argument (`x`, `y`), or `argument i` when unknown."""
+    names = [f"argument {i}" for i in range(nargs)]
+    try:
+        params = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):
+        return names
+    for i, p in enumerate(params[:nargs]):
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names[i] = p.name
+        elif p.kind is p.VAR_POSITIONAL:
+            break
+    return names
+
+
+def _check_argnums(argnums, caller: str) -> None:
+    """argnums must be an int or a non-empty tuple of distinct ints (its range is checked when f is
+    called, since only then is the number of arguments known)."""
+    items = argnums if isinstance(argnums, tuple) else (argnums,)
+    if not items or not all(isinstance(a, int) and not isinstance(a, bool) for a in items):
+        raise TypeError(
+            f"{caller}(f, argnums={argnums!r}): argnums must be an int (which argument to "
+            "differentiate) or a non-empty tuple of ints, e.g. argnums=0 or argnums=(0, 1)"
+        )
+    if len(set(items)) != len(items):
+        raise ValueError(f"{caller}(f, argnums={argnums!r}): argnums has a repeated entry")
+
+
+def _resolve_argnums(argnums, nargs: int, f, caller: str) -> tuple[int, ...]:
+    items = argnums if isinstance(argnums, tuple) else (argnums,)
+    resolved = []
+    for a in items:
+        if not -nargs <= a < nargs:
+            names = ", ".join(_argument_names(f, nargs))
+            allowed = (
+                f"0..{nargs - 1} (or -1..-{nargs} counting from the end)"
+                if nargs
+                else "nothing: pass the argument to differentiate"
             )
-        leaves.append(Value(primal, label=f"x{i}"))
-    return leaves
+            raise IndexError(
+                f"{caller}({_name(f)}, argnums={argnums!r}): argnum {a} is out of range; "
+                f"{_name(f)} was called with {nargs} positional argument(s) ({names}), "
+                f"so argnums can be {allowed}"
+            )
+        resolved.append(a % nargs)
+    return tuple(resolved)
+
+
+def _input_node(primal, label: str) -> Value:
+    """A transform's own node for one input.
+
+    For a number, a new leaf. For a Value, a new node equal to it that depends on it with
+    derivative 1: the transform seeds this node, never the caller's Value (which an enclosing
+    transform may be differentiating), so derivatives at different levels stay apart, while the
+    result remains a function of the caller's Value.
+    """
+    node = Value(primal, label=label) if not isinstance(primal, Value) else primal + 0.0
+    node.label = label
+    return node
+
+
+@dataclass
+class _Trace:
+    """f called once on fresh input nodes: what the sweeps need."""
+
+    inputs: list  # the fresh input nodes, flattened over the differentiated arguments
+    input_paths: list  # each input's name in the user's words, for messages
+    in_shape: object  # the shape of the differentiated arguments (one, or a tuple of them)
+    outputs: list  # f's result, flattened: Values and numbers
+    out_shape: object
+    graph: Graph | None  # the graph of the Value outputs (None if f returned only numbers)
+    m: object  # FLOATS, or VALUES when the derivatives must be recorded (see module doc)
+
+    def result(self, x):
+        """A sweep's entry as this trace returns it: a float, or a Value when recording. (A float
+        sweep gives Values only when given Value seeds; its result is then linear in them.)"""
+        if isinstance(x, Value):
+            return x
+        return float(x) if self.m is FLOATS else Value(x)
+
+    def reverse(self, cotangents: list) -> list:
+        """One reverse sweep: the cotangent of every input, given one per output."""
+        if self.graph is None:
+            return [self.result(0.0)] * len(self.inputs)
+        seeds: dict = {}
+        for out, ct in zip(self.outputs, cotangents):
+            if isinstance(out, Value) and not _is_zero(ct):
+                seeds[out] = ct if out not in seeds else seeds[out] + ct
+        totals = self.graph.vjp(seeds, self.m)
+        index = self.graph.index
+        return [self.result(_at(totals, index, x)) for x in self.inputs]
+
+    def forward(self, tangents: list) -> list:
+        """One forward sweep: the tangent of every output, given one per input."""
+        if self.graph is None:
+            return [self.result(0.0)] * len(self.outputs)
+        seeds = {x: t for x, t in zip(self.inputs, tangents) if not _is_zero(t)}
+        totals = self.graph.jvp(seeds, self.m)
+        index = self.graph.index
+        return [self.result(_at(totals, index, out)) for out in self.outputs]
+
+    def output_values(self) -> list:
+        if self.m is FLOATS:
+            return [float(out.data if isinstance(out, Value) else out) for out in self.outputs]
+        return [self.result(out) for out in self.outputs]
+
+
+def _is_zero(x) -> bool:
+    return not isinstance(x, Value) and x == 0
+
+
+def _at(totals: list, index: dict, node):
+    """The entry of a sweep's result for `node`: 0.0 when the sweep never reached it."""
+    i = index.get(node) if isinstance(node, Value) else None
+    total = None if i is None else totals[i]
+    return 0.0 if total is None else total
+
+
+def _trace(f, args: tuple, argnums, caller: str) -> _Trace:
+    """Call f(*args) with the arguments in `argnums` replaced by fresh input nodes."""
+    if not callable(f):
+        raise TypeError(f"{caller}: expected a function to differentiate, got {f!r}")
+    nargs = len(args)
+    positions = _resolve_argnums(argnums, nargs, f, caller)
+    names = _argument_names(f, nargs)
+    call_args = list(args)
+    inputs, paths, shapes = [], [], []
+    for a in positions:
+        leaves, shape, leaf_paths = _flatten(args[a], names[a], f"{caller}: argument")
+        nodes = [_input_node(leaf, path) for leaf, path in zip(leaves, leaf_paths)]
+        call_args[a] = _unflatten(shape, iter(nodes))
+        inputs += nodes
+        paths += [f"`{p}` (argument {a})" for p in leaf_paths]
+        shapes.append(shape)
+    in_shape = (tuple, shapes) if isinstance(argnums, tuple) else shapes[0]
+
+    _enclosing_inputs.update(inputs)
+    try:
+        out = f(*call_args)
+    finally:
+        _enclosing_inputs.difference_update(inputs)
+
+    outputs, out_shape, _ = _flatten(out, "result", f"{caller}: {_name(f)} returned, as its")
+    values = [o for o in outputs if isinstance(o, Value)]
+    graph = Graph(*values) if values else None
+    return _Trace(inputs, paths, in_shape, outputs, out_shape, graph, _arithmetic(args, positions, graph))
+
+
+def _arithmetic(args: tuple, positions: tuple, graph: Graph | None):
+    """VALUES (record the derivatives) when a differentiated argument is a Value, or when f's graph
+    reaches a Value passed in another argument or an enclosing transform's input; else FLOATS."""
+    anchors = set(_enclosing_inputs)
+    for i, arg in enumerate(args):
+        if isinstance(arg, (Value, list, tuple)):
+            try:
+                leaves = _flatten(arg, "", "")[0]
+            except TypeError:  # not an argument made of numbers: f's own business
+                continue
+            if i in positions and any(isinstance(x, Value) for x in leaves):
+                return VALUES
+            anchors.update(x for x in leaves if isinstance(x, Value))
+    if graph is not None and anchors and not anchors.isdisjoint(graph.nodes):
+        return VALUES
+    return FLOATS
+
+
+def _scalar_output(trace: _Trace, f, caller: str) -> None:
+    if trace.out_shape is not _LEAF:
+        raise TypeError(
+            f"{caller}({_name(f)}): {_name(f)} returned {len(trace.outputs)} values in a "
+            f"{trace.out_shape[0].__name__}, but {caller} needs one scalar (a Value or a number). "
+            f"Return the one number to differentiate (e.g. a loss, or sum(...) of the outputs), "
+            f"or use jacobian({_name(f)}) for the derivative of every output"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The transforms.
+# ---------------------------------------------------------------------------------------------
+
+
+def value_and_grad(f, argnums=0):
+    """A function computing ``(f(*args), ∂f/∂args[argnums])``, with one reverse sweep.
+
+    ``f`` must return a scalar. The gradient has the shape of the argument(s) it belongs to.
+
+    >>> value_and_grad(lambda x, y: x * y, argnums=(0, 1))(2.0, 3.0)
+    (6.0, (3.0, 2.0))
+    """
+    _check_argnums(argnums, "value_and_grad")
+
+    def value_and_grad_f(*args):
+        trace = _trace(f, args, argnums, "grad")
+        _scalar_output(trace, f, "grad")
+        grads = trace.reverse([1.0])
+        return trace.output_values()[0], _unflatten(trace.in_shape, iter(grads))
+
+    value_and_grad_f.__name__ = f"value_and_grad({_name(f)})"
+    return value_and_grad_f
+
+
+def grad(f, argnums=0):
+    """A function computing ∂f/∂(argument ``argnums``) of a scalar function ``f``.
+
+    One reverse sweep of f's recorded graph. Floats in give floats out; Values in give Values out,
+    so grad composes with itself and every other transform:
+
+    >>> f = lambda x: (2 * x + 3) ** 2
+    >>> grad(f)(2.0), grad(grad(f))(2.0), grad(grad(grad(f)))(2.0)
+    (28.0, 8.0, 0.0)
+
+    At relu's kink (and abs's) the derivative is 0, as in micrograd and PyTorch.
+    """
+    _check_argnums(argnums, "grad")
+    value_and_grad_f = value_and_grad(f, argnums)
+
+    def grad_f(*args):
+        return value_and_grad_f(*args)[1]
+
+    grad_f.__name__ = f"grad({_name(f)})"
+    return grad_f
+
+
+def vjp(f, *primals):
+    """Reverse mode: ``(f(*primals), vjp_fn)``, where ``vjp_fn(cotangent)`` is ``cotangentᵀ · J``.
+
+    ``f`` is recorded once; each call of ``vjp_fn`` is one reverse sweep of that record. The
+    cotangent has the shape of f's result; ``vjp_fn`` returns a tuple with one cotangent per primal,
+    each shaped like that primal.
+
+    >>> out, vjp_fn = vjp(lambda x, y: [x * y, x + y], 2.0, 3.0)
+    >>> out, vjp_fn([1.0, 0.0]), vjp_fn([0.0, 1.0])
+    ([6.0, 5.0], (3.0, 2.0), (1.0, 1.0))
+    """
+    trace = _trace(f, primals, tuple(range(len(primals))), "vjp") if primals else None
+    if trace is None:
+        raise TypeError(f"vjp({_name(f)}): give at least one primal, e.g. vjp(f, 2.0)")
+
+    def vjp_fn(cotangent):
+        cts, shape, _ = _flatten(cotangent, "cotangent", "vjp_fn:")
+        if shape != trace.out_shape:
+            raise ValueError(
+                f"vjp_fn: the cotangent must have the shape of {_name(f)}'s result "
+                f"({len(trace.outputs)} number(s), shaped like {_describe(trace.out_shape)}), "
+                f"got {_describe(shape)}"
+            )
+        return _unflatten(trace.in_shape, iter(trace.reverse(cts)))
+
+    return _unflatten(trace.out_shape, iter(trace.output_values())), vjp_fn
 
 
 def jvp(f, primals, tangents):
-    """Forward mode: ``(f(*primals), J_f(primals) · tangents)`` as two floats.
+    """Forward mode: ``(f(*primals), J · tangents)``, with one forward sweep.
 
-    One forward sweep of the recorded graph, for the one input direction ``tangents``:
+    ``tangents`` has one entry per primal, shaped like it (the direction to differentiate along);
+    the output tangent is shaped like f's result:
 
     >>> jvp(lambda x: (2.0 * x + 3.0) ** 2, (2.0,), (1.0,))
     (49.0, 28.0)
@@ -36,21 +375,114 @@ def jvp(f, primals, tangents):
         raise ValueError(
             f"jvp: {len(primals)} primals but {len(tangents)} tangents; give one tangent per input"
         )
-    leaves = _leaves_for(primals, "jvp")
-    for i, t in enumerate(tangents):
-        if not isinstance(t, numbers.Real):
-            raise TypeError(f"jvp: tangent {i} is {t!r} ({type(t).__name__}); tangents are numbers")
-    out = f(*leaves)
-    if not isinstance(out, Value):
-        if isinstance(out, numbers.Real):
-            return float(out), 0.0  # f ignored its inputs: a constant has zero derivative
-        raise TypeError(
-            f"jvp: f returned {out!r} ({type(out).__name__}); f must return one Value"
+    if not primals:
+        raise TypeError(f"jvp({_name(f)}): give at least one primal, e.g. jvp(f, (2.0,), (1.0,))")
+    trace = _trace(f, primals, tuple(range(len(primals))), "jvp")
+    flat, shape, _ = _flatten(tangents, "tangents", "jvp:")
+    if shape != trace.in_shape:
+        raise ValueError(
+            f"jvp: each tangent must have the shape of its primal: primals are shaped like "
+            f"{_describe(trace.in_shape)}, tangents like {_describe(shape)}"
         )
-    graph = Graph(out)
-    tangent = graph.jvp({leaf: float(t) for leaf, t in zip(leaves, tangents)})
-    out_tangent = tangent[graph.index[out]]
-    return out.data, 0.0 if out_tangent is None else float(out_tangent)
+    out_tangents = trace.forward(flat)
+    return (
+        _unflatten(trace.out_shape, iter(trace.output_values())),
+        _unflatten(trace.out_shape, iter(out_tangents)),
+    )
 
 
-__all__ = ["jvp"]
+def hvp(f, primals, tangents):
+    """Hessian-vector product: ``(∇f, H · tangents)`` at ``primals``, forward over reverse.
+
+    One reverse sweep records the gradient as a graph; one forward sweep of that graph pushes the
+    tangents through it -- about the cost of a few gradients, without ever forming H. With one
+    primal the gradient and the product are shaped like it; with several, they are tuples.
+
+    >>> hvp(lambda x, y: x * x * y, (3.0, 2.0), (1.0, 0.0))
+    ((12.0, 9.0), (4.0, 6.0))
+    """
+    primals = tuple(primals)
+    argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
+    tangents = tuple(tangents)
+    return jvp(grad(f, argnums), primals, tangents)
+
+
+def _describe(shape) -> str:
+    if shape is _LEAF:
+        return "a scalar"
+    kind, children = shape
+    return f"a {kind.__name__} of {len(children)}"
+
+
+def _choose_mode(mode: str, n_inputs: int, n_outputs: int, caller: str) -> str:
+    if mode == "auto":
+        return "fwd" if n_inputs < n_outputs else "rev"
+    if mode not in MODES:
+        raise ValueError(
+            f"{caller}(mode={mode!r}): mode is 'auto', 'fwd' (one forward sweep per input) "
+            "or 'rev' (one reverse sweep per output)"
+        )
+    return mode
+
+
+def jacobian(f, argnums=0, mode="auto"):
+    """A function computing the Jacobian of ``f``: ∂(each output)/∂(each input).
+
+    ``f`` returns a Value or a list of them (m outputs); the inputs are the argument(s) picked by
+    ``argnums`` (n numbers). f is recorded once, then swept:
+
+    - ``mode="fwd"``: n forward sweeps, one per input (a column each);
+    - ``mode="rev"``: m reverse sweeps, one per output (a row each);
+    - ``mode="auto"`` (default): forward when n < m, else reverse -- whichever takes fewer sweeps.
+
+    The mode a call used is left in the returned function's ``mode`` attribute. The result is
+    f's result shape of the input's shape: ``J[i][j] = ∂out[i]/∂x[j]`` for a list in, a list out.
+
+    >>> jac = jacobian(lambda xs: [xs[0] * xs[1], xs[0] + xs[1], xs[0]])
+    >>> jac([2.0, 3.0]), jac.mode
+    ([[3.0, 2.0], [1.0, 1.0], [1.0, 0.0]], 'fwd')
+    """
+    _check_argnums(argnums, "jacobian")
+    _choose_mode(mode, 0, 0, "jacobian")
+
+    def jacobian_f(*args):
+        trace = _trace(f, args, argnums, "jacobian")
+        n, m = len(trace.inputs), len(trace.outputs)
+        jacobian_f.mode = _choose_mode(mode, n, m, "jacobian")
+        if jacobian_f.mode == "fwd":
+            columns = [trace.forward([1.0 if k == j else 0.0 for k in range(n)]) for j in range(n)]
+            rows = [[columns[j][i] for j in range(n)] for i in range(m)]
+        else:
+            rows = [trace.reverse([1.0 if k == i else 0.0 for k in range(m)]) for i in range(m)]
+        return _nest(trace.out_shape, trace.in_shape, rows)
+
+    jacobian_f.__name__ = f"jacobian({_name(f)})"
+    jacobian_f.mode = None
+    return jacobian_f
+
+
+HESSIAN_MODES = ("fwd-over-rev", "rev-over-rev", "fwd-over-fwd", "rev-over-fwd")
+
+
+def hessian(f, argnums=0, mode="fwd-over-rev"):
+    """A function computing the Hessian of a scalar ``f``: ∂²f/∂x_i∂x_j, as nested lists.
+
+    The Jacobian of the gradient. ``mode`` says how: ``"fwd-over-rev"`` (default, as in JAX:
+    one reverse sweep records the gradient, then n forward sweeps of it), ``"rev-over-rev"``,
+    ``"fwd-over-fwd"`` or ``"rev-over-fwd"`` -- all give the same numbers. The result is the
+    argument's shape of the argument's shape: a float for a scalar argument, an n×n list of lists
+    for a list of n.
+
+    >>> hessian(lambda xs: xs[0] ** 2 * xs[1])([3.0, 2.0])
+    [[4.0, 6.0], [6.0, 0.0]]
+    """
+    if mode not in HESSIAN_MODES:
+        raise ValueError(f"hessian(mode={mode!r}): mode is one of {', '.join(HESSIAN_MODES)}")
+    _check_argnums(argnums, "hessian")
+    outer, inner = mode.split("-over-")
+    hessian_f = jacobian(jacobian(f, argnums, mode=inner), argnums, mode=outer)
+    hessian_f.__name__ = f"hessian({_name(f)})"
+    return hessian_f
+
+
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "hvp", "jacobian", "hessian"]
