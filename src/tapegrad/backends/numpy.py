@@ -1,0 +1,434 @@
+"""The NumPy backend: a recorded Graph compiled once into a few vectorised calls per sweep.
+
+    g = Graph(loss)
+    run = compile_graph(g)      # once
+    run.forward()               # loss.data is current
+    run.backward()              # every leaf's .grad has accumulated d(loss)/d(leaf)
+
+Compiling does four things, so that a sweep does no Python work per node:
+
+1. **Leaves move into arrays.** Every leaf (input, parameter, constant) becomes a StoredLeaf
+   whose ``data`` and ``grad`` are entries of this executor's arrays (see leaf_store.py): the
+   user's ``x.data = 3.0`` lands where the next forward() reads it, and an optimizer updates all
+   parameters in one array operation. A leaf already held by another compiled Graph stays there
+   and is copied in (forward) and out (backward) with one fancy-indexing call per store.
+2. **Chains of additions are fused.** An ADD used only by another ADD is folded into it, so
+   Python's ``sum(xs)`` (a chain ``((0 + x0) + x1) + ...``) becomes one node with many terms,
+   computed with one ``np.bincount`` (which adds left to right, like the chain).
+3. **Nodes are grouped by level and op.** A node's level is the longest path from the leaves
+   to it; nodes of one level never depend on each other, so each (level, op) group is one call
+   of the rule table's formula on arrays: ``RULES[op].forward(NUMPY_MATH, *columns)``, and its
+   ``partials`` in backward. Each group's results are contiguous in the value array, ordered
+   like their arguments, so the next group usually reads them as a view, not a copy.
+4. **Neurons become matrix products.** A group of DOT nodes (``b + Σ w_i x_i``) that is a full
+   grid of "the same J neurons applied to the same S input rows" -- a layer applied to a batch --
+   runs as ``X @ W.T + b``; backward as ``dY @ W``, ``dY.T @ X`` and ``dY.sum(0)``. Any other
+   DOT group runs through the rule table like every other op.
+
+Backward walks the groups in reverse level order and scatter-adds each group's cotangents into
+its arguments (in place through a view where the arguments are contiguous, ``np.add.at`` where
+an argument repeats).
+
+Semantics are the python Graph's: after forward() every output's ``.data`` is current; after
+backward() leaves have accumulated their gradient and outputs hold theirs. Interior Values are
+*not* updated on each sweep (that would be a Python loop per node): call ``publish()`` to copy
+every node's data and grad onto its Value, e.g. before printing the graph.
+
+Deep narrow graphs (a chain) have one group per level; they replay faster on the python
+backend. This backend is for wide graphs: batches, layers, sums.
+"""
+
+from __future__ import annotations
+
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover - exercised only without numpy
+    raise ImportError(
+        "the NumPy backend (Graph(..., backend='numpy')) needs NumPy, which is not installed; "
+        "install it with: pip install numpy   (or: pip install 'tapegrad[numpy]')"
+    ) from None
+
+from ..ops import RULES, Op
+from ..value import evaluate
+from .leaf_store import LeafStore, home_of, move_into
+from .numpy_math import NUMPY_MATH
+
+# -------------------------------------------------------------------------------------------
+# Reading and adding into parts of the value and cotangent arrays.
+# -------------------------------------------------------------------------------------------
+
+
+def _contiguous_start(idx: np.ndarray):
+    """The first position if `idx` (any shape, read row-major) is a run of consecutive
+    positions, else None."""
+    flat = idx.ravel()
+    if flat.size and np.array_equal(flat, np.arange(flat[0], flat[0] + flat.size)):
+        return int(flat[0])
+    return None
+
+
+class _Part:
+    """Some positions of the value/cotangent arrays, in a given shape.
+
+    ``read(buf)`` gives their values (a view when the positions are consecutive), and
+    ``add(buf, x)`` adds x into them (correct even when a position repeats)."""
+
+    __slots__ = ("idx", "start", "stop", "shape", "unique")
+
+    def __init__(self, idx):
+        self.idx = np.asarray(idx, dtype=np.intp)
+        self.shape = self.idx.shape
+        self.start = _contiguous_start(self.idx)
+        self.stop = None if self.start is None else self.start + self.idx.size
+        self.unique = np.unique(self.idx).size == self.idx.size
+
+    def view(self, buf):
+        """A view of `buf` at these positions (only for consecutive ones), else None."""
+        if self.start is None:
+            return None
+        return buf[self.start : self.stop].reshape(self.shape)
+
+    def reader(self, buf):
+        """A function of no arguments returning the current values at these positions."""
+        view = self.view(buf)
+        if view is not None:
+            return lambda: view
+        idx = self.idx
+        return lambda: buf[idx]
+
+    def adder(self, buf):
+        """A function adding its argument into `buf` at these positions."""
+        view = self.view(buf)
+        if view is not None:
+
+            def add(x):
+                view.__iadd__(x)
+
+        elif self.unique:
+            idx = self.idx
+
+            def add(x):
+                buf[idx] += x
+
+        else:
+            idx = self.idx
+
+            def add(x):
+                np.add.at(buf, idx, x)
+
+        return add
+
+
+# -------------------------------------------------------------------------------------------
+# The compiled groups. Each knows its nodes' positions and gives a forward and a backward step.
+# -------------------------------------------------------------------------------------------
+
+
+class _RuleGroup:
+    """Nodes of one level and one op, computed with the op's rule on arrays, one per argument."""
+
+    def __init__(self, op, out: slice, arg_positions: np.ndarray, k, val, adj):
+        rule = RULES[op]
+        self.op, self.members_out = op, out
+        self.out_val, self.out_adj = val[out], adj[out]
+        columns = [_Part(arg_positions[:, c]) for c in range(arg_positions.shape[1])]
+        self.read = [c.reader(val) for c in columns]
+        self.add = [c.adder(adj) for c in columns]
+        self.extra = () if k is None else (k,)
+        self.forward_rule, self.partials_rule = rule.forward, rule.partials
+
+    def forward(self):
+        xs = [read() for read in self.read]
+        self.out_val[...] = self.forward_rule(NUMPY_MATH, *xs, *self.extra)
+
+    def backward(self):
+        xs = [read() for read in self.read]
+        dy = self.out_adj
+        partials = self.partials_rule(NUMPY_MATH, self.out_val, *xs, *self.extra)
+        for add, partial in zip(self.add, partials):
+            add(dy * partial)
+
+
+class _SumGroup:
+    """Fused addition chains: each node is the sum of its terms, added left to right."""
+
+    op = Op.ADD
+
+    def __init__(self, out: slice, term_positions: np.ndarray, segment: np.ndarray, val, adj):
+        self.n = out.stop - out.start
+        self.out_val, self.out_adj = val[out], adj[out]
+        terms = _Part(term_positions)
+        self.read, self.add = terms.reader(val), terms.adder(adj)
+        self.segment = segment
+
+    def forward(self):
+        # bincount adds each segment's weights in order: ((0 + t0) + t1) + ..., the chain's floats
+        self.out_val[...] = np.bincount(self.segment, weights=self.read(), minlength=self.n)
+
+    def backward(self):
+        self.add(self.out_adj[self.segment])  # ∂(t0 + t1 + ...)/∂t_i = 1
+
+
+class _LayerGroup:
+    """S×J DOT nodes where row r feeds input row X[r] to neuron c (weights W[c], bias b[c]):
+    Y = X @ W.T + b in one matrix product; backward dX = dY @ W, dW = dY.T @ X, db = Σ_r dY."""
+
+    op = Op.DOT
+
+    def __init__(self, out: slice, x_pos, w_pos, b_pos, val, adj):
+        rows, cols = x_pos.shape[0], w_pos.shape[0]
+        self.out_val = val[out].reshape(rows, cols)
+        self.out_adj = adj[out].reshape(rows, cols)
+        x, w, b = _Part(x_pos), _Part(w_pos), _Part(b_pos)
+        self.read_x, self.read_w, self.read_b = x.reader(val), w.reader(val), b.reader(val)
+        self.add_x, self.add_w, self.add_b = x.adder(adj), w.adder(adj), b.adder(adj)
+
+    def forward(self):
+        np.matmul(self.read_x(), self.read_w().T, out=self.out_val)
+        self.out_val += self.read_b()
+
+    def backward(self):
+        dy = self.out_adj
+        self.add_x(dy @ self.read_w())
+        self.add_w(dy.T @ self.read_x())
+        self.add_b(dy.sum(axis=0))
+
+
+# -------------------------------------------------------------------------------------------
+# Compiling.
+# -------------------------------------------------------------------------------------------
+
+
+def _fused_sums(nodes, arg_indices, outputs: set):
+    """For each ADD that survives fusion, its terms (node indices, left to right); and for each
+    ADD folded into another, the surviving ADD it was folded into.
+
+    An ADD is folded into its consumer when that consumer is an ADD and the only user of it
+    (and it is not an output): its value is needed nowhere else."""
+    uses = [0] * len(nodes)
+    consumer = [-1] * len(nodes)
+    for i, args in enumerate(arg_indices):
+        for j in args:
+            uses[j] += 1
+            consumer[j] = i
+    folded = [
+        nodes[i].op is Op.ADD
+        and uses[i] == 1
+        and i not in outputs
+        and nodes[consumer[i]].op is Op.ADD
+        for i in range(len(nodes))
+    ]
+    terms, root_of = {}, {}
+    for i, node in enumerate(nodes):
+        if node.op is not Op.ADD or folded[i]:
+            continue
+        found, stack = [], list(reversed(arg_indices[i]))  # an explicit stack: no recursion
+        while stack:
+            j = stack.pop()
+            if folded[j]:
+                root_of[j] = i
+                stack.extend(reversed(arg_indices[j]))
+            else:
+                found.append(j)
+        terms[i] = found
+    return terms, root_of
+
+
+def _split_dot(args):
+    n = (len(args) - 1) // 2
+    return args[:n] + args[-1:], args[n : 2 * n]  # (weights and bias), inputs
+
+
+def _as_layer(members, arg_indices, pos):
+    """Rows and columns if the DOT nodes `members` form a full S×J grid (every input row with
+    every neuron, once), ordered by position; else None."""
+    rows, cols, cells = {}, {}, {}
+    for i in members:
+        neuron, inputs = _split_dot(arg_indices[i])
+        cell = (rows.setdefault(inputs, len(rows)), cols.setdefault(neuron, len(cols)))
+        if cell in cells:
+            return None
+        cells[cell] = i
+    if len(cells) != len(rows) * len(cols):
+        return None
+
+    def by_position(keys):
+        return sorted(keys, key=lambda key: [pos[j] for j in key])
+
+    row_keys, col_keys = by_position(rows), by_position(cols)
+    grid = [[cells[rows[r], cols[c]] for c in col_keys] for r in row_keys]
+    return row_keys, col_keys, grid
+
+
+class NumpyExecutor:
+    """A Graph compiled for NumPy: ``forward()``, ``backward()``, ``publish()``; see the module
+    docstring. Built by `compile_graph`."""
+
+    def __init__(self, graph):
+        nodes, arg_indices = graph.nodes, graph.arg_indices
+        self.graph = graph
+        out_index = [graph.index[out] for out in graph.outputs]
+        terms, self._root_of = _fused_sums(nodes, arg_indices, set(out_index))
+
+        # The nodes that are computed: every node but the folded ADDs, each with its arguments.
+        args_of = {}
+        for i, node in enumerate(nodes):
+            if node.op is Op.ADD:
+                if i in terms:
+                    args_of[i] = tuple(terms[i])
+            elif node.args:
+                args_of[i] = arg_indices[i]
+
+        # Levels: 0 for leaves, 1 + the highest argument's level otherwise (array order is
+        # topological, so one pass suffices).
+        level = [0] * len(nodes)
+        groups: dict[tuple, list[int]] = {}
+        for i, args in args_of.items():
+            level[i] = 1 + max(level[j] for j in args)
+            key = "sum" if nodes[i].op is Op.ADD else (nodes[i].op, len(args))
+            groups.setdefault((level[i], key), []).append(i)
+
+        # Positions: own leaves first (their part of the arrays *is* their LeafStore), then
+        # leaves held elsewhere, then the groups in level order.
+        own = [i for i, n in enumerate(nodes) if not n.args and home_of(n) is None]
+        held = [i for i, n in enumerate(nodes) if not n.args and home_of(n) is not None]
+        size = len(own) + len(held) + len(args_of)
+        self.val, self.adj = np.zeros(size), np.zeros(size)
+        pos = [-1] * len(nodes)
+        for p, i in enumerate(own + held):
+            pos[i] = p
+        self.n_leaves = len(own) + len(held)
+        self.store = LeafStore(self.val[: len(own)], self.adj[: len(own)])
+        for i in own:
+            move_into(nodes[i], self.store, pos[i])
+
+        # Leaves held by other stores: one (store, their entries there, positions here) each.
+        held_by: dict[int, tuple] = {}
+        for i in held:
+            store, entry = home_of(nodes[i])
+            held_by.setdefault(id(store), (store, [], []))
+            held_by[id(store)][1].append(entry)
+            held_by[id(store)][2].append(pos[i])
+        self._held = [
+            (store, np.array(entries, dtype=np.intp), np.array(here, dtype=np.intp))
+            for store, entries, here in held_by.values()
+        ]
+
+        self.groups = []
+        self._members = []  # per group, its node indices in position order (to name errors)
+        next_pos = self.n_leaves
+        for (lev, key), members in sorted(groups.items(), key=lambda item: item[0][0]):
+            group, members = self._compile_group(key, members, args_of, pos, next_pos)
+            for offset, i in enumerate(members):
+                pos[i] = next_pos + offset
+            next_pos += len(members)
+            self.groups.append(group)
+            self._members.append(members)
+        self.pos = pos
+        self._outputs = [(graph.outputs[k], pos[i]) for k, i in enumerate(out_index)]
+        self._interior_outputs = [(out, p) for out, p in self._outputs if p >= self.n_leaves]
+
+    def _compile_group(self, key, members, args_of, pos, start):
+        """The group object for `members` (reordered by their arguments' positions)."""
+        nodes, val, adj = self.graph.nodes, self.val, self.adj
+        if key == "sum":
+            members = sorted(members, key=lambda i: pos[args_of[i][0]])
+            terms = [pos[j] for i in members for j in args_of[i]]
+            segment = np.repeat(np.arange(len(members)), [len(args_of[i]) for i in members])
+            out = slice(start, start + len(members))
+            return _SumGroup(out, np.array(terms, dtype=np.intp), segment, val, adj), members
+        op, arity = key
+        if op is Op.DOT:
+            layer = _as_layer(members, args_of, pos)
+            if layer is not None:
+                row_keys, col_keys, grid = layer
+                members = [i for row in grid for i in row]
+                out = slice(start, start + len(members))
+                x_pos = np.array([[pos[j] for j in key] for key in row_keys], dtype=np.intp)
+                w_pos = np.array([[pos[j] for j in key[:-1]] for key in col_keys], dtype=np.intp)
+                b_pos = np.array([pos[key[-1]] for key in col_keys], dtype=np.intp)
+                return _LayerGroup(out, x_pos, w_pos, b_pos, val, adj), members
+        members = sorted(members, key=lambda i: [pos[j] for j in args_of[i]])
+        arg_pos = np.array([[pos[j] for j in args_of[i]] for i in members], dtype=np.intp)
+        arg_pos = arg_pos.reshape(len(members), arity)
+        k = None
+        if RULES[op].takes_constant:
+            k = np.array([nodes[i].k for i in members], dtype=np.float64)
+        out = slice(start, start + len(members))
+        return _RuleGroup(op, out, arg_pos, k, val, adj), members
+
+    # -- sweeps ---------------------------------------------------------------------------------
+
+    def forward(self):
+        """Recompute every node from the leaves' current data; returns the output's new data
+        (a list of them for several outputs), as Graph.forward does."""
+        val = self.val
+        for store, entries, here in self._held:
+            val[here] = store.data[entries]
+        for g, group in enumerate(self.groups):
+            try:
+                group.forward()
+            except (ArithmeticError, ValueError) as error:
+                raise self._located(error, g) from error
+        for out, p in self._interior_outputs:
+            out.data = val.item(p)
+        datas = [val.item(p) for _, p in self._outputs]
+        return datas[0] if len(datas) == 1 else datas
+
+    def backward(self) -> None:
+        """Reverse mode: afterwards every leaf's grad has accumulated d(sum of outputs)/d(leaf)
+        (zero them between training steps) and every output's grad is 1."""
+        adj = self.adj
+        adj[len(self.store.grad) :] = 0.0  # interior nodes and leaves held elsewhere: this call
+        for _, p in self._outputs:
+            adj[p] += 1.0
+        for group in reversed(self.groups):
+            group.backward()
+        for store, entries, here in self._held:
+            store.grad[entries] += adj[here]
+        for out, p in self._interior_outputs:
+            out.grad = adj.item(p)
+
+    def _located(self, error, g: int):
+        """`error` re-raised naming the node it happened at, in the python Graph's words."""
+        members = self._members[g]
+        element = getattr(error, "element", None)
+        i = members[element] if element is not None and element < len(members) else members[0]
+        return type(error)(
+            f"Graph.forward() (numpy backend), node {i} ({self.graph._describe(i)}): {error}"
+        )
+
+    # -- reading everything back ----------------------------------------------------------------
+
+    def publish(self) -> None:
+        """Copy every node's current data and grad onto its Value (a Python loop over all
+        nodes: for printing and inspecting, not for training loops). Leaves are always current
+        and need no copy; a folded ADD gets its own partial sum and its chain's gradient."""
+        val, adj, pos, root_of = self.val, self.adj, self.pos, self._root_of
+        for i, node in enumerate(self.graph.nodes):
+            if not node.args:
+                continue
+            if i in root_of:
+                node.data = evaluate(node.op, node.args, node.k)
+                node.grad = adj.item(pos[root_of[i]])
+            else:
+                node.data, node.grad = val.item(pos[i]), adj.item(pos[i])
+
+    def __repr__(self) -> str:
+        kinds = {}
+        for group in self.groups:
+            name = type(group).__name__.strip("_").replace("Group", "").lower()
+            kinds[name] = kinds.get(name, 0) + 1
+        summary = ", ".join(f"{n} {k}" for k, n in kinds.items())
+        return (
+            f"<NumpyExecutor of {len(self.graph.nodes)} nodes: {self.n_leaves} leaves, "
+            f"{len(self.groups)} groups ({summary})>"
+        )
+
+
+def compile_graph(graph) -> NumpyExecutor:
+    """Compile a recorded Graph for NumPy: see the module docstring."""
+    return NumpyExecutor(graph)
+
+
+__all__ = ["NumpyExecutor", "compile_graph"]
