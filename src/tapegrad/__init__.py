@@ -10,9 +10,11 @@ from .value import Value  # first: value.py and graph.py import each other
 from .graph import Graph
 from .ops import RULES, Op
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from .gradcheck import GradcheckError, gradcheck
 
 __version__ = "0.1.0"
 __all__ = [
     "Value", "Op", "RULES", "Graph",
     "grad", "value_and_grad", "vjp", "jvp", "hvp", "jacobian", "hessian",
+    "gradcheck", "GradcheckError",
 ]
