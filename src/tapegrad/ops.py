@@ -99,9 +99,7 @@ class FloatMath:
             )
         return math.log(x)
 
-    @staticmethod
-    def tanh(x):
-        return math.tanh(x)  # math.tanh saturates to ±1 and never overflows
+    tanh = staticmethod(math.tanh)  # saturates to ±1, never overflows
 
     @staticmethod
     def sigmoid(x):
@@ -128,13 +126,9 @@ class FloatMath:
 
     abs = staticmethod(abs)
 
-    @staticmethod
-    def sin(x):
-        return math.sin(x)
+    sin = staticmethod(math.sin)
 
-    @staticmethod
-    def cos(x):
-        return math.cos(x)
+    cos = staticmethod(math.cos)
 
     @staticmethod
     def pow(x, k):
@@ -156,12 +150,17 @@ class FloatMath:
     @staticmethod
     def pow_slope(x, k):
         """d(x ** k)/dx = k · x ** (k - 1), with the limits where that formula breaks down:
-        0 when k == 0 (x ** 0 is flat), and +inf at x == 0 for 0 < k < 1 (as in PyTorch)."""
+        0 when k == 0 (x ** 0 is flat), +inf at x == 0 for 0 < k < 1, and ±inf where the slope
+        overflows a float (as in PyTorch)."""
         if k == 0:
             return 0.0
         if x == 0 and k < 1:
             return math.inf
-        return k * float(x) ** (k - 1)
+        try:
+            return k * float(x) ** (k - 1)
+        except OverflowError:  # a finite x ** k can have a slope beyond the float range
+            negative = (k < 0) != (x < 0 and (k - 1) % 2 == 1)
+            return -math.inf if negative else math.inf
 
     @staticmethod
     def log_base(x):
@@ -226,3 +225,6 @@ RULES: dict[Op, Rule] = {
     Op.COS: Rule("cos", 1, forward=lambda m, a: m.cos(a), partials=lambda m, y, a: (-m.sin(a),)),
     Op.DOT: Rule("dot", VARIADIC, forward=_dot_forward, partials=_dot_partials),
 }
+
+# The ops whose nodes carry a constant operand in `node.k`; interpreters pass it last.
+WITH_CONSTANT = frozenset(op for op, rule in RULES.items() if rule.takes_constant)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import numbers
 
-from .ops import FLOATS, RULES, Op
+from .ops import FLOATS, RULES, WITH_CONSTANT, Op
 
 # Every Value is stamped with its birth number. A node is always made after its arguments, so
 # sorting any set of nodes by birth is a topological order -- no recursion, no graph search.
@@ -27,6 +27,8 @@ _births = itertools.count()
 
 def _as_float(x, context: str) -> float:
     """The float a Value stores; a TypeError that names `context` for anything else."""
+    if type(x) is float:  # the common case, checked first: numbers.Real is a slow ABC check
+        return x
     if isinstance(x, numbers.Real) and not isinstance(x, Value):
         try:
             return float(x)
@@ -225,9 +227,9 @@ _FORWARD = {op: rule.forward for op, rule in RULES.items()}
 
 def evaluate(op: Op, args: tuple, k=None) -> float:
     """The forward formula of `op` on the data of `args` (and the constant `k`), as a float."""
-    if k is None:
-        return _FORWARD[op](FLOATS, *[a.data for a in args])
-    return _FORWARD[op](FLOATS, *[a.data for a in args], k)
+    if op in WITH_CONSTANT:
+        return _FORWARD[op](FLOATS, *[a.data for a in args], k)
+    return _FORWARD[op](FLOATS, *[a.data for a in args])
 
 
 # Recording a node computes its data first: if the formula raises, nothing is recorded and the
