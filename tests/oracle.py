@@ -66,15 +66,18 @@ def assert_close(actual, expected, what: str = "", rel: float = REL_TOL, abs_: f
 # ---------------------------------------------------------------------------------------------
 
 
-def _mp_diff(g, x):
-    """dg/dx at x by a high-precision central difference; the step is relative to |x| so that
-    points like 1e-300 are not stepped over."""
-    return mpmath.diff(g, x, h=_step(abs(x) if x != 0 else 1))
+def _mp_diff(g, x, scale):
+    """dg/dt at t = x by a central difference with a step of scale · 2^-84.
 
-
-def _step(scale):
-    """A difference step far below float resolution but far above the working precision."""
-    return scale * mpmath.ldexp(1, -mpmath.mp.prec // 2)
+    The step is relative to `scale` (the size of the coordinate that moves) so that points like
+    1e-300 are not stepped over, nor 1e300 lost to rounding; the precision grows for tiny
+    scales so that f's change over the step, f' · step, still shows above f's rounding.
+    """
+    scale = abs(scale) if scale != 0 else mpmath.mpf(1)
+    extra_bits = max(0, -int(mpmath.mag(scale)))
+    step = scale * mpmath.ldexp(1, -mpmath.mp.prec // 2)
+    with mpmath.workprec(mpmath.mp.prec + extra_bits):
+        return mpmath.diff(g, x, h=step)
 
 
 def mp_value(f, point) -> float:
@@ -93,7 +96,7 @@ def mp_gradient(f, point) -> tuple[float, list[float]]:
             def along_axis(t, i=i):
                 return f(*xs[:i], t, *xs[i + 1 :])
 
-            partials.append(_to_float(_mp_diff(along_axis, xs[i])))
+            partials.append(_to_float(_mp_diff(along_axis, xs[i], scale=xs[i])))
         return _to_float(f(*xs)), partials
 
 
@@ -106,11 +109,10 @@ def mp_directional(f, point, direction) -> tuple[float, float]:
         def along_line(t):
             return f(*[x + t * v for x, v in zip(xs, vs)])
 
-        # The step along the line is relative to the smallest moving coordinate, so that
-        # neither 1e-300 nor 1e300 is lost to the step size.
-        scales = [abs(x / v) for x, v in zip(xs, vs) if x != 0 and v != 0]
-        step = _step(min(scales, default=1))
-        return _to_float(f(*xs)), _to_float(mpmath.diff(along_line, 0, h=step))
+        # Step relative to the smallest moving coordinate (1 for a coordinate at 0), in units of t.
+        scales = [(abs(x) if x != 0 else 1) / abs(v) for x, v in zip(xs, vs) if v != 0]
+        tangent = _mp_diff(along_line, mpmath.mpf(0), scale=min(scales, default=1))
+        return _to_float(f(*xs)), _to_float(tangent)
 
 
 def _to_float(x) -> float:
