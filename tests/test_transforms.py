@@ -1,0 +1,386 @@
+"""grad, value_and_grad, vjp, jvp, hvp and jacobian: values, shapes, modes and errors.
+
+Derivatives are checked against mpmath's high-precision numerical differentiation (always), PyTorch
+float64 (where installed), numbers worked out by hand, and gradcheck in every mode to order 2.
+"""
+
+import math
+import pathlib
+import subprocess
+import sys
+
+import mpmath
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tapegrad import Value, grad, gradcheck, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from tapegrad.gradcheck import GradcheckError
+
+SEED_F = lambda x: (2 * x + 3) ** 2  # noqa: E731  (the seed's sanity check)
+
+
+# ---------------------------------------------------------------------------------------------
+# The seed's example, to third order, and the float/Value contract
+# ---------------------------------------------------------------------------------------------
+
+
+def test_seed_derivatives_to_third_order():
+    assert grad(SEED_F)(2.0) == 28.0
+    assert grad(grad(SEED_F))(2.0) == 8.0
+    third = grad(grad(grad(SEED_F)))(2.0)
+    assert third == 0.0 and type(third) is float
+
+
+def test_floats_in_give_floats_out():
+    value, g = value_and_grad(SEED_F)(2.0)
+    assert (value, g) == (49.0, 28.0) and type(value) is float and type(g) is float
+    assert type(jvp(SEED_F, (2.0,), (1.0,))[1]) is float
+
+
+def test_values_in_give_values_out_and_differentiate_again():
+    x = Value(2.0)
+    g = grad(SEED_F)(x)
+    assert isinstance(g, Value) and g.data == 28.0
+    g.backward()
+    assert x.grad == 8.0  # d/dx of the recorded derivative 8x + 12
+
+
+def test_a_value_passed_in_another_argument_keeps_the_result_a_value():
+    w = Value(3.0)
+    g = grad(lambda x, w: x * x * w)(2.0, w)  # ∂/∂x = 2xw
+    assert isinstance(g, Value) and g.data == 12.0
+    g.backward()
+    assert w.grad == 4.0  # ∂/∂w (2xw) = 2x
+
+
+def test_first_order_grad_agrees_with_backward_on_an_mlp():
+    import random
+
+    from tapegrad.nn import MLP
+
+    random.seed(0)
+    model = MLP(3, [4, 4, 1])
+    point = [0.5, -1.0, 2.0]
+    xs = [Value(v) for v in point]
+    model(xs).backward()
+    assert grad(lambda v: model(v))(point) == pytest.approx([x.grad for x in xs], rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# argnums, shapes, value_and_grad
+# ---------------------------------------------------------------------------------------------
+
+
+def f3(x, y, z):
+    return x * y + z * z * z  # works whichever arguments are numbers rather than Values
+
+
+@pytest.mark.parametrize(
+    "argnums, want",
+    [
+        (0, 3.0),
+        (1, 2.0),
+        (2, 0.75),
+        (-1, 0.75),
+        ((0, 2), (3.0, 0.75)),
+        ((2, 0), (0.75, 3.0)),
+    ],
+)
+def test_argnums(argnums, want):
+    assert grad(f3, argnums)(2.0, 3.0, 0.5) == pytest.approx(want)
+
+
+@pytest.mark.parametrize(
+    "arg, want",
+    [([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]), ((1.0, 2.0), (2.0, 4.0)), ([[1.0], [2.0, 3.0]], [[2.0], [4.0, 6.0]])],
+)
+def test_the_gradient_has_the_shape_of_its_argument(arg, want):
+    def sum_of_squares(tree):
+        leaves = [tree] if isinstance(tree, Value) else [v for t in tree for v in (t if isinstance(t, list) else [t])]
+        return sum(v * v for v in leaves)
+
+    assert grad(sum_of_squares)(arg) == want
+
+
+def test_value_and_grad_of_a_constant_function():
+    assert value_and_grad(lambda x: 5.0)(1.0) == (5.0, 0.0)
+    assert grad(lambda x, y: y * y)(1.0, 2.0) == 0.0  # x is unused
+
+
+# ---------------------------------------------------------------------------------------------
+# vjp, jvp, hvp, jacobian
+# ---------------------------------------------------------------------------------------------
+
+
+def two_outputs(x, y):
+    return [x * y, (x + y).tanh()]
+
+
+def test_vjp_sweeps_the_one_record_for_any_cotangent():
+    out, vjp_fn = vjp(two_outputs, 0.5, -1.0)
+    assert out == [-0.5, math.tanh(-0.5)]
+    s = 1 - math.tanh(-0.5) ** 2
+    assert vjp_fn([1.0, 0.0]) == (-1.0, 0.5)
+    assert vjp_fn([0.0, 1.0]) == pytest.approx((s, s))
+    assert vjp_fn([2.0, 3.0]) == pytest.approx((-2.0 + 3 * s, 1.0 + 3 * s))
+
+
+def test_vjp_cotangent_must_have_the_result_shape():
+    _, vjp_fn = vjp(two_outputs, 0.5, -1.0)
+    with pytest.raises(ValueError, match="shape of two_outputs's result"):
+        vjp_fn(1.0)
+
+
+def test_jvp_keeps_its_float_signature():
+    assert jvp(lambda x: (2.0 * x + 3.0) ** 2, (2.0,), (1.0,)) == (49.0, 28.0)
+    assert jvp(lambda x: 7.0, (2.0,), (1.0,)) == (7.0, 0.0)
+
+
+def test_jvp_of_several_outputs_and_list_primals():
+    out, tangent = jvp(two_outputs, (0.5, -1.0), (1.0, 0.0))
+    assert tangent == pytest.approx([-1.0, 1 - math.tanh(-0.5) ** 2])
+    out, tangent = jvp(lambda v: v[0] * v[1], ([2.0, 3.0],), ([1.0, 1.0],))
+    assert (out, tangent) == (6.0, 5.0)
+
+
+def test_jvp_with_values_records_the_tangent():
+    x = Value(0.3)
+    _, t = jvp(lambda a: a.sin(), (x,), (1.0,))
+    assert isinstance(t, Value) and t.data == math.cos(0.3)
+    t.backward()
+    assert x.grad == pytest.approx(-math.sin(0.3))
+
+
+@pytest.mark.parametrize(
+    "primals, tangents, message",
+    [
+        ((1.0, 2.0), (1.0,), "2 primals but 1 tangents"),
+        (([1.0, 2.0],), ([1.0],), "each tangent must have the shape of its primal"),
+        ((), (), "at least one primal"),
+    ],
+)
+def test_jvp_errors(primals, tangents, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        jvp(lambda *a: a[0], primals, tangents)
+
+
+def test_hvp_is_forward_over_reverse():
+    f = lambda x, y: x * x * y + y.exp()  # noqa: E731
+    g, hv = hvp(f, (3.0, 0.5), (1.0, 2.0))
+    assert g == pytest.approx((3.0, 9.0 + math.exp(0.5)))
+    # H = [[2y, 2x], [2x, e^y]]
+    assert hv == pytest.approx((2 * 0.5 + 2 * 6.0, 6.0 + 2 * math.exp(0.5)))
+    assert hvp(SEED_F, (2.0,), (1.0,)) == (28.0, 8.0)
+
+
+def assert_rows_close(got, want):
+    assert len(got) == len(want)
+    for row_got, row_want in zip(got, want):
+        assert row_got == pytest.approx(row_want, rel=1e-12, abs=1e-14)
+    return True
+
+
+def wide(v):  # R² -> R³
+    return [v[0] * v[1], v[0].sin(), v[1] ** 3]
+
+
+def tall(v):  # R³ -> R²
+    return [v[0] * v[1] * v[2], v[0] + v[2]]
+
+
+@pytest.mark.parametrize(
+    "f, point, auto_mode, want",
+    [
+        (wide, [2.0, 3.0], "fwd", [[3.0, 2.0], [math.cos(2.0), 0.0], [0.0, 27.0]]),
+        (tall, [1.0, 2.0, 3.0], "rev", [[6.0, 3.0, 2.0], [1.0, 0.0, 1.0]]),
+        (lambda v: [v[0] * v[1], v[1]], [2.0, 3.0], "rev", [[3.0, 2.0], [0.0, 1.0]]),
+    ],
+)
+def test_jacobian_in_each_mode_and_the_auto_choice(f, point, auto_mode, want):
+    jac = jacobian(f)
+    assert_rows_close(jac(point), want) and jac.mode == auto_mode
+    for mode in ("fwd", "rev"):
+        forced = jacobian(f, mode=mode)
+        assert_rows_close(forced(point), want) and forced.mode == mode
+
+
+def test_jacobian_shapes():
+    assert jacobian(lambda x: [x, x * x])(3.0) == [1.0, 6.0]  # scalar in: one entry per output
+    assert jacobian(lambda v: v[0] * v[1])([2.0, 5.0]) == [5.0, 2.0]  # scalar out: the gradient
+    assert jacobian(lambda x, y: [x * y], argnums=(0, 1))(2.0, 5.0) == [(5.0, 2.0)]
+
+
+def test_jacobian_matches_torch():
+    torch = pytest.importorskip("torch")
+    point = [0.3, -0.7, 1.1]
+    want = torch.autograd.functional.jacobian(
+        lambda t: torch.stack([t[0] * t[1] * t[2], torch.tanh(t[0] + t[2]), torch.exp(t[1]) * t[0]]),
+        torch.tensor(point, dtype=torch.float64),
+    ).tolist()
+    f = lambda v: [v[0] * v[1] * v[2], (v[0] + v[2]).tanh(), v[1].exp() * v[0]]  # noqa: E731
+    for mode in ("fwd", "rev"):
+        got = jacobian(f, mode=mode)(point)
+        for row_got, row_want in zip(got, want):
+            assert row_got == pytest.approx(row_want, rel=1e-12, abs=1e-14)
+
+
+# ---------------------------------------------------------------------------------------------
+# Against an independent oracle (mpmath) and gradcheck, over a table of functions
+# ---------------------------------------------------------------------------------------------
+
+# name: (the function on Values, the same function on mpmath numbers)
+TABLE = {
+    "poly": (lambda x, y: x * x * y - 3 * y + 1, lambda x, y: x * x * y - 3 * y + 1),
+    "quotient": (lambda x, y: x / (y * y + 1), lambda x, y: x / (y * y + 1)),
+    "tanh": (lambda x, y: (x * y).tanh(), lambda x, y: mpmath.tanh(x * y)),
+    "sigmoid": (lambda x, y: (x - y).sigmoid() * y, lambda x, y: y / (1 + mpmath.exp(y - x))),
+    "exp-log": (lambda x, y: (x * x + 1).log() * y.exp(), lambda x, y: mpmath.log(x * x + 1) * mpmath.exp(y)),
+    "trig": (lambda x, y: x.sin() * y.cos(), lambda x, y: mpmath.sin(x) * mpmath.cos(y)),
+    "sqrt": (lambda x, y: (x * x + y * y + 1).sqrt(), lambda x, y: mpmath.sqrt(x * x + y * y + 1)),
+    "power": (lambda x, y: (x * x + 1) ** y, lambda x, y: (x * x + 1) ** y),
+    "dot": (lambda x, y: Value.dot([x, y], [y, y], x), lambda x, y: x + x * y + y * y),
+}
+
+POINTS = st.tuples(st.floats(-2, 2, allow_nan=False), st.floats(-2, 2, allow_nan=False))
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+@settings(max_examples=10, deadline=None)
+@given(point=POINTS)
+def test_gradient_matches_mpmath(name, point):
+    f, f_mp = TABLE[name]
+    with mpmath.workdps(30):
+        want = [float(mpmath.diff(f_mp, point, order)) for order in ((1, 0), (0, 1))]
+    got = grad(f, argnums=(0, 1))(*point)
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-9)
+    _, tangent = jvp(f, point, (1.0, -2.0))
+    assert tangent == pytest.approx(want[0] - 2 * want[1], rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+@settings(max_examples=5, deadline=None)
+@given(point=POINTS)
+def test_table_passes_gradcheck_to_order_2(name, point):
+    gradcheck(TABLE[name][0], *point, order=2, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("transform", ["jacobian", "hessian", "hvp"])
+def test_the_transforms_themselves_pass_gradcheck(transform):
+    """Their results are differentiable functions of the point: gradcheck them to order 2."""
+    f = lambda v: (v[0] * v[1]).sin() + v[0] ** 3  # noqa: E731
+    wrapped = {
+        "jacobian": lambda a, b: jacobian(lambda x, y: [x * y, (x - y).exp()], argnums=(0, 1))(a, b)[1],
+        "hessian": lambda a, b: [h for row in hessian(f)([a, b]) for h in row],
+        "hvp": lambda a, b: list(hvp(lambda v: f(v), ([a, b],), ([1.0, -0.5],))[1]),
+    }[transform]
+    gradcheck(wrapped, 0.4, -0.3, order=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors that say what to do, and the relu kink convention
+# ---------------------------------------------------------------------------------------------
+
+
+def returns_a_list(x):
+    return [x, x * x]
+
+
+def test_grad_of_a_non_scalar_result_says_to_use_jacobian():
+    with pytest.raises(TypeError) as error:
+        grad(returns_a_list)(1.0)
+    message = str(error.value)
+    assert "returns_a_list returned 2 values in a list" in message
+    assert "needs one scalar" in message and "jacobian(returns_a_list)" in message
+
+
+def test_argnum_out_of_range_names_the_arguments():
+    with pytest.raises(IndexError) as error:
+        grad(lambda x, y: x * y, argnums=2)(1.0, 2.0)
+    message = str(error.value)
+    assert "argnum 2 is out of range" in message
+    assert "2 positional argument(s) (x, y)" in message and "0..1" in message
+
+
+@pytest.mark.parametrize("argnums, kind", [("0", TypeError), (1.0, TypeError), ((), TypeError), ((0, 0), ValueError), (True, TypeError)])
+def test_bad_argnums_are_refused_when_the_transform_is_made(argnums, kind):
+    with pytest.raises(kind, match="argnums"):
+        grad(SEED_F, argnums)
+
+
+@pytest.mark.parametrize(
+    "f, message",
+    [
+        (lambda x: None, "is None \\(did f forget to `return` its result\\?\\)"),
+        (lambda x: "a", "is 'a' \\(str\\)"),
+    ],
+)
+def test_results_that_are_not_numbers(f, message):
+    with pytest.raises(TypeError, match=message):
+        grad(f)(1.0)
+
+
+def test_arguments_that_are_not_numbers():
+    with pytest.raises(TypeError, match="argument `x` is 'a' \\(str\\)"):
+        grad(lambda x: x)("a")
+
+
+def test_bad_modes():
+    with pytest.raises(ValueError, match="'auto', 'fwd'"):
+        jacobian(SEED_F, mode="forward")
+    with pytest.raises(ValueError, match="fwd-over-rev"):
+        hessian(SEED_F, mode="fwd")
+
+
+@pytest.mark.parametrize(
+    "f, want",
+    [
+        (lambda x: x.relu(), 0.0),
+        (lambda x: x.abs(), 0.0),
+        (lambda x: (x * 3).relu() + x, 1.0),
+    ],
+)
+def test_the_kink_convention_derivative_zero_at_zero(f, want):
+    assert grad(f)(0.0) == want
+    assert jvp(f, (0.0,), (1.0,))[1] == want
+    assert grad(grad(f))(0.0) == 0.0
+
+
+def test_relu_agrees_with_torch_at_the_kink():
+    torch = pytest.importorskip("torch")
+    t = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
+    torch.relu(t).backward()
+    assert grad(lambda x: x.relu())(0.0) == t.grad.item()
+
+
+def test_gradcheck_at_the_kink_says_so():
+    with pytest.raises(GradcheckError, match="straddles a kink"):
+        gradcheck(lambda x: x.relu(), 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The docs page's counting script
+# ---------------------------------------------------------------------------------------------
+
+
+def expected_forward_visits(n):
+    """Worked out by hand for sum(x[i] * x[(i+1) % n]): the sweep seeded at x_i visits the (one or)
+    two products that use x_i, and every add of sum's running total from the first of them on."""
+    if n == 1:
+        return 2
+    return sum(2 + (n if i == 0 else n - i + 1) for i in range(n))
+
+
+def test_count_sweeps_script():
+    script = pathlib.Path(__file__).parent.parent / "benchmarks" / "count_sweeps.py"
+    ns = [1, 2, 3, 10, 40]
+    run = subprocess.run(
+        [sys.executable, str(script), "--n", *map(str, ns)], capture_output=True, text=True, check=True
+    )
+    rows = [line.split() for line in run.stdout.splitlines()[2:-1]]
+    assert [int(row[0]) for row in rows] == ns
+    for n, (_, nodes, rev_sweeps, rev_visits, fwd_sweeps, fwd_visits, _ratio) in zip(ns, rows):
+        assert int(nodes) == 3 * n + 1  # n inputs, n products, a 0 and n adds
+        assert (int(rev_sweeps), int(rev_visits)) == (1, 2 * n)  # one sweep, every interior node
+        assert (int(fwd_sweeps), int(fwd_visits)) == (n, expected_forward_visits(n))
+    assert "both modes gave the same n partials" in run.stdout
