@@ -178,8 +178,42 @@ def test_svg_of_the_seed_shows_the_hand_computed_numbers():
     assert len(edges) == 3 + 5  # one edge out of each op node, one per argument
 
 
+def points_along(d: str, samples: int = 16):
+    """Points along an SVG path made of M, L and C commands (absolute coordinates)."""
+    tokens = re.findall(r"[MLC]|-?\d+\.?\d*", d)
+    points, here, k = [], None, 0
+    while k < len(tokens):
+        cmd = tokens[k]
+        if cmd in "ML":
+            nxt = (float(tokens[k + 1]), float(tokens[k + 2]))
+            if cmd == "L":
+                points += [
+                    (here[0] + (nxt[0] - here[0]) * t / samples, here[1] + (nxt[1] - here[1]) * t / samples)
+                    for t in range(samples + 1)
+                ]
+            here, k = nxt, k + 3
+        else:
+            c = [float(v) for v in tokens[k + 1 : k + 7]]
+            (x0, y0), (x1, y1), (x2, y2), (x3, y3) = here, c[0:2], c[2:4], c[4:6]
+            for n in range(samples + 1):
+                t = n / samples
+                u = 1 - t
+                points.append((
+                    u**3 * x0 + 3 * u * u * t * x1 + 3 * u * t * t * x2 + t**3 * x3,
+                    u**3 * y0 + 3 * u * u * t * y1 + 3 * u * t * t * y2 + t**3 * y3,
+                ))
+            here, k = (x3, y3), k + 7
+    return points
+
+
+def y_of_op(svg: str, op_id: str) -> float:
+    g = re.search(rf'id="{op_id}"><ellipse cx="[^"]+" cy="([^"]+)"', svg)
+    return float(g.group(1))
+
+
 def check_drawing(svg: str, graph: Graph):
-    """Every node drawn once; every edge once, left to right; no two records overlap."""
+    """Every node drawn once; every edge once, left to right, crossing no other node; no two
+    records overlap; every record shows its node's label, data and grad."""
     _, records, ops, edges = parse_svg(svg)
     assert set(records) == {f"n{i}" for i in range(len(graph))}
     interior = [i for i, args in enumerate(graph.arg_indices) if args]
@@ -197,6 +231,16 @@ def check_drawing(svg: str, graph: Graph):
         for j in graph.arg_indices[i]:
             ax, _, aw, _ = records[f"n{j}"][1]
             assert ax + aw < cx - rx
+    for a, b, d in edges:
+        for px, py in points_along(d):
+            for rid, (_, (x, y, w, h)) in records.items():
+                if rid != a:
+                    inside = x + 1 < px < x + w - 1 and y + 1 < py < y + h - 1
+                    assert not inside, f"edge {a} -> {b} crosses record {rid} at {(px, py)}"
+            for oid, (cx, rx, _) in ops.items():
+                if oid not in (f"{b}-op", a):
+                    inside = ((px - cx) / rx) ** 2 + ((py - (y_of_op(svg, oid))) / 14) ** 2 < 0.9
+                    assert not inside, f"edge {a} -> {b} crosses op node {oid} at {(px, py)}"
     boxes = [box for _, box in records.values()]
     for k, (x1, y1, w1, h1) in enumerate(boxes):
         for x2, y2, w2, h2 in boxes[k + 1 :]:

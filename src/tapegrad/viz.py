@@ -157,6 +157,7 @@ class Box:
     layer: int = 0
     x: float = 0.0  # left edge of the record
     y: float = 0.0  # top edge of the record
+    lane: tuple[float, float] = (0.0, 0.0)  # where its layer's op nodes start, records end
 
     @property
     def width(self) -> float:
@@ -175,6 +176,8 @@ class Layout:
     width: float
     height: float
     note: str = ""
+    # for an edge (arg, node) that skips layers: (left, right, y) of its pass through each
+    waypoints: dict[tuple[int, int], list[tuple[float, float, float]]] = field(default_factory=dict)
 
 
 def text_width(text: str) -> float:
@@ -223,53 +226,90 @@ def layout(graph: Graph, shown: list[int], cells: dict[int, list[str]]) -> Layou
     low = min(b.layer for b in boxes.values())
     for box in boxes.values():
         box.layer -= low
-    layers: list[list[int]] = [[] for _ in range(1 + max(b.layer for b in boxes.values()))]
+    layers: list[list] = [[] for _ in range(1 + max(b.layer for b in boxes.values()))]
     for i in order:
         layers[boxes[i].layer].append(i)
 
-    _order_within_layers(layers, boxes, users)
+    # An edge that skips layers gets a waypoint in each layer it crosses: a slot of its own in
+    # that layer's order, so it runs between the boxes instead of through them.
+    before = {i: list(dict.fromkeys(boxes[i].args)) for i in order}
+    after = {i: list(dict.fromkeys(users[i])) for i in order}
+    routes: dict[tuple[int, int], list[tuple]] = {}
+    for i in order:
+        for j in before[i]:
+            crossed = range(boxes[j].layer + 1, boxes[i].layer)
+            if not crossed:
+                continue
+            chain = [("via", j, i, layer) for layer in crossed]
+            for k, waypoint in enumerate(chain):
+                layers[waypoint[3]].append(waypoint)
+                before[waypoint] = [chain[k - 1] if k else j]
+                after[waypoint] = [chain[k + 1] if k + 1 < len(chain) else i]
+            after[j] = [chain[0] if u == i else u for u in after[j]]
+            before[i] = [chain[-1] if a == j else a for a in before[i]]
+            routes[(j, i)] = chain
+
+    _order_within_layers(layers, before, after)
 
     # x: each layer is as wide as its widest op node plus its widest record.
     x = MARGIN
+    spans = []  # for each layer, where its op nodes start and where its records end
     for layer in layers:
-        op_width = max((2 * boxes[i].op_radius for i in layer if boxes[i].symbol), default=0)
+        drawn = [boxes[i] for i in layer if not isinstance(i, tuple)]
+        op_width = max((2 * b.op_radius for b in drawn if b.symbol), default=0)
+        left = x
         if op_width:
             x += op_width + GAP
-        for i in layer:
-            boxes[i].x = x
-        x += max(boxes[i].width for i in layer) + GAP
+        for b in drawn:
+            b.x = x
+        x += max((b.width for b in drawn), default=0) + GAP
+        spans.append((left, x - GAP))
+        for b in drawn:
+            b.lane = spans[-1]
     width = x - GAP + MARGIN
     # y: rows centred in the tallest layer.
     row = RECORD_HEIGHT + ROW_GAP
     tallest = max(len(layer) for layer in layers)
     top = MARGIN + (FONT_SIZE + 10 if note else 0)
+    mid: dict = {}
     for layer in layers:
         offset = top + (tallest - len(layer)) * row / 2
         for rank, i in enumerate(layer):
-            boxes[i].y = offset + rank * row
+            mid[i] = offset + rank * row + RECORD_HEIGHT / 2
+            if not isinstance(i, tuple):
+                boxes[i].y = mid[i] - RECORD_HEIGHT / 2
     height = top + tallest * row - ROW_GAP + MARGIN
-    return Layout(boxes, width, height, note)
+    waypoints = {
+        edge: [(spans[w[3]][0], spans[w[3]][1], mid[w]) for w in chain]
+        for edge, chain in routes.items()
+    }
+    return Layout(boxes, width, height, note, waypoints)
 
 
-def _order_within_layers(layers, boxes, users) -> None:
-    """Reorder each layer by the mean position of its neighbours in the layers already placed
-    (the barycentre heuristic), sweeping right, then left, a few times."""
-    position = {i: rank for layer in layers for rank, i in enumerate(layer)}
+def _order_within_layers(layers, before, after) -> None:
+    """Reorder each layer by the mean position of its neighbours (the barycentre heuristic),
+    sweeping right, then left, a few times. Positions are centred, as the layers are drawn."""
+    position = {}
+
+    def place(layer):
+        for rank, i in enumerate(layer):
+            position[i] = rank - (len(layer) - 1) / 2
 
     def relayer(layer, neighbours):
         def key(i):
-            near = neighbours(i)
+            near = neighbours[i]
             return sum(position[j] for j in near) / len(near) if near else position[i]
 
         layer.sort(key=key)  # stable: ties keep array order
-        for rank, i in enumerate(layer):
-            position[i] = rank
+        place(layer)
 
+    for layer in layers:
+        place(layer)
     for _ in range(BARYCENTRE_SWEEPS):
         for layer in layers[1:]:
-            relayer(layer, lambda i: boxes[i].args)
+            relayer(layer, before)
         for layer in reversed(layers[:-1]):
-            relayer(layer, lambda i: users[i])
+            relayer(layer, after)
 
 
 def _first(text) -> str:
@@ -305,9 +345,10 @@ def render_svg(lay: Layout, node_id=lambda i: f"n{i}") -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" class="tg-graph" width="{lay.width:.0f}" '
         f'height="{lay.height:.0f}" viewBox="0 0 {lay.width:.0f} {lay.height:.0f}">',
         "<defs>",
-        '<marker id="tg-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
-        'fill="#7a7f8e"/></marker>',
+        # userSpaceOnUse: arrowheads keep their size when a page thickens a highlighted edge
+        '<marker id="tg-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" '
+        'markerHeight="8" markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
+        '<path d="M0,0 L10,5 L0,10 z" fill="#7a7f8e"/></marker>',
         f"<style>{SVG_STYLE}</style>",
         "</defs>",
     ]
@@ -323,16 +364,17 @@ def render_svg(lay: Layout, node_id=lambda i: f"n{i}") -> str:
         if not box.args:
             continue
         cx, cy, r = box.x - GAP - box.op_radius, box.y + mid, box.op_radius
+        # Every edge bends only in the empty strips between layers: straight along its row to
+        # the end of its layer, an S-curve across the strip, straight along the next row.
         for j in box.args:
             arg = boxes[j]
-            x1, y1 = arg.x + arg.width, arg.y + mid
-            x2 = cx - r
-            bend = (x2 - x1) / 2
-            out.append(
-                f'<path class="tg-edge" data-from="{gid(j)}" data-to="{gid(i)}" '
-                f'd="M{x1:.1f},{y1:.1f} C{x1 + bend:.1f},{y1:.1f} {x2 - bend:.1f},{cy:.1f} '
-                f'{x2:.1f},{cy:.1f}"/>'
-            )
+            x, y = arg.lane[1], arg.y + mid
+            d = f"M{arg.x + arg.width:.1f},{y:.1f} L{x:.1f},{y:.1f}"
+            for left, right, y_pass in lay.waypoints.get((j, i), []):
+                d += _curve(x, y, left, y_pass) + f" L{right:.1f},{y_pass:.1f}"
+                x, y = right, y_pass
+            d += _curve(x, y, box.lane[0], cy) + f" L{cx - r:.1f},{cy:.1f}"
+            out.append(f'<path class="tg-edge" data-from="{gid(j)}" data-to="{gid(i)}" d="{d}"/>')
         out.append(
             f'<path class="tg-edge" data-from="{node_id(i)}-op" data-to="{node_id(i)}" '
             f'd="M{cx + r:.1f},{cy:.1f} L{box.x:.1f},{cy:.1f}"/>'
@@ -366,6 +408,12 @@ def render_svg(lay: Layout, node_id=lambda i: f"n{i}") -> str:
         out.append("</g>")
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _curve(x1, y1, x2, y2) -> str:
+    """An S-shaped cubic from (x1, y1) to (x2, y2), leaving and arriving horizontally."""
+    bend = (x2 - x1) / 2
+    return f" C{x1 + bend:.1f},{y1:.1f} {x2 - bend:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
 
 
 def record_cells(node: Value) -> list[str]:

@@ -1,0 +1,262 @@
+"""The explorer: one self-contained HTML page that steps through a graph's forward pass, its
+backward pass and forward mode, node by node.
+
+    html = explorer_html(f, {"x": x})          # f a Value computed from the Value x
+    Path("f.html").write_text(html)            # open it in any browser: no network needed
+
+Everything shown is computed here, in Python, from the Graph, and embedded in the page as JSON;
+the page's JavaScript only reveals it a step at a time. Three walks over the same array:
+
+- forward pass, in array order: node i's value from its arguments, y = op(x_1, ..., x_n);
+- backward pass, in reverse array order: each node's gradient by the chain rule, a sum over the
+  nodes that use it of upstream gradient × local derivative,
+      df/dv = Σ_{u uses v}  df/du · ∂u/∂v        (Graph.vjp, with ∂u/∂v from local_partials);
+- forward mode, once per input x, in array order: each node's tangent dv/dx,
+      dv/dx = Σ_{args a of v}  ∂v/∂a · da/dx      (Graph.jvp).
+
+Because every node comes after its arguments, when the backward walk reaches a node every use of
+it has already been visited, so its gradient is complete: that is why one reverse sweep suffices.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+from .graph import Graph, local_partials
+from .ops import RULES
+from .value import Value
+from .viz import format_number, layout, op_symbol, render_svg
+
+MAX_NODES = 200  # a page for stepping through by hand; bigger graphs belong in to_svg
+TEMPLATE = "explorer_template.html"
+
+
+def number(x: float) -> str:
+    """A number in an equation: up to 6 significant digits, negatives in parentheses."""
+    text = f"{x:.6g}"
+    return f"({text})" if text.startswith("-") else text
+
+
+def _is_identifier(name: str) -> bool:
+    return name.replace("_", "a").isalnum() and not name[0].isdigit()
+
+
+def explorer_html(
+    output: Value, inputs: dict[str, Value], *, title: str = "", max_nodes: int = MAX_NODES
+) -> str:
+    """One HTML page (inline SVG, CSS and JavaScript, nothing fetched) that lets a learner step
+    through the graph of `output`: the forward pass, the backward pass with each gradient's
+    chain-rule product, and forward mode for each of the named `inputs`.
+
+    `inputs` maps the names the learner uses ("x") to the input Values. Nodes are named by
+    `inputs`, else by their label, else ``v<index>`` (constants by their number). Keys: → / ←
+    step, Home / End jump, f forward pass, b backward pass, 1-9 forward mode for each input.
+    """
+    if not isinstance(output, Value):
+        raise TypeError(
+            f"explorer_html(): output is {output!r} ({type(output).__name__}), not a Value; "
+            "pass the Value your expression computed, e.g. explorer_html(f, {'x': x})"
+        )
+    if not isinstance(inputs, dict):
+        raise TypeError(
+            f"explorer_html(): inputs is {type(inputs).__name__}; pass a dict from names to "
+            "input Values, e.g. {'x': x}"
+        )
+    for name, value in inputs.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"explorer_html(): input name {name!r} must be a non-empty string")
+        if not isinstance(value, Value):
+            raise TypeError(
+                f"explorer_html(): inputs[{name!r}] is {value!r} ({type(value).__name__}), "
+                "not a Value; pass the Value the expression was computed from"
+            )
+    graph = Graph(output)
+    if len(graph) > max_nodes:
+        raise ValueError(
+            f"explorer_html(): the graph has {len(graph)} nodes, more than max_nodes={max_nodes} "
+            "that a page can usefully step through by hand; explore a smaller expression, pass a "
+            "larger max_nodes, or draw it with tapegrad.viz.to_svg (which truncates)"
+        )
+    names = _names(graph, inputs)
+    out_name = names[graph.index[output]]
+    modes = {"forward": _forward_walk(graph, names, output)}
+    modes["backward"] = _backward_walk(graph, names, output, inputs)
+    for name, x in inputs.items():
+        modes[f"jvp:{name}"] = _tangent_walk(graph, names, output, inputs, name)
+
+    cells = {}
+    for i, node in enumerate(graph.nodes):
+        label = "" if _is_constant(node, inputs) else names[i]
+        third = [f"grad {format_number(modes['backward']['values'][i])}", "grad ?"]
+        for name in inputs:
+            third.append(f"d/d{name} {format_number(modes[f'jvp:{name}']['values'][i])}")
+            third.append(f"d/d{name} ?")
+        cells[i] = [label, [f"data {format_number(node.data)}", "data ?"], third]
+    svg = render_svg(layout(graph, list(range(len(graph))), cells))
+    data = {
+        "output": out_name,
+        "inputs": list(inputs),
+        "nodes": [
+            {"id": f"n{i}", "data": f"data {format_number(node.data)}"}
+            for i, node in enumerate(graph.nodes)
+        ],
+        "modes": modes,
+    }
+    page = resources.files("tapegrad").joinpath(TEMPLATE).read_text(encoding="utf-8")
+    title = title or f"{out_name}: forward, backward and forward mode"
+    # JSON inside <script> must not contain "</", or the browser would end the script there.
+    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    return (
+        page.replace("{{TITLE}}", _html_escape(title))
+        .replace("{{SVG}}", svg)
+        .replace("{{DATA}}", payload)
+    )
+
+
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _is_constant(node: Value, inputs: dict) -> bool:
+    return not node.args and not node.label and all(node is not v for v in inputs.values())
+
+
+def _names(graph: Graph, inputs: dict[str, Value]) -> list[str]:
+    """What each node is called in the equations: the user's name for it, its label, its
+    number for an unnamed constant, and v<index> for any other node."""
+    by_node = {id(v): name for name, v in inputs.items()}
+    names = []
+    for i, node in enumerate(graph.nodes):
+        if id(node) in by_node:
+            names.append(by_node[id(node)])
+        elif node.label:
+            names.append(node.label)
+        elif not node.args:
+            names.append(number(node.data))
+        else:
+            names.append(f"v{i}")
+    out = graph.index[graph.outputs[0]]
+    if not graph.nodes[out].label and id(graph.nodes[out]) not in by_node and "f" not in names:
+        names[out] = "f"  # the name the seed and the equations use for the function
+    return names
+
+
+def _d(name: str) -> str:
+    """How a variable appears after d or ∂: dx, but d(2) and d(x1*w1)."""
+    return name if _is_identifier(name) else f"({name})"
+
+
+def _formula(node: Value, args: list[str]) -> str:
+    """The op applied to `args`, written the way its RULES symbol reads: infix for symbols like
+    + and *, a function call for names like tanh, with the constant operand where there is one."""
+    rule = RULES[node.op]
+    symbol = rule.symbol
+    if rule.takes_constant:
+        return f"{args[0]} {symbol} {node.k:g}"
+    if symbol[:1].isalpha() or len(args) != 2:
+        return f"{symbol}({', '.join(args)})"
+    return f"{args[0]} {symbol} {args[1]}"
+
+
+def _forward_walk(graph: Graph, names: list[str], output: Value) -> dict:
+    steps = []
+    for i, node in enumerate(graph.nodes):
+        if not node.args:
+            kind = "a constant" if names[i] == number(node.data) else "an input"
+            text = f"{names[i]} = {number(node.data)}   ({kind}: a leaf, nothing to compute)"
+        else:
+            arg_names = [names[graph.index[a]] for a in node.args]
+            arg_values = [number(a.data) for a in node.args]
+            text = (
+                f"{names[i]} = {_formula(node, arg_names)} = {_formula(node, arg_values)}"
+                f" = {number(node.data)}"
+            )
+        steps.append({"node": i, "text": text, "cell": 1, "show": f"data {format_number(node.data)}"})
+    return {
+        "title": "Forward pass",
+        "about": "Values appear node by node, each computed from its arguments, in array order.",
+        "steps": steps,
+        "summary": [f"{names[graph.index[output]]} = {output.data:.6g}"],
+        "values": [node.data for node in graph.nodes],
+    }
+
+
+def _backward_walk(graph: Graph, names, output: Value, inputs) -> dict:
+    nodes, index = graph.nodes, graph.index
+    grads = graph.vjp({output: 1.0})
+    uses: list[list[tuple[int, float]]] = [[] for _ in nodes]
+    for i, node in enumerate(nodes):
+        for j, partial in zip(graph.arg_indices[i], local_partials(node)):
+            uses[j].append((i, partial))
+    f = names[index[output]]
+    steps = []
+    for j in range(len(nodes) - 1, -1, -1):
+        g = grads[j]
+        if g is None:
+            continue
+        v = _d(names[j])
+        if nodes[j] is output:
+            text = f"d{f}/d{v} = 1   (the output: its gradient with respect to itself)"
+        else:
+            symbolic = " + ".join(f"d{f}/d{_d(names[i])} × ∂{_d(names[i])}/∂{v}" for i, _ in uses[j])
+            numeric = " + ".join(f"{number(grads[i])} × {number(p)}" for i, p in uses[j])
+            text = f"d{f}/d{v} = {symbolic} = {numeric} = {number(g)}"
+        steps.append({"node": j, "text": text, "cell": 2, "show": f"grad {format_number(g)}"})
+    values = [0.0 if g is None else g for g in grads]
+    summary = [
+        f"d{f}/d{_d(name)} = {values[index[x]] if x in index else 0.0:.6g}" for name, x in inputs.items()
+    ]
+    return {
+        "title": "Backward pass",
+        "about": (
+            "Gradients appear node by node, from the output back to the inputs: each is a sum, over "
+            "the nodes that use it, of upstream gradient × local derivative (the chain rule)."
+        ),
+        "steps": steps,
+        "summary": summary,
+        "values": values,
+    }
+
+
+def _tangent_walk(graph: Graph, names, output: Value, inputs: dict, name: str) -> dict:
+    x = inputs[name]
+    tangents = graph.jvp({x: 1.0})
+    nodes, arg_indices = graph.nodes, graph.arg_indices
+    steps = []
+    wrt = _d(name)
+    for i, node in enumerate(nodes):
+        t = tangents[i]
+        v = _d(names[i])
+        if node is x:
+            text = f"d{v}/d{wrt} = 1   (the seed: a nudge of 1 enters at {name})"
+        elif t is None:
+            if node.args:
+                why = f"nothing it uses depends on {name}"
+            else:
+                why = "a constant" if _is_constant(node, inputs) else "another input, held fixed"
+            text = f"d{v}/d{wrt} = 0   ({why})"
+        else:
+            moving = [
+                (j, p) for j, p in zip(arg_indices[i], local_partials(node)) if tangents[j] is not None
+            ]
+            symbolic = " + ".join(f"∂{v}/∂{_d(names[j])} × d{_d(names[j])}/d{wrt}" for j, _ in moving)
+            numeric = " + ".join(f"{number(p)} × {number(tangents[j])}" for j, p in moving)
+            text = f"d{v}/d{wrt} = {symbolic} = {numeric} = {number(t)}"
+        value = 0.0 if t is None else t
+        steps.append({"node": i, "text": text, "cell": 2, "show": f"d/d{name} {format_number(value)}"})
+    out_t = tangents[graph.index[output]]
+    out_name = names[graph.index[output]]
+    return {
+        "title": f"Forward mode, d/d{name}",
+        "about": (
+            f"Tangents d(node)/d{name} appear node by node in array order: one forward sweep "
+            f"gives the derivative of every node with respect to {name} (and only {name})."
+        ),
+        "steps": steps,
+        "summary": [f"d{_d(out_name)}/d{wrt} = {0.0 if out_t is None else out_t:.6g}"],
+        "values": [0.0 if t is None else t for t in tangents],
+    }
+
+
+__all__ = ["explorer_html"]
