@@ -191,7 +191,7 @@ class _Check:
 
     def _compare(self, ad, numerical) -> str:
         return (
-            f"tapegrad gives {ad!r}, central differences give {numerical!r} "
+            f"tapegrad gives {ad:.10g}, central differences give {numerical:.10g} "
             f"(off by {abs(ad - numerical):.3g}; allowed {self.allowed(numerical):.3g})"
         )
 
