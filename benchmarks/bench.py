@@ -1,0 +1,386 @@
+"""tapegrad's benchmarks, against the peers that are installed, in one command:
+
+    python3 benchmarks/bench.py            # the full run (a few minutes)
+    python3 benchmarks/bench.py --quick    # a smaller run (well under a minute)
+
+1. micrograd's demo training step (moons, MLP(2, [16, 16, 1])) for tapegrad eager, tapegrad
+   replay (python backend), tapegrad replay (numpy backend), micrograd with the garbage collector
+   on and off, PyTorch batched and NumPy by hand -- interleaved in one process, round by round,
+   so that a busy machine slows them all alike. Medians, ratios against micrograd and PyTorch,
+   and each path's loss curve checked against micrograd's reference.
+2. Deep and wide graphs: a chain of 1,000,000 nodes and a 100,000-term sum of products, built and
+   back-propagated (µs per node), each run in its own process (micrograd may crash on them).
+3. Memory: RSS over many training steps (flat or not) and the demo's peak, each workload in its
+   own process that imports only what it needs.
+
+Absolute times on a shared machine are noise; read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "src"))  # a clean clone works without installing
+
+import peers  # noqa: E402
+
+MiB = 1024 * 1024
+
+# -------------------------------------------------------------------------------------------
+# 1. The demo step, interleaved
+# -------------------------------------------------------------------------------------------
+
+# (label, DEMOS key, garbage collector on during the step)
+DEMO_ROWS = [
+    ("tapegrad eager", "tapegrad-eager", True),
+    ("tapegrad replay, python", "tapegrad-replay-python", True),
+    ("tapegrad replay, numpy", "tapegrad-replay-numpy", True),
+    ("micrograd (GC on)", "micrograd", True),
+    ("micrograd (GC off)", "micrograd", False),
+    ("PyTorch batched", "torch", True),
+    ("NumPy by hand", "numpy-by-hand", True),
+]
+
+
+class Runner:
+    """One row: its Demo, its step counter and its timings (seconds per step)."""
+
+    def __init__(self, label, demo, gc_on):
+        self.label, self.demo, self.gc_on = label, demo, gc_on
+        self.k, self.times, self.worst = 0, [], 0.0
+        self.reps = 1
+
+    def run(self, reference, reps):
+        gc.collect()  # garbage left by other rows is not this row's to collect
+        if not self.gc_on:
+            gc.disable()
+        start = time.perf_counter()
+        for _ in range(reps):
+            loss = self.demo.step(self.k)
+            if self.k < 100:
+                self.worst = max(self.worst, abs(loss - reference[self.k]) / abs(reference[self.k]))
+            self.k += 1
+        elapsed = time.perf_counter() - start
+        gc.enable()
+        if not self.gc_on:
+            gc.collect()  # micrograd's cycles, outside the timed region
+        return elapsed / reps
+
+
+def bench_demo(rounds: int, min_seconds: float):
+    data = peers.reference()
+    runners, notes = [], []
+    for label, key, gc_on in DEMO_ROWS:
+        try:
+            runners.append(Runner(label, peers.DEMOS[key](data), gc_on))
+        except peers.Missing as missing:
+            notes.append(f"{label}: skipped, {missing}")
+    # Warm up and calibrate: enough steps per measurement that each takes about min_seconds
+    # (the first steps of some peers are slow: PyTorch's warm-up, caches).
+    for r in runners:
+        spent, fastest = 0.0, float("inf")
+        while spent < 2 * min_seconds or r.k < 3:
+            step = r.run(data["loss"], 1)
+            spent, fastest = spent + step, min(fastest, step)
+        r.reps = max(1, int(min_seconds / fastest))
+    for i in range(rounds):
+        order = runners[i % len(runners) :] + runners[: i % len(runners)]  # rotate the order
+        for r in order:
+            r.times.append(r.run(data["loss"], r.reps))
+    return runners, notes
+
+
+def report_demo(runners, notes):
+    median = {r.label: statistics.median(r.times) for r in runners}
+    micro = median.get("micrograd (GC on)")
+    torch_ = median.get("PyTorch batched")
+    print("\n## The demo's training step (moons, MLP(2, [16, 16, 1])), interleaved\n")
+    print(f"{'':26} {'median ms':>10} {'min ms':>10} {'x micrograd':>12} {'/ PyTorch':>10}"
+          f" {'steps':>6} {'loss vs ref':>12}")
+    for r in runners:
+        m = median[r.label]
+        vs_micro = f"{micro / m:10.1f}x" if micro else "-"
+        vs_torch = f"{m / torch_:9.2f}x" if torch_ else "-"
+        print(f"{r.label:26} {m * 1e3:10.3f} {min(r.times) * 1e3:10.3f} {vs_micro:>12} "
+              f"{vs_torch:>10} {r.k:6d} {r.worst:12.1e}")
+    for note in notes:
+        print(note)
+    print("x micrograd: how many times faster than micrograd (GC on); / PyTorch: time divided by "
+          "PyTorch's (below 1 is faster); loss vs ref: worst relative difference from "
+          "micrograd's reference curve over the steps run (up to 100).")
+    return median
+
+
+# -------------------------------------------------------------------------------------------
+# 2. Deep and wide graphs, each in its own process
+# -------------------------------------------------------------------------------------------
+
+
+def _value_class(library):
+    if library == "tapegrad":
+        from tapegrad import Value
+    else:
+        from micrograd.engine import Value
+    return Value
+
+
+def child_deep(library, shape, n, raise_limit):
+    """Build and back-propagate one graph; report seconds and node count."""
+    import random
+
+    if raise_limit:
+        sys.setrecursionlimit(max(10 * n, 10_000))
+    Value = _value_class(library)
+    result = {"library": library, "shape": shape, "n": n}
+    if shape == "chain":
+        x = Value(1.0)
+        start = time.perf_counter()
+        y = x
+        for _ in range(n // 2):
+            y = y * 1.0000001  # two nodes: the constant and the product
+        built = time.perf_counter()
+        result["nodes"] = 2 * (n // 2) + 1
+    else:
+        random.seed(0)
+        a = [Value(random.uniform(-1, 1)) for _ in range(n)]
+        b = [Value(random.uniform(-1, 1)) for _ in range(n)]
+        start = time.perf_counter()
+        y = sum(ai * bi for ai, bi in zip(a, b))
+        built = time.perf_counter()
+        result["nodes"] = 4 * n + 1  # 2n leaves, n products, n additions, the 0 sum starts from
+    try:
+        y.backward()
+    except RecursionError:
+        result["error"] = f"RecursionError at recursion limit {sys.getrecursionlimit()}"
+        return result
+    done = time.perf_counter()
+    result.update(build=built - start, backward=done - built)
+    if library == "tapegrad" and shape == "sum" and not raise_limit:
+        result.update(_numpy_replay(y))
+    return result
+
+
+def _numpy_replay(y):
+    try:
+        from tapegrad import Graph
+        from tapegrad.backends import compile_graph
+    except ImportError:
+        return {}
+    try:
+        start = time.perf_counter()
+        run = compile_graph(Graph(y))
+        compiled = time.perf_counter()
+    except ImportError:
+        return {}
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        run.forward()
+        run.backward()
+        times.append(time.perf_counter() - t)
+    return {"numpy_compile": compiled - start, "numpy_replay": statistics.median(times)}
+
+
+DEEP_ROWS = [
+    # (label, library, shape, n, raise the recursion limit)
+    ("tapegrad", "tapegrad", "chain", 1_000_000, False),
+    ("micrograd, default limit", "micrograd", "chain", 1_000_000, False),
+    ("micrograd, limit raised", "micrograd", "chain", 100_000, True),
+    ("tapegrad", "tapegrad", "sum", 100_000, False),
+    ("micrograd, default limit", "micrograd", "sum", 100_000, False),
+    ("micrograd, limit raised", "micrograd", "sum", 100_000, True),
+]
+
+
+def _child(args, timeout):
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", *map(str, args)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no answer within {timeout} s"}
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        return {"error": f"crashed ({done.returncode}): {last[:80]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_deep(rounds, have_micrograd):
+    results = {}
+    for _ in range(rounds):
+        for label, library, shape, n, raise_limit in DEEP_ROWS:
+            if library == "micrograd" and not have_micrograd:
+                continue
+            results.setdefault((label, shape, n), []).append(
+                _child(["deep", library, shape, n, int(raise_limit)], timeout=600)
+            )
+    print("\n## Deep and wide: build + backward, each in its own process\n")
+    print(f"{'':42} {'nodes':>9} {'build s':>8} {'backward s':>10} {'µs/node':>8}")
+    for (label, shape, n), runs in results.items():
+        name = f"{'chain' if shape == 'chain' else 'sum of products'} ({n:,}): {label}"
+        ok = [r for r in runs if "error" not in r]
+        if not ok:
+            print(f"{name:42} {runs[0]['error']}")
+            continue
+        build = statistics.median(r["build"] for r in ok)
+        back = statistics.median(r["backward"] for r in ok)
+        nodes = ok[0]["nodes"]
+        print(f"{name:42} {nodes:9,} {build:8.3f} {back:10.3f} {(build + back) / nodes * 1e6:8.2f}")
+        if "numpy_replay" in ok[0]:
+            replay = statistics.median(r["numpy_replay"] for r in ok)
+            compile_s = statistics.median(r["numpy_compile"] for r in ok)
+            print(f"{'  ... replayed by the numpy backend':42} {nodes:9,} "
+                  f"{'compile':>8} {compile_s:9.3f}s {replay / nodes * 1e6:8.3f}"
+                  "  (forward + backward)")
+    if not have_micrograd:
+        print("micrograd: skipped, not installed (pip install micrograd)")
+
+
+# -------------------------------------------------------------------------------------------
+# 3. Memory, each workload in its own process
+# -------------------------------------------------------------------------------------------
+
+
+def _rss() -> int:
+    """This process's resident memory now, in bytes."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux: the peak is the best we have
+        return _peak()
+
+
+def _peak() -> int:
+    """This process's peak resident memory, in bytes. On Linux from VmHWM, because getrusage's
+    ru_maxrss carries over the peak of the parent process this one was forked from."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def child_memory(key, steps, gc_on):
+    data = peers.reference()
+    demo = peers.DEMOS[key](data)
+    if not gc_on:
+        gc.disable()
+    checkpoints = sorted({max(1, steps // 10), steps // 2, steps})
+    samples = []
+    for k in range(steps):
+        demo.step(k)
+        if k + 1 in checkpoints:
+            samples.append(_rss())
+    return {"key": key, "steps": steps, "rss": samples, "peak": _peak()}
+
+
+MEMORY_ROWS = [
+    # (label, DEMOS key, steps in a full run, GC on)
+    ("tapegrad eager", "tapegrad-eager", 1000, True),
+    ("tapegrad replay, python", "tapegrad-replay-python", 1000, True),
+    ("tapegrad replay, numpy", "tapegrad-replay-numpy", 1000, True),
+    ("micrograd (GC on)", "micrograd", 10, True),
+    ("micrograd (GC off)", "micrograd", 10, False),
+]
+
+
+def bench_memory(quick, have_micrograd):
+    print("\n## Memory: RSS after 10%, 50% and 100% of the steps, and the peak\n")
+    print(f"{'':26} {'steps':>6} {'RSS MiB':>24} {'growth':>9} {'peak MiB':>9}")
+    peaks = {}
+    for label, key, steps, gc_on in MEMORY_ROWS:
+        if key == "micrograd" and not have_micrograd:
+            continue
+        if quick:
+            steps = max(2, steps // 10) if key != "micrograd" else 3
+        r = _child(["memory", key, steps, int(gc_on)], timeout=1800)
+        if "error" in r:
+            print(f"{label:26} {r['error']}")
+            continue
+        rss = [x / MiB for x in r["rss"]]
+        growth = rss[-1] - rss[0]
+        flat = "flat" if growth < max(2.0, 0.02 * rss[0]) else "GROWS"
+        peaks[label] = r["peak"] / MiB
+        print(f"{label:26} {steps:6d} {' -> '.join(f'{x:.1f}' for x in rss):>24} "
+              f"{growth:+8.1f} {peaks[label]:9.1f}  {flat}")
+    micro = peaks.get("micrograd (GC on)")
+    if micro and "tapegrad eager" in peaks:
+        print(f"demo peak: tapegrad eager {peaks['tapegrad eager']:.1f} MiB vs micrograd "
+              f"{micro:.1f} MiB ({peaks['tapegrad eager'] / micro:.2f}x)")
+    print("micrograd runs only a few steps here: with the collector on a step takes about a "
+          "second.")
+
+
+# -------------------------------------------------------------------------------------------
+
+
+def describe_machine():
+    versions = [f"Python {platform.python_version()}"]
+    for module in ("numpy", "torch", "micrograd"):
+        try:
+            version = getattr(__import__(module), "__version__", "installed")
+        except ImportError:
+            version = "not installed"
+        versions.append(f"{module} {version}")
+    try:
+        import torch
+
+        versions.append(f"torch threads {torch.get_num_threads()}")
+    except ImportError:
+        pass
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    print(f"# tapegrad benchmarks -- {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"machine: {os.cpu_count()} CPUs (nproc), {cpu}, {platform.system()} "
+          f"{platform.release()}")
+    print("versions: " + ", ".join(versions))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and steps")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, *rest = args.child
+        if kind == "deep":
+            library, shape, n, raise_limit = rest
+            print(json.dumps(child_deep(library, shape, int(n), raise_limit == "1")))
+        else:
+            key, steps, gc_on = rest
+            print(json.dumps(child_memory(key, int(steps), gc_on == "1")))
+        return
+    describe_machine()
+    try:
+        import micrograd  # noqa: F401
+
+        have_micrograd = True
+    except ImportError:
+        have_micrograd = False
+    runners, notes = bench_demo(rounds=3 if args.quick else 11, min_seconds=0.02)
+    report_demo(runners, notes)
+    bench_deep(rounds=1 if args.quick else 3, have_micrograd=have_micrograd)
+    bench_memory(args.quick, have_micrograd)
+
+
+if __name__ == "__main__":
+    main()

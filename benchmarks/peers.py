@@ -1,0 +1,266 @@
+"""The demo's training step written for tapegrad's three paths and for the peers it is measured
+against: micrograd (the PyPI package), PyTorch with batched tensors, and NumPy by hand.
+
+The workload is micrograd's demo (see tests/data/micrograd-demo-moons.json): 100 moons points,
+MLP(2, [16, 16, 1]) initialised from ``random.seed(1337)``, loss = mean(relu(1 - y·score)) +
+1e-4·Σp², SGD with lr = 1.0 - 0.9·k/100. Every implementation starts from the same weights, so
+every loss curve is micrograd's.
+
+Each ``make_*`` function returns a `Demo`: ``step(k)`` runs training step k (forward, zero the
+gradients, backward, update) and returns that step's loss. A peer that is not installed raises
+`Missing` with a note for the report. Heavy imports happen inside the functions, so a child
+process measuring one workload's memory loads only what that workload needs.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "data" / "micrograd-demo-moons.json"
+SIZES = (2, 16, 16, 1)
+
+
+class Missing(Exception):
+    """A peer that is not installed; the message says what to install."""
+
+
+@dataclass
+class Demo:
+    name: str
+    step: Callable[[int], float]
+    nodes: int = 0  # graph nodes a step touches, where that means something
+
+
+def reference() -> dict:
+    return json.loads(REFERENCE.read_text())
+
+
+def learning_rate(k: int) -> float:
+    return 1.0 - 0.9 * (k % 100) / 100  # the demo's schedule, repeated every 100 steps
+
+
+def initial_weights(seed: int = 1337):
+    """[(W as rows, b)] per layer, drawn exactly as micrograd's MLP draws them: neuron by
+    neuron, random.uniform(-1, 1) per weight, bias 0."""
+    random.seed(seed)
+    layers = []
+    for nin, nout in zip(SIZES, SIZES[1:]):
+        rows = [[random.uniform(-1, 1) for _ in range(nin)] for _ in range(nout)]
+        layers.append((rows, [0.0] * nout))
+    return layers
+
+
+# -------------------------------------------------------------------------------------------
+# tapegrad and micrograd: the demo's loss as micrograd's demo writes it, for any Value class
+# -------------------------------------------------------------------------------------------
+
+
+def _demo_loss(Value, model, data):
+    inputs = [list(map(Value, xrow)) for xrow in data["X"]]
+    scores = list(map(model, inputs))
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(data["y"], scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    reg_loss = 1e-4 * sum((p * p for p in model.parameters()))
+    return data_loss + reg_loss
+
+
+def _sgd_by_hand(params, lr):
+    for p in params:
+        p.data -= lr * p.grad
+
+
+def make_tapegrad_eager(data) -> Demo:
+    """tapegrad as micrograd's users write it: the graph rebuilt every step."""
+    from tapegrad import Value
+    from tapegrad.nn import MLP
+
+    random.seed(1337)
+    model = MLP(2, list(SIZES[1:]))
+    params = model.parameters()
+
+    def step(k):
+        loss = _demo_loss(Value, model, data)
+        model.zero_grad()
+        loss.backward()
+        _sgd_by_hand(params, learning_rate(k))
+        return loss.data
+
+    return Demo("tapegrad eager", step)
+
+
+def _recorded_demo():
+    from tapegrad import Graph, Value
+    from tapegrad.nn import MLP
+
+    random.seed(1337)
+    model = MLP(2, list(SIZES[1:]))
+    loss = _demo_loss(Value, model, reference())
+    return Graph, model, loss
+
+
+def make_tapegrad_replay_python(data) -> Demo:
+    """The loss recorded once; each step replays the Graph with the python backend."""
+    Graph, model, loss = _recorded_demo()
+    graph, params = Graph(loss), model.parameters()
+
+    def step(k):
+        graph.forward()
+        model.zero_grad()
+        graph.backward()
+        _sgd_by_hand(params, learning_rate(k))
+        return loss.data
+
+    return Demo("tapegrad replay (python)", step, len(graph))
+
+
+def make_tapegrad_replay_numpy(data) -> Demo:
+    """The issue's loop: Graph(loss, backend="numpy") and SGD. Until the lead wires the backend
+    into Graph and SGD, the same thing through tapegrad.backends directly."""
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        raise Missing("numpy not installed (pip install numpy)") from None
+    from tapegrad.backends import compile_graph, param_block
+
+    Graph, model, loss = _recorded_demo()
+    params = model.parameters()
+    try:
+        run = Graph(loss, backend="numpy")
+    except ValueError:  # not wired yet
+        run = compile_graph(Graph(loss))
+    try:
+        from tapegrad.optim import SGD
+        import tapegrad.optim
+
+        delegates = "param_block" in vars(tapegrad.optim)
+    except ImportError:
+        delegates = False
+    if delegates:
+        opt = SGD(params, lr=1.0)
+
+        def step(k):
+            opt.lr = learning_rate(k)
+            run.forward()
+            opt.zero_grad()
+            run.backward()
+            opt.step()
+            return loss.data
+
+    else:
+        block = param_block(params)
+
+        def step(k):
+            run.forward()
+            block.zero_grad()
+            run.backward()
+            block.sgd_step(learning_rate(k))
+            return loss.data
+
+    return Demo("tapegrad replay (numpy)", step, len(run.graph) if hasattr(run, "graph") else 0)
+
+
+def make_micrograd(data) -> Demo:
+    try:
+        from micrograd.engine import Value
+        from micrograd.nn import MLP
+    except ImportError:
+        raise Missing("micrograd not installed (pip install micrograd)") from None
+    random.seed(1337)
+    model = MLP(2, list(SIZES[1:]))
+    params = model.parameters()
+
+    def step(k):
+        loss = _demo_loss(Value, model, data)
+        model.zero_grad()
+        loss.backward()
+        _sgd_by_hand(params, learning_rate(k))
+        return loss.data
+
+    return Demo("micrograd", step)
+
+
+# -------------------------------------------------------------------------------------------
+# Batched peers: the same network as matrices
+# -------------------------------------------------------------------------------------------
+
+
+def make_torch(data) -> Demo:
+    """PyTorch float64, the whole batch as one tensor; torch's own autograd and update."""
+    try:
+        import torch
+    except ImportError:
+        raise Missing("torch not installed (pip install torch)") from None
+    f64 = torch.float64
+    params = []
+    for rows, bias in initial_weights():
+        params += [torch.tensor(rows, dtype=f64, requires_grad=True)]
+        params += [torch.tensor(bias, dtype=f64, requires_grad=True)]
+    X = torch.tensor(data["X"], dtype=f64)
+    y = torch.tensor([float(v) for v in data["y"]], dtype=f64)
+
+    def step(k):
+        h = X
+        for i in range(0, len(params), 2):
+            h = h @ params[i].T + params[i + 1]
+            if i + 2 < len(params):
+                h = torch.relu(h)
+        data_loss = torch.relu(1 - y * h[:, 0]).sum() * (1.0 / len(y))
+        loss = data_loss + 1e-4 * sum((p * p).sum() for p in params)
+        for p in params:
+            p.grad = None
+        loss.backward()
+        lr = learning_rate(k)
+        with torch.no_grad():
+            for p in params:
+                p -= lr * p.grad
+        return loss.item()
+
+    return Demo("PyTorch batched", step)
+
+
+def make_numpy_by_hand(data) -> Demo:
+    """Forward and backward written out with NumPy matrices: the floor for this workload."""
+    try:
+        import numpy as np
+    except ImportError:
+        raise Missing("numpy not installed (pip install numpy)") from None
+    layers = [(np.array(rows), np.array(bias)) for rows, bias in initial_weights()]
+    X = np.array(data["X"])
+    y = np.array([float(v) for v in data["y"]])
+    n = len(y)
+
+    def step(k):
+        hs = [X]  # each layer's input
+        for i, (W, b) in enumerate(layers):
+            z = hs[-1] @ W.T + b
+            hs.append(np.maximum(z, 0.0) if i + 1 < len(layers) else z)
+        margins = 1 - y * hs[-1][:, 0]
+        data_loss = np.maximum(margins, 0.0).sum() * (1.0 / n)
+        loss = data_loss + 1e-4 * sum((W * W).sum() + (b * b).sum() for W, b in layers)
+        # backward
+        dz = (-1.0 * (margins > 0) * y * (1.0 / n))[:, None]
+        lr = learning_rate(k)
+        for i in range(len(layers) - 1, -1, -1):
+            W, b = layers[i]
+            dW, db = dz.T @ hs[i] + 2e-4 * W, dz.sum(axis=0) + 2e-4 * b
+            if i:
+                dz = (dz @ W) * (hs[i] > 0)
+            W -= lr * dW
+            b -= lr * db
+        return float(loss)
+
+    return Demo("NumPy by hand", step)
+
+
+DEMOS = {
+    "tapegrad-eager": make_tapegrad_eager,
+    "tapegrad-replay-python": make_tapegrad_replay_python,
+    "tapegrad-replay-numpy": make_tapegrad_replay_numpy,
+    "micrograd": make_micrograd,
+    "torch": make_torch,
+    "numpy-by-hand": make_numpy_by_hand,
+}
