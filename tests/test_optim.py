@@ -1,0 +1,172 @@
+"""Optimizers (tapegrad.optim): each update against its formula worked by hand, then against
+PyTorch's optimizers in float64 on the same sequence of gradients."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tapegrad import Value
+from tapegrad.optim import SGD, Adam, AdamW
+
+
+def params_with_grads(datas, grads):
+    params = [Value(d) for d in datas]
+    for p, g in zip(params, grads):
+        p.grad = g
+    return params
+
+
+# ---------------------------------------------------------------------------------------------
+# By hand: one parameter, numbers small enough to follow on paper
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sgd_step_by_hand():
+    (p,) = params = params_with_grads([1.0], [0.5])
+    SGD(params, lr=0.1).step()
+    assert p.data == 1.0 - 0.1 * 0.5  # 0.95
+
+
+def test_sgd_momentum_and_weight_decay_by_hand():
+    (p,) = params = params_with_grads([1.0], [0.5])
+    opt = SGD(params, lr=0.1, momentum=0.9, weight_decay=0.01)
+    opt.step()
+    # step 1: g = 0.5 + 0.01·1 = 0.51; the buffer starts at g; p = 1 - 0.1·0.51 = 0.949
+    assert p.data == pytest.approx(0.949, rel=1e-15)
+    p.grad = 0.2
+    opt.step()
+    # step 2: g = 0.2 + 0.01·0.949 = 0.20949; b = 0.9·0.51 + 0.20949 = 0.66849
+    #         p = 0.949 - 0.1·0.66849 = 0.882151
+    assert p.data == pytest.approx(0.882151, rel=1e-14)
+
+
+def test_adam_first_steps_by_hand():
+    (p,) = params = params_with_grads([1.0], [0.5])
+    opt = Adam(params, lr=0.1)
+    opt.step()
+    # step 1: m = 0.05, v = 0.00025; bias-corrected m̂ = 0.5, v̂ = 0.25, so the step is
+    #         lr · 0.5 / (0.5 + 1e-8): just under lr, whatever the gradient's size
+    assert p.data == pytest.approx(1.0 - 0.1 * 0.5 / (0.5 + 1e-8), rel=1e-15)
+    p.grad = -1.0
+    opt.step()
+    m = 0.9 * 0.05 + 0.1 * -1.0  # -0.055
+    v = 0.999 * 0.00025 + 0.001 * 1.0  # 0.00124975
+    m_hat, v_hat = m / (1 - 0.9**2), v / (1 - 0.999**2)
+    expected = 1.0 - 0.1 * 0.5 / (0.5 + 1e-8) - 0.1 * m_hat / (math.sqrt(v_hat) + 1e-8)
+    assert p.data == pytest.approx(expected, rel=1e-14)
+
+
+def test_adam_weight_decay_goes_through_the_gradient():
+    (p,) = params = params_with_grads([2.0], [0.0])
+    Adam(params, lr=0.1, weight_decay=0.5).step()
+    # g = 0 + 0.5·2 = 1; m̂ = 1, v̂ = 1: p = 2 - 0.1·1/(1 + 1e-8)
+    assert p.data == pytest.approx(2.0 - 0.1 / (1 + 1e-8), rel=1e-15)
+
+
+def test_adamw_decays_the_weight_directly():
+    (p,) = params = params_with_grads([2.0], [0.0])
+    AdamW(params, lr=0.1, weight_decay=0.5).step()
+    # p = 2 - 0.1·0.5·2 = 1.9 first; then Adam with g = 0 moves nothing (m = 0)
+    assert p.data == pytest.approx(1.9, rel=1e-15)
+    assert AdamW([Value(0.0)]).weight_decay == 0.01  # PyTorch's default
+
+
+def test_lr_is_settable_between_steps():
+    (p,) = params = params_with_grads([1.0], [1.0])
+    opt = SGD(params, lr=0.5)
+    opt.step()
+    opt.lr = 0.25
+    opt.step()
+    assert p.data == 1.0 - 0.5 - 0.25
+
+
+def test_zero_grad_and_params_list():
+    params = params_with_grads([1.0, 2.0], [3.0, 4.0])
+    for opt in (SGD(params, lr=0.1), Adam(params), AdamW(params)):
+        assert opt.params == params and isinstance(opt.params, list)
+        opt.params[0].grad = 7.0
+        opt.zero_grad()
+        assert [p.grad for p in params] == [0.0, 0.0]
+
+
+def test_minimising_a_parabola():
+    for make in (lambda ps: SGD(ps, lr=0.1, momentum=0.5), lambda ps: Adam(ps, lr=0.1),
+                 lambda ps: AdamW(ps, lr=0.1, weight_decay=0.0)):
+        x = Value(0.0)
+        opt = make([x])
+        for _ in range(300):
+            loss = (x - 3) ** 2
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert x.data == pytest.approx(3.0, abs=1e-3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Against PyTorch, on the same gradients
+# ---------------------------------------------------------------------------------------------
+
+CONFIGS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.5, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.1, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05)),
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.1, betas=(0.5, 0.9), weight_decay=0.2)),
+]
+OURS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
+
+
+@pytest.mark.parametrize("name, kwargs", CONFIGS)
+@settings(max_examples=10, deadline=None)
+@given(
+    start=st.lists(st.floats(-3, 3), min_size=3, max_size=3),
+    grads=st.lists(st.lists(st.floats(-5, 5), min_size=3, max_size=3), min_size=1, max_size=6),
+)
+def test_updates_match_pytorch(name, kwargs, start, grads):
+    torch = pytest.importorskip("torch")
+    ours = [Value(x) for x in start]
+    opt = OURS[name](ours, **kwargs)
+    theirs = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    reference = getattr(torch.optim, name)([theirs], **kwargs)
+    for step, g in enumerate(grads):
+        lr = kwargs["lr"] * (1 - 0.1 * step)  # a schedule, as the demo uses
+        opt.lr = lr
+        for group in reference.param_groups:
+            group["lr"] = lr
+        for p, gi in zip(ours, g):
+            p.grad = gi
+        theirs.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        reference.step()
+        for i, p in enumerate(ours):
+            assert p.data == pytest.approx(theirs[i].item(), rel=1e-12, abs=1e-14), (
+                f"{name}{kwargs} step {step + 1}, parameter {i}"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Mistakes get messages that say what to do
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: SGD([1.0], lr=0.1), "parameter 0 is 1.0 (float), not a Value"),
+        (lambda: SGD([], lr=0.1), "got no parameters"),
+        (lambda: SGD([Value(1.0)], lr=-1), "lr=-1 must be a finite number >= 0"),
+        (lambda: SGD([Value(1.0)], lr=0.1, momentum=1.5), "momentum=1.5 must be in [0, 1)"),
+        (lambda: Adam([Value(1.0)], betas=(0.9, 1.0)), "betas[1]=1.0 must be in [0, 1)"),
+        (lambda: AdamW([Value(1.0)], weight_decay=float("nan")), "weight_decay=nan"),
+    ],
+)
+def test_bad_settings_are_explained(make, words):
+    with pytest.raises((TypeError, ValueError), match=re.escape(words)):
+        make()
