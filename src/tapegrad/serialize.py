@@ -142,14 +142,18 @@ def save(module, path) -> None:
             f"save: cannot write {path!r}: the folder {folder!r} does not exist; create it first"
         )
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    file = None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        file = os.fdopen(fd, "w", encoding="utf-8")
+        with file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException:
         # NOTE: BaseException, so a KeyboardInterrupt mid-save also cleans up its temporary file.
+        if file is None:
+            os.close(fd)
         try:
             os.unlink(tmp)
         except OSError:
