@@ -14,7 +14,9 @@ import pytest
 from tapegrad import Value, gradcheck, jvp
 from tapegrad.gradcheck import GradcheckError
 
-gradcheck_module = importlib.import_module("tapegrad.gradcheck")  # the name tapegrad.gradcheck is the function
+gradcheck_module = importlib.import_module(
+    "tapegrad.gradcheck"
+)  # the name tapegrad.gradcheck is the function
 
 SMOOTH = [
     (lambda x: x.tanh() * x, (0.3,)),
@@ -22,7 +24,7 @@ SMOOTH = [
     (lambda x, y: (x * x + 1).log() / (y * y + 2), (1.5, 0.2)),
     (lambda xs: [xs[0] * xs[1], xs[1].sigmoid(), xs[0] ** 3], ([0.4, -1.1],)),
     (lambda x, ys: x * ys[0] + (ys[1] * x).cos(), (0.7, [0.1, 2.0])),
-    (lambda x: 2 ** x + x**0.5, (1.3,)),
+    (lambda x: 2**x + x**0.5, (1.3,)),
     (lambda x: 4.0, (1.0,)),  # a constant: every derivative is 0
 ]
 

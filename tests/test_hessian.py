@@ -29,7 +29,12 @@ class ValueLib:
 
 class MpLib:
     tanh, sin, cos, exp, log, sqrt = (
-        mpmath.tanh, mpmath.sin, mpmath.cos, mpmath.exp, mpmath.log, mpmath.sqrt
+        mpmath.tanh,
+        mpmath.sin,
+        mpmath.cos,
+        mpmath.exp,
+        mpmath.log,
+        mpmath.sqrt,
     )
 
     @staticmethod

@@ -93,11 +93,19 @@ def test_argnums(argnums, want):
 
 @pytest.mark.parametrize(
     "arg, want",
-    [([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]), ((1.0, 2.0), (2.0, 4.0)), ([[1.0], [2.0, 3.0]], [[2.0], [4.0, 6.0]])],
+    [
+        ([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]),
+        ((1.0, 2.0), (2.0, 4.0)),
+        ([[1.0], [2.0, 3.0]], [[2.0], [4.0, 6.0]]),
+    ],
 )
 def test_the_gradient_has_the_shape_of_its_argument(arg, want):
     def sum_of_squares(tree):
-        leaves = [tree] if isinstance(tree, Value) else [v for t in tree for v in (t if isinstance(t, list) else [t])]
+        leaves = (
+            [tree]
+            if isinstance(tree, Value)
+            else [v for t in tree for v in (t if isinstance(t, list) else [t])]
+        )
         return sum(v * v for v in leaves)
 
     assert grad(sum_of_squares)(arg) == want
@@ -215,7 +223,9 @@ def test_jacobian_matches_torch():
     torch = pytest.importorskip("torch")
     point = [0.3, -0.7, 1.1]
     want = torch.autograd.functional.jacobian(
-        lambda t: torch.stack([t[0] * t[1] * t[2], torch.tanh(t[0] + t[2]), torch.exp(t[1]) * t[0]]),
+        lambda t: torch.stack(
+            [t[0] * t[1] * t[2], torch.tanh(t[0] + t[2]), torch.exp(t[1]) * t[0]]
+        ),
         torch.tensor(point, dtype=torch.float64),
     ).tolist()
     f = lambda v: [v[0] * v[1] * v[2], (v[0] + v[2]).tanh(), v[1].exp() * v[0]]  # noqa: E731
@@ -235,7 +245,10 @@ TABLE = {
     "quotient": (lambda x, y: x / (y * y + 1), lambda x, y: x / (y * y + 1)),
     "tanh": (lambda x, y: (x * y).tanh(), lambda x, y: mpmath.tanh(x * y)),
     "sigmoid": (lambda x, y: (x - y).sigmoid() * y, lambda x, y: y / (1 + mpmath.exp(y - x))),
-    "exp-log": (lambda x, y: (x * x + 1).log() * y.exp(), lambda x, y: mpmath.log(x * x + 1) * mpmath.exp(y)),
+    "exp-log": (
+        lambda x, y: (x * x + 1).log() * y.exp(),
+        lambda x, y: mpmath.log(x * x + 1) * mpmath.exp(y),
+    ),
     "trig": (lambda x, y: x.sin() * y.cos(), lambda x, y: mpmath.sin(x) * mpmath.cos(y)),
     "sqrt": (lambda x, y: (x * x + y * y + 1).sqrt(), lambda x, y: mpmath.sqrt(x * x + y * y + 1)),
     "power": (lambda x, y: (x * x + 1) ** y, lambda x, y: (x * x + 1) ** y),
@@ -270,7 +283,9 @@ def test_the_transforms_themselves_pass_gradcheck(transform):
     """Their results are differentiable functions of the point: gradcheck them to order 2."""
     f = lambda v: (v[0] * v[1]).sin() + v[0] ** 3  # noqa: E731
     wrapped = {
-        "jacobian": lambda a, b: jacobian(lambda x, y: [x * y, (x - y).exp()], argnums=(0, 1))(a, b)[1],
+        "jacobian": lambda a, b: jacobian(lambda x, y: [x * y, (x - y).exp()], argnums=(0, 1))(
+            a, b
+        )[1],
         "hessian": lambda a, b: [h for row in hessian(f)([a, b]) for h in row],
         "hvp": lambda a, b: list(hvp(lambda v: f(v), ([a, b],), ([1.0, -0.5],))[1]),
     }[transform]
@@ -302,7 +317,10 @@ def test_argnum_out_of_range_names_the_arguments():
     assert "2 positional argument(s) (x, y)" in message and "0..1" in message
 
 
-@pytest.mark.parametrize("argnums, kind", [("0", TypeError), (1.0, TypeError), ((), TypeError), ((0, 0), ValueError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "argnums, kind",
+    [("0", TypeError), (1.0, TypeError), ((), TypeError), ((0, 0), ValueError), (True, TypeError)],
+)
 def test_bad_argnums_are_refused_when_the_transform_is_made(argnums, kind):
     with pytest.raises(kind, match="argnums"):
         grad(SEED_F, argnums)
@@ -375,7 +393,10 @@ def test_count_sweeps_script():
     script = pathlib.Path(__file__).parent.parent / "benchmarks" / "count_sweeps.py"
     ns = [1, 2, 3, 10, 40]
     run = subprocess.run(
-        [sys.executable, str(script), "--n", *map(str, ns)], capture_output=True, text=True, check=True
+        [sys.executable, str(script), "--n", *map(str, ns)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     rows = [line.split() for line in run.stdout.splitlines()[2:-1]]
     assert [int(row[0]) for row in rows] == ns

@@ -1,4 +1,4 @@
-"""gradcheck: compare tapegrad's derivatives, in every mode and to any order, with finite differences.
+"""gradcheck: tapegrad's derivatives, in every mode and to any order, vs finite differences.
 
 For a function f of some numbers, at one point x, with a random unit direction v for the inputs
 and a random unit cotangent u for the outputs, order 1 compares
@@ -29,7 +29,7 @@ import random
 
 from .graph import Graph
 from .ops import Op
-from .transforms import MODES, _flatten, _name, _unflatten, jvp, vjp
+from .transforms import MODES, _argument_names, _flatten, _name, _unflatten, jvp, vjp
 from .value import Value
 
 EPS = 1e-6
@@ -60,7 +60,9 @@ def gradcheck(f, *primals, order=2, modes=MODES, eps=EPS, rtol=RTOL, atol=ATOL, 
     if not modes or any(mode not in MODES for mode in modes):
         raise ValueError(f"gradcheck(modes={modes!r}): modes are some of {MODES}")
     if not primals:
-        raise TypeError(f"gradcheck({_name(f)}): give the point to check at, e.g. gradcheck(f, 0.5)")
+        raise TypeError(
+            f"gradcheck({_name(f)}): give the point to check at, e.g. gradcheck(f, 0.5)"
+        )
     xs, in_shape, paths = _flatten(primals, "primals", "gradcheck:")
     for x, path in zip(xs, paths):
         if isinstance(x, Value):
@@ -71,17 +73,19 @@ def gradcheck(f, *primals, order=2, modes=MODES, eps=EPS, rtol=RTOL, atol=ATOL, 
     names = _input_names(f, in_shape, paths)
 
     def flat_f(*inputs):
-        return _flatten(f(*_unflatten(in_shape, iter(inputs))), "result", f"{_name(f)} returned, as its")[0]
+        return _flatten(
+            f(*_unflatten(in_shape, iter(inputs))), "result", f"{_name(f)} returned, as its"
+        )[0]
 
-    check = _Check(f, flat_f, [float(x) for x in xs], names, modes, eps, rtol, atol, random.Random(seed))
+    check = _Check(
+        f, flat_f, [float(x) for x in xs], names, modes, eps, rtol, atol, random.Random(seed)
+    )
     check.run(flat_f, order, path=[])
     return True
 
 
 def _input_names(f, in_shape, paths) -> list[str]:
     """`x` (argument 0), `xs[2]` (argument 1): each input in the words of f's signature."""
-    from .transforms import _argument_names
-
     kind, shapes = in_shape
     arg_names = _argument_names(f, len(shapes))
     names = []
@@ -137,9 +141,9 @@ class _Check:
                 outputs = self.evaluate(fn, point)
             except (ArithmeticError, ValueError) as error:
                 raise type(error)(
-                    f"gradcheck({_name(self.f)}): evaluating at x {'+' if sign > 0 else '-'} eps·v, "
-                    f"within eps={self.eps:g} of the point, failed: {error}. The point is too close "
-                    "to the edge of f's domain; check at a point further inside it"
+                    f"gradcheck({_name(self.f)}): evaluating at x {'+' if sign > 0 else '-'} "
+                    f"eps·v, within eps={self.eps:g} of the point, failed: {error}. The point is "
+                    "too close to the edge of f's domain; check at a point further inside it"
                 ) from error
             sides.append(sum(ui * o for ui, o in zip(u, outputs)))
         return (sides[0] - sides[1]) / (2.0 * self.eps)
@@ -167,13 +171,17 @@ class _Check:
                 culprits.append(j)
                 lines.append(f"  input {name}: {self._compare(ad_j, num_j)}")
         if not culprits:
-            lines.append(f"  along a random direction of all inputs: {self._compare(ad, numerical)}")
+            lines.append(
+                f"  along a random direction of all inputs: {self._compare(ad, numerical)}"
+            )
         if order > 1:
             lines.append(
                 f"  (order {order}: the derivative with respect to that input of the order-"
                 f"{order - 1} derivative along a random direction, as tapegrad computes it)"
             )
-        directions = [[1.0 if k == j else 0.0 for k in range(len(self.xs))] for j in culprits] or [v]
+        directions = [[1.0 if k == j else 0.0 for k in range(len(self.xs))] for j in culprits] or [
+            v
+        ]
         kinks = sorted({k for d in directions for k in _kinks(self.base, self.xs, d, self.eps)})
         if kinks:
             lines.append(
@@ -184,8 +192,8 @@ class _Check:
                 "point away from the kink"
             )
         lines.append(
-            f"  tolerance: |tapegrad - numerical| <= atol + rtol*|numerical| with atol={self.atol:g}, "
-            f"rtol={self.rtol:g}, eps={self.eps:g}"
+            "  tolerance: |tapegrad - numerical| <= atol + rtol*|numerical| with "
+            f"atol={self.atol:g}, rtol={self.rtol:g}, eps={self.eps:g}"
         )
         raise GradcheckError("\n".join(lines))
 
@@ -244,8 +252,8 @@ def _kinks(base, xs, direction, eps) -> list[str]:
             moved = tangents[graph.index[arg]] or 0.0
             if arg.data == 0 or abs(arg.data) <= eps * abs(moved):
                 found.append(
-                    f"{_KINKS[node.op]}'s argument (node #{i} of the graph) is {arg.data:.3g} at the "
-                    f"point and moves by ±{eps * abs(moved):.3g} over the difference"
+                    f"{_KINKS[node.op]}'s argument (node #{i} of the graph) is {arg.data:.3g} "
+                    f"at the point and moves by ±{eps * abs(moved):.3g} over the difference"
                 )
     return found
 

@@ -79,8 +79,8 @@ def _flatten(tree, path: str, what: str):
             hint = " (did f forget to `return` its result?)" if "returned" in what else ""
             raise TypeError(f"{what} `{node_path}` is None{hint}")
         raise TypeError(
-            f"{what} `{node_path}` is {node!r} ({type(node).__name__}); expected a number, a Value, "
-            "or a list or tuple of them"
+            f"{what} `{node_path}` is {node!r} ({type(node).__name__}); "
+            "expected a number, a Value, or a list or tuple of them"
         )
 
     shape = visit(tree, path)
@@ -176,7 +176,6 @@ class _Trace:
     """f called once on fresh input nodes: what the sweeps need."""
 
     inputs: list  # the fresh input nodes, flattened over the differentiated arguments
-    input_paths: list  # each input's name in the user's words, for messages
     in_shape: object  # the shape of the differentiated arguments (one, or a tuple of them)
     outputs: list  # f's result, flattened: Values and numbers
     out_shape: object
@@ -236,13 +235,12 @@ def _trace(f, args: tuple, argnums, caller: str) -> _Trace:
     positions = _resolve_argnums(argnums, nargs, f, caller)
     names = _argument_names(f, nargs)
     call_args = list(args)
-    inputs, paths, shapes = [], [], []
+    inputs, shapes = [], []
     for a in positions:
         leaves, shape, leaf_paths = _flatten(args[a], names[a], f"{caller}: argument")
         nodes = [_input_node(leaf, path) for leaf, path in zip(leaves, leaf_paths)]
         call_args[a] = _unflatten(shape, iter(nodes))
         inputs += nodes
-        paths += [f"`{p}` (argument {a})" for p in leaf_paths]
         shapes.append(shape)
     in_shape = (tuple, shapes) if isinstance(argnums, tuple) else shapes[0]
 
@@ -255,7 +253,7 @@ def _trace(f, args: tuple, argnums, caller: str) -> _Trace:
     outputs, out_shape, _ = _flatten(out, "result", f"{caller}: {_name(f)} returned, as its")
     values = [o for o in outputs if isinstance(o, Value)]
     graph = Graph(*values) if values else None
-    return _Trace(inputs, paths, in_shape, outputs, out_shape, graph, _arithmetic(args, positions, graph))
+    return _Trace(inputs, in_shape, outputs, out_shape, graph, _arithmetic(args, positions, graph))
 
 
 def _arithmetic(args: tuple, positions: tuple, graph: Graph | None):
