@@ -11,9 +11,10 @@ Write a function once, against a small "math namespace" ``m``, and run it on eve
 
 The namespaces all offer ``exp log tanh sigmoid relu abs sin cos sqrt pow dot``.
 
-- ``mp_gradient(f, point)`` and ``mp_directional(f, point, direction)`` differentiate
-  numerically, in high precision (50 digits, a central difference with a step relative to each
-  coordinate): they know nothing of tapegrad's rules, so they are a real check of them. They are
+- ``mp_gradient(f, point)``, ``mp_directional(f, point, direction)`` and ``mp_hessian(f, point)``
+  differentiate numerically, in high precision (50 digits, a central difference with a step
+  relative to each coordinate): they know nothing of tapegrad's rules, so they are a real check
+  of them. They are
   only valid where f is smooth; at a kink (relu or abs at 0) or at the edge of a domain (sqrt at 0)
   state the expected derivative yourself and check it against PyTorch.
 - ``torch_gradient`` and ``torch_directional`` are PyTorch's reverse and forward mode in float64;
@@ -66,8 +67,8 @@ def assert_close(actual, expected, what: str = "", rel: float = REL_TOL, abs_: f
 # ---------------------------------------------------------------------------------------------
 
 
-def _mp_diff(g, x, scale):
-    """dg/dt at t = x by a central difference with a step of scale · 2^-84.
+def _mp_diff(g, x, scale, order=1):
+    """d^order g/dt^order at t = x by a central difference with a step of scale · 2^-84.
 
     The step is relative to `scale` (the size of the coordinate that moves) so that points like
     1e-300 are not stepped over, nor 1e300 lost to rounding; the precision grows for tiny
@@ -77,7 +78,7 @@ def _mp_diff(g, x, scale):
     extra_bits = max(0, -int(mpmath.mag(scale)))
     step = scale * mpmath.ldexp(1, -mpmath.mp.prec // 2)
     with mpmath.workprec(mpmath.mp.prec + extra_bits):
-        return mpmath.diff(g, x, h=step)
+        return mpmath.diff(g, x, order, h=step)
 
 
 def mp_value(f, point) -> float:
@@ -113,6 +114,28 @@ def mp_directional(f, point, direction) -> tuple[float, float]:
         scales = [(abs(x) if x != 0 else 1) / abs(v) for x, v in zip(xs, vs) if v != 0]
         tangent = _mp_diff(along_line, mpmath.mpf(0), scale=min(scales, default=1))
         return _to_float(f(*xs)), _to_float(tangent)
+
+
+def mp_hessian(f, point) -> list[list[float]]:
+    """[[∂²f/∂x_i∂x_j]] at point by nested high-precision numerical differentiation."""
+    with mpmath.workdps(DIGITS):
+        xs = [mpmath.mpf(p) for p in point]
+
+        def with_coordinate(args, i, t):
+            return args[:i] + [t] + args[i + 1 :]
+
+        def second(i, j):
+            if i == j:
+                return _mp_diff(lambda t: f(*with_coordinate(xs, i, t)), xs[i], xs[i], order=2)
+
+            def first_in_j(s):  # ∂f/∂x_j with x_i = s
+                moved = with_coordinate(xs, i, s)
+                return _mp_diff(lambda t: f(*with_coordinate(moved, j, t)), xs[j], xs[j])
+
+            return _mp_diff(first_in_j, xs[i], xs[i])
+
+        n = len(xs)
+        return [[_to_float(second(i, j)) for j in range(n)] for i in range(n)]
 
 
 def _to_float(x) -> float:
@@ -274,6 +297,7 @@ __all__ = [
     "close",
     "mp_directional",
     "mp_gradient",
+    "mp_hessian",
     "mp_value",
     "torch_directional",
     "torch_gradient",

@@ -1,0 +1,110 @@
+"""Every Op has every rule, and every Op can be reached from the public API.
+
+The rule table (ops.RULES) is the one place that knows an op's math, so it must be complete: a
+symbol, an arity, a forward formula and local partials for each Op, working in both arithmetics
+the interpreters use -- plain floats (first derivatives, training) and Values (the partials are
+recorded as nodes, so derivatives can be differentiated again). And each Op must be something a
+user can actually make: some method or operator of Value produces it.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import pytest
+
+from oracle import MP, TAPEGRAD, assert_close, mp_hessian
+from tapegrad import RULES, Graph, Op, Value, hessian
+from tapegrad.ops import FLOATS, VARIADIC, Rule
+
+# For each Op: (how the public API makes it from Values, a smooth point inside its domain).
+# The function is written against the namespace m of oracle.py so mpmath can run it too.
+REACHED_BY = {
+    Op.LEAF: (lambda m, a: a, (1.5,)),
+    Op.ADD: (lambda m, a, b: a + b, (1.5, -0.5)),
+    Op.MUL: (lambda m, a, b: a * b, (1.5, -0.5)),
+    Op.POW: (lambda m, a: a**3, (1.5,)),
+    Op.POWV: (lambda m, a, b: a**b, (1.5, 2.5)),
+    Op.EXP: (lambda m, a: m.exp(a), (0.5,)),
+    Op.LOG: (lambda m, a: m.log(a), (0.5,)),
+    Op.TANH: (lambda m, a: m.tanh(a), (0.5,)),
+    Op.SIGMOID: (lambda m, a: m.sigmoid(a), (0.5,)),
+    Op.RELU: (lambda m, a: m.relu(a), (0.5,)),
+    Op.ABS: (lambda m, a: m.abs(a), (-0.5,)),
+    Op.SIN: (lambda m, a: m.sin(a), (0.5,)),
+    Op.COS: (lambda m, a: m.cos(a), (0.5,)),
+    Op.DOT: (lambda m, w1, w2, x1, x2, b: m.dot([w1, w2], [x1, x2], b), (0.5, -1.5, 2.0, 0.25, 1.0)),
+}
+
+# Other spellings that must make the same Op.
+ALSO_REACHED_BY = [
+    (Op.POW, lambda a: a.sqrt()),
+    (Op.POWV, lambda a: 2**a),
+    (Op.ABS, lambda a: a.abs()),
+    (Op.MUL, lambda a: -a),
+    (Op.ADD, lambda a: a - 1),
+    (Op.MUL, lambda a: a / 2),
+]
+
+
+def make(op: Op):
+    """The node for `op` made through the public API, and its input leaves."""
+    f, point = REACHED_BY[op]
+    xs = [Value(p) for p in point]
+    return f(TAPEGRAD, *xs), xs
+
+
+def test_rules_has_exactly_one_entry_per_op():
+    assert set(RULES) == set(Op)
+    assert all(isinstance(rule, Rule) for rule in RULES.values())
+
+
+@pytest.mark.parametrize("op", list(Op), ids=lambda op: op.name)
+def test_every_op_has_every_rule(op):
+    rule = RULES[op]
+    assert isinstance(rule.symbol, str) and (rule.symbol or op is Op.LEAF), "a symbol to print"
+    assert isinstance(rule.arity, int) and (rule.arity >= 1 or rule.arity == VARIADIC or op is Op.LEAF)
+    assert callable(rule.forward) and callable(rule.partials)
+    assert isinstance(rule.takes_constant, bool)
+
+
+def test_the_table_below_covers_every_op():
+    assert set(REACHED_BY) == set(Op)
+
+
+@pytest.mark.parametrize("op", list(Op), ids=lambda op: op.name)
+def test_every_op_is_reachable_from_the_public_api(op):
+    node, xs = make(op)
+    assert node.op is op
+    assert node._op.startswith(RULES[op].symbol)
+    assert RULES[op].symbol in str(Graph(node))
+
+
+@pytest.mark.parametrize("op, f", ALSO_REACHED_BY, ids=[f"{op.name}-{i}" for i, (op, _) in enumerate(ALSO_REACHED_BY)])
+def test_other_spellings_make_the_expected_op(op, f):
+    assert f(Value(1.5)).op is op
+
+
+@pytest.mark.parametrize("op", [op for op in Op if op is not Op.LEAF], ids=lambda op: op.name)
+def test_the_float_rules_agree_with_the_recorded_node(op):
+    """forward(FLOATS, ...) reproduces the node's data; partials gives one number per argument."""
+    node, _ = make(op)
+    rule = RULES[op]
+    args = [a.data for a in node.args]
+    constant = (node.k,) if rule.takes_constant else ()
+    if rule.arity != VARIADIC:
+        assert len(node.args) == rule.arity
+    assert rule.forward(FLOATS, *args, *constant) == node.data
+    partials = rule.partials(FLOATS, node.data, *args, *constant)
+    assert len(partials) == len(node.args)
+    assert all(isinstance(p, numbers.Real) for p in partials)
+
+
+@pytest.mark.parametrize("op", [op for op in Op if op is not Op.LEAF], ids=lambda op: op.name)
+def test_the_value_rules_give_second_derivatives(op):
+    """The partials also run on Values (recording nodes), so the Hessian of every op is right."""
+    f, point = REACHED_BY[op]
+    ours = hessian(lambda xs: f(TAPEGRAD, *xs))(list(point))
+    expected = mp_hessian(lambda *xs: f(MP, *xs), point)
+    for i, (row, expected_row) in enumerate(zip(ours, expected)):
+        assert_close(row, expected_row, f"{op.name}: Hessian row {i}")
