@@ -103,7 +103,7 @@ def programs(draw):
     return program, xs
 
 
-def tapegrad_hessian(program, xs, mode="fwd-over-rev"):
+def tapegrad_hessian(program, xs, mode="rev-over-rev"):
     return hessian(lambda v: run(program, ValueLib, v), mode=mode)(xs)
 
 

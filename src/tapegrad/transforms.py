@@ -6,7 +6,7 @@
     jvp(f, primals, tangents)       (f(primals), J·tangents)      one forward sweep
     hvp(f, primals, tangents)       (∇f, H·tangents)              forward over reverse
     jacobian(f)(x)                  J, row per output             n forward or m reverse sweeps
-    hessian(f)(x)                   H, nested lists               forward over reverse
+    hessian(f)(x)                   H, nested lists               reverse over reverse
 
 Every transform works the same way: call ``f`` once on fresh input nodes, which records its
 graph; then sweep that graph (Graph.vjp backwards, Graph.jvp forwards) with the local derivatives
@@ -459,17 +459,21 @@ def jacobian(f, argnums=0, mode="auto"):
     return jacobian_f
 
 
-HESSIAN_MODES = ("fwd-over-rev", "rev-over-rev", "fwd-over-fwd", "rev-over-fwd")
+HESSIAN_MODES = ("rev-over-rev", "fwd-over-rev", "fwd-over-fwd", "rev-over-fwd")
 
 
-def hessian(f, argnums=0, mode="fwd-over-rev"):
+def hessian(f, argnums=0, mode="rev-over-rev"):
     """A function computing the Hessian of a scalar ``f``: ∂²f/∂x_i∂x_j, as nested lists.
 
-    The Jacobian of the gradient. ``mode`` says how: ``"fwd-over-rev"`` (default, as in JAX:
-    one reverse sweep records the gradient, then n forward sweeps of it), ``"rev-over-rev"``,
-    ``"fwd-over-fwd"`` or ``"rev-over-fwd"`` -- all give the same numbers. The result is the
-    argument's shape of the argument's shape: a float for a scalar argument, an n×n list of lists
-    for a list of n.
+    The Jacobian of the gradient, which has as many outputs as inputs. ``mode`` says how to get it:
+    ``"rev-over-rev"`` (default: one reverse sweep records the gradient as a graph, then n reverse
+    sweeps of it, one per row), ``"fwd-over-rev"`` (n forward sweeps of the recorded gradient, one
+    per column; JAX's choice), ``"fwd-over-fwd"`` or ``"rev-over-fwd"`` -- all give the same
+    numbers. The default is the one measured fastest here: a reverse sweep skips the nodes it does
+    not reach for almost nothing, and the recorded gradient's rows each reach only part of it.
+
+    The result is the argument's shape of the argument's shape: a float for a scalar argument, an
+    n×n list of lists for a list of n.
 
     >>> hessian(lambda xs: xs[0] ** 2 * xs[1])([3.0, 2.0])
     [[4.0, 6.0], [6.0, 0.0]]
