@@ -208,3 +208,13 @@ def test_the_console_script():
     proc = subprocess.run([script, "explain", "(2*x + 3)**2", "--at", "x=2"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.splitlines()[-2:] == ["f = 49", "df/dx = 28"]
+
+
+def test_forward_floats_is_the_models_forward_pass():
+    from tapegrad.demo import forward_floats
+
+    for act in (None, "tanh", "sigmoid"):
+        random.seed(3)
+        model = MLP(2, [5, 4, 3], act=act)
+        for x in ([0.3, -1.2], [2.0, 0.5], [-0.7, -0.1]):
+            assert forward_floats(model, x) == [v.data for v in model(x)]

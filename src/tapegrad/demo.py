@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from . import datasets, losses
 from .nn import MLP
+from .ops import FLOATS, RULES, Op
 from .optim import SGD, Adam, AdamW
 from .value import Value
 
@@ -74,7 +75,7 @@ class Result:
     losses: list = field(default_factory=list)  # per step
     accuracies: list = field(default_factory=list)  # per step, on that step's batch
     pictures: list = field(default_factory=list)  # paths written
-    seconds: float = 0.0
+    seconds: float = 0.0  # loading the data, training and scoring; not drawing
 
 
 def parse_hidden(text: str) -> tuple:
@@ -120,11 +121,31 @@ class Progress:
         self.stream.flush()
 
 
+_ACTIVATION_OPS = {"relu": Op.RELU, "tanh": Op.TANH, "sigmoid": Op.SIGMOID, "linear": None}
+
+
+def forward_floats(model: MLP, x) -> list[float]:
+    """The model's outputs as plain floats, from the rule table's formulas, recording nothing.
+
+    The same numbers as ``model(x)``, several times faster: for the pictures, which evaluate
+    the model at thousands of grid points and need no gradients.
+    """
+    dot = RULES[Op.DOT].forward
+    for layer in model.layers:
+        outputs = []
+        for neuron in layer.neurons:
+            act = dot(FLOATS, *[w.data for w in neuron.w], *x, neuron.b.data)
+            op = _ACTIVATION_OPS[neuron.act]
+            outputs.append(RULES[op].forward(FLOATS, act) if op else act)
+        x = outputs
+    return x
+
+
 def _predict(model, x, classes: int) -> int:
-    out = model(x)
+    out = forward_floats(model, x)
     if classes == 2:
-        return int(out.data > 0)
-    return max(range(classes), key=lambda c: out[c].data)
+        return int(out[0] > 0)
+    return max(range(classes), key=lambda c: out[c])
 
 
 def _batch_loss(model, X, y, classes: int, params):
@@ -207,6 +228,8 @@ def run(dataset: str = "moons", steps: int | None = None, hidden=None, optimizer
 
     predicted = [_predict(model, x, task.classes) for x in X_test]
     result.accuracy = sum(p == t for p, t in zip(predicted, y_test)) / len(y_test)
+    result.seconds = time.perf_counter() - started
+    stream.write(f"trained in {result.seconds:.1f} s; scored on {scored_on}\n")
     if save:
         from .serialize import save as save_model
 
@@ -215,8 +238,6 @@ def run(dataset: str = "moons", steps: int | None = None, hidden=None, optimizer
     if out_dir is not None:
         result.pictures = _draw(dataset, model, task, X_train, y_train, X_test, y_test, predicted,
                                 result, out_dir, stream)
-    result.seconds = time.perf_counter() - started
-    stream.write(f"trained in {result.seconds:.1f} s; scored on {scored_on}\n")
     stream.write(f"accuracy {100 * result.accuracy:.1f}%\n")
     stream.flush()
     return result
@@ -255,4 +276,4 @@ def _draw(dataset, model, task, X_train, y_train, X_test, y_test, predicted, res
     return written
 
 
-__all__ = ["TASKS", "OPTIMIZERS", "Result", "run", "parse_hidden", "Progress"]
+__all__ = ["TASKS", "OPTIMIZERS", "Result", "run", "parse_hidden", "Progress", "forward_floats"]
