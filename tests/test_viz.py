@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -19,7 +20,8 @@ from hypothesis import strategies as st
 
 from tapegrad import Graph, Op, RULES, Value
 from tapegrad import viz
-from tapegrad.viz import format_number, to_dot, to_svg
+from tapegrad.nn import MLP
+from tapegrad.viz import format_number, nodes_to_draw, to_dot, to_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -329,7 +331,45 @@ def test_default_drawing_of_a_deep_chain_needs_no_recursion():
     for _ in range(100_000):
         y = y * 1.0
     svg = to_svg(y)  # default max_nodes
-    assert svg.count('class="tg-record"') == viz.MAX_NODES
+    drawn = svg.count('class="tg-record"')
+    assert viz.MAX_NODES / 2 <= drawn <= viz.MAX_NODES
+    assert f"{200_001 - drawn} earlier nodes are not drawn" in svg
+
+
+def test_truncation_keeps_whole_rings_around_the_output():
+    """A large MLP is cut between layers: the drawn nodes are exactly those within some
+    number of steps of the output."""
+    random.seed(0)
+    model = MLP(2, [16, 16, 1])
+    score = model([Value(0.5), Value(-1.0)])
+    g = Graph(score)
+    drawn = nodes_to_draw(g, 60)
+    distance = steps_to_output(g)
+    reach = max(distance[i] for i in drawn)
+    assert drawn == [i for i in range(len(g)) if distance[i] <= reach]
+    assert 30 <= len(drawn) <= 60
+
+
+def test_a_single_huge_ring_is_split_to_fill_the_drawing():
+    xs = [Value(float(k)) for k in range(500)]
+    total = Value.dot(xs[:250], xs[250:], Value(0.0))  # one node with 501 arguments
+    drawn = nodes_to_draw(Graph(total), 100)
+    assert len(drawn) == 100 and drawn[-1] == len(Graph(total)) - 1
+
+
+def steps_to_output(g):
+    """Breadth-first distance of every node from the output, computed independently."""
+    distance = {g.index[g.outputs[0]]: 0}
+    frontier = [g.index[g.outputs[0]]]
+    while frontier:
+        nxt = []
+        for i in frontier:
+            for j in g.arg_indices[i]:
+                if j not in distance:
+                    distance[j] = distance[i] + 1
+                    nxt.append(j)
+        frontier = nxt
+    return distance
 
 
 def test_max_nodes_must_be_positive():

@@ -68,7 +68,7 @@ def op_symbol(node: Value) -> str:
 
 def nodes_to_draw(graph: Graph, max_nodes: int) -> list[int]:
     """The indices of the nodes to draw, in array order: all of them, or, for a large graph,
-    the `max_nodes` nearest the outputs (fewest steps away; ties go to later nodes)."""
+    at most `max_nodes` of those nearest the outputs (fewest steps away)."""
     if max_nodes < 1:
         raise ValueError(f"max_nodes={max_nodes!r}: a drawing needs at least one node; use e.g. 150")
     n = len(graph.nodes)
@@ -82,8 +82,22 @@ def nodes_to_draw(graph: Graph, max_nodes: int) -> list[int]:
     for i in range(n - 1, -1, -1):
         for j in graph.arg_indices[i]:
             distance[j] = min(distance[j], distance[i] + 1)
-    nearest = sorted(range(n), key=lambda i: (distance[i], -i))[:max_nodes]
-    return sorted(nearest)
+    # Whole rings of equal distance, so a drawn node shows all of its arguments or none of
+    # them (a half-drawn neuron is harder to read than a cut between layers); a ring is split
+    # only when stopping before it would leave the drawing nearly empty.
+    rings: dict[int, list[int]] = {}
+    for i in range(n):
+        rings.setdefault(distance[i], []).append(i)
+    chosen: list[int] = []
+    for d in sorted(rings):
+        ring = rings[d]
+        if len(chosen) + len(ring) <= max_nodes:
+            chosen += ring
+            continue
+        if len(chosen) < max(2, max_nodes // 10):
+            chosen += sorted(ring, reverse=True)[: max_nodes - len(chosen)]  # the latest ones
+        break
+    return sorted(chosen)
 
 
 # ---------------------------------------------------------------------------------------------
