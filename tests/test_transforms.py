@@ -111,6 +111,15 @@ def test_the_gradient_has_the_shape_of_its_argument(arg, want):
     assert grad(sum_of_squares)(arg) == want
 
 
+def test_keyword_arguments_pass_through_undifferentiated():
+    def loss(w, data, scale=1.0):
+        return sum((w * x - y) ** 2 for x, y in data) * scale
+
+    data = [(1.0, 2.0), (2.0, 3.0)]
+    assert grad(loss)(1.0, data, scale=0.5) == 0.5 * (2 * (1 - 2) * 1 + 2 * (2 - 3) * 2)
+    assert jacobian(lambda w, k: [w * k, w], argnums=0)(2.0, k=3.0) == [3.0, 1.0]
+
+
 def test_value_and_grad_of_a_constant_function():
     assert value_and_grad(lambda x: 5.0)(1.0) == (5.0, 0.0)
     assert grad(lambda x, y: y * y)(1.0, 2.0) == 0.0  # x is unused

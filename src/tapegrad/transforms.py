@@ -26,7 +26,8 @@ transform's, and d/dx [x · d/dy (x + y)] is 1, as it should be, in every combin
 
 Arguments are numbers, Values, or (nested) lists and tuples of them; derivatives have the same
 shape as the arguments they belong to. ``argnums`` picks which positional arguments to
-differentiate: an int gives that argument's derivative, a tuple gives a tuple of them.
+differentiate: an int gives that argument's derivative, a tuple gives a tuple of them. Keyword
+arguments are passed through to ``f`` and never differentiated.
 
 **Kinks.** relu and abs are not differentiable at 0. tapegrad uses the convention of micrograd and
 PyTorch: relu'(0) = 0 and |x|'(0) = 0 (and every higher derivative of either is 0). gradcheck says
@@ -227,8 +228,9 @@ def _at(totals: list, index: dict, node):
     return 0.0 if total is None else total
 
 
-def _trace(f, args: tuple, argnums, caller: str) -> _Trace:
-    """Call f(*args) with the arguments in `argnums` replaced by fresh input nodes."""
+def _trace(f, args: tuple, argnums, caller: str, kwargs=None) -> _Trace:
+    """Call f(*args, **kwargs) with the positional arguments in `argnums` replaced by fresh input
+    nodes (keyword arguments are passed through, never differentiated)."""
     if not callable(f):
         raise TypeError(f"{caller}: expected a function to differentiate, got {f!r}")
     nargs = len(args)
@@ -246,21 +248,23 @@ def _trace(f, args: tuple, argnums, caller: str) -> _Trace:
 
     _enclosing_inputs.update(inputs)
     try:
-        out = f(*call_args)
+        out = f(*call_args, **(kwargs or {}))
     finally:
         _enclosing_inputs.difference_update(inputs)
 
     outputs, out_shape, _ = _flatten(out, "result", f"{caller}: {_name(f)} returned, as its")
     values = [o for o in outputs if isinstance(o, Value)]
     graph = Graph(*values) if values else None
-    return _Trace(inputs, in_shape, outputs, out_shape, graph, _arithmetic(args, positions, graph))
+    return _Trace(
+        inputs, in_shape, outputs, out_shape, graph, _arithmetic(args, kwargs, positions, graph)
+    )
 
 
-def _arithmetic(args: tuple, positions: tuple, graph: Graph | None):
+def _arithmetic(args: tuple, kwargs, positions: tuple, graph: Graph | None):
     """VALUES (record the derivatives) when a differentiated argument is a Value, or when f's graph
     reaches a Value passed in another argument or an enclosing transform's input; else FLOATS."""
     anchors = set(_enclosing_inputs)
-    for i, arg in enumerate(args):
+    for i, arg in enumerate([*args, *(kwargs or {}).values()]):
         if isinstance(arg, (Value, list, tuple)):
             try:
                 leaves = _flatten(arg, "", "")[0]
@@ -299,8 +303,8 @@ def value_and_grad(f, argnums=0):
     """
     _check_argnums(argnums, "value_and_grad")
 
-    def value_and_grad_f(*args):
-        trace = _trace(f, args, argnums, "grad")
+    def value_and_grad_f(*args, **kwargs):
+        trace = _trace(f, args, argnums, "grad", kwargs)
         _scalar_output(trace, f, "grad")
         grads = trace.reverse([1.0])
         return trace.output_values()[0], _unflatten(trace.in_shape, iter(grads))
@@ -324,8 +328,8 @@ def grad(f, argnums=0):
     _check_argnums(argnums, "grad")
     value_and_grad_f = value_and_grad(f, argnums)
 
-    def grad_f(*args):
-        return value_and_grad_f(*args)[1]
+    def grad_f(*args, **kwargs):
+        return value_and_grad_f(*args, **kwargs)[1]
 
     grad_f.__name__ = f"grad({_name(f)})"
     return grad_f
@@ -443,8 +447,8 @@ def jacobian(f, argnums=0, mode="auto"):
     _check_argnums(argnums, "jacobian")
     _choose_mode(mode, 0, 0, "jacobian")
 
-    def jacobian_f(*args):
-        trace = _trace(f, args, argnums, "jacobian")
+    def jacobian_f(*args, **kwargs):
+        trace = _trace(f, args, argnums, "jacobian", kwargs)
         n, m = len(trace.inputs), len(trace.outputs)
         jacobian_f.mode = _choose_mode(mode, n, m, "jacobian")
         if jacobian_f.mode == "fwd":
