@@ -161,6 +161,11 @@ def test_jvp_of_several_outputs_and_list_primals():
     assert (out, tangent) == (6.0, 5.0)
 
 
+def test_lists_and_tuples_of_one_length_are_the_same_shape():
+    assert jvp(lambda v: v[0] * v[1], ([2.0, 3.0],), ((1.0, 0.0),)) == (6.0, 3.0)
+    assert vjp(lambda x: (x, x * x), 3.0)[1]([1.0, 1.0]) == (7.0,)
+
+
 def test_jvp_with_values_records_the_tangent():
     x = Value(0.3)
     _, t = jvp(lambda a: a.sin(), (x,), (1.0,))
