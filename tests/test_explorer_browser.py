@@ -188,6 +188,31 @@ def test_labels_cannot_break_out_of_the_page():
     assert "<title>&lt;i&gt;title&lt;/i&gt;</title>" in html
 
 
+def strict_json(html: str) -> dict:
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON; JavaScript's JSON.parse would fail")
+
+    return json.loads(DATA.search(html).group(1), parse_constant=refuse)
+
+
+def test_infinite_and_nan_derivatives_still_make_valid_json():
+    x = Value(0.0)
+    f = x.sqrt() + (x * 0.0).relu()  # d sqrt(x)/dx is +inf at 0
+    data = strict_json(explorer_html(f, {"x": x}))
+    assert data["modes"]["backward"]["summary"] == ["df/dx = inf"]
+    assert data["modes"]["backward"]["values"][0] == "inf"
+
+
+def test_a_label_that_looks_like_a_placeholder_stays_a_label():
+    x = Value(1.0)
+    f = x * 2
+    f.label = "{{DATA}}"
+    html = explorer_html(f, {"{{SVG}}": x})
+    data = strict_json(html)
+    assert data["inputs"] == ["{{SVG}}"] and data["modes"]["forward"]["summary"] == ["{{DATA}} = 2"]
+    assert ">{{DATA}}</text>" in html and ">{{SVG}}</text>" in html  # the records' labels
+
+
 def test_making_a_page_changes_nothing_in_the_graph():
     x, u, f = seed_example()
     f.backward()

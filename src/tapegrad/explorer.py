@@ -21,6 +21,8 @@ it has already been visited, so its gradient is complete: that is why one revers
 from __future__ import annotations
 
 import json
+import math
+import re
 from importlib import resources
 
 from .graph import Graph, local_partials
@@ -105,13 +107,23 @@ def explorer_html(
     }
     page = resources.files("tapegrad").joinpath(TEMPLATE).read_text(encoding="utf-8")
     title = title or f"{out_name}: forward, backward and forward mode"
-    # JSON inside <script> must not contain "</", or the browser would end the script there.
-    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
-    return (
-        page.replace("{{TITLE}}", _html_escape(title))
-        .replace("{{SVG}}", svg)
-        .replace("{{DATA}}", payload)
-    )
+    # Strict JSON (JavaScript has no NaN or Infinity literals), and no "</" inside <script>,
+    # or the browser would end the script there.
+    payload = json.dumps(_json_safe(data), ensure_ascii=False, allow_nan=False)
+    fill = {"TITLE": _html_escape(title), "SVG": svg, "DATA": payload.replace("</", "<\\/")}
+    # One pass, so a label that happens to read {{DATA}} is never filled in itself.
+    return re.sub(r"\{\{(TITLE|SVG|DATA)\}\}", lambda m: fill[m.group(1)], page)
+
+
+def _json_safe(obj):
+    """`obj` with every non-finite float written as a string ("inf", "-inf", "nan")."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
 
 
 def _html_escape(text: str) -> str:
