@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 
 from .graph import Graph
@@ -127,6 +128,8 @@ def _run_demo(args) -> int:
         run(args.dataset, steps=args.steps, hidden=hidden, optimizer=args.optimizer, lr=args.lr,
             seed=args.seed, batch_size=args.batch_size,
             out_dir=None if args.no_pictures else args.out, save=args.save)
+    except BrokenPipeError:
+        raise  # the reader went away (| head): not a usage error
     except (ValueError, ImportError, OSError) as error:
         raise UsageError(str(error)) from None
     return 0
@@ -186,6 +189,12 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `tapegrad demo | head`: the reader has gone; stop quietly, as Unix tools do. Point
+        # stdout at devnull so Python's exit-time flush does not complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
