@@ -328,7 +328,19 @@ def test_argnum_out_of_range_names_the_arguments():
         grad(lambda x, y: x * y, argnums=2)(1.0, 2.0)
     message = str(error.value)
     assert "argnum 2 is out of range" in message
-    assert "2 positional argument(s) (x, y)" in message and "0..1" in message
+    assert "2 positional arguments (x, y)" in message and "0..1" in message
+
+
+def test_argnum_errors_of_nested_transforms_use_the_users_names():
+    def loss(w, b):
+        return w * b
+
+    with pytest.raises(
+        IndexError, match=r"grad\(grad\(loss\), argnums=\(0, 5\)\): argnum 5 .*\(w, b\)"
+    ):
+        grad(grad(loss), argnums=(0, 5))(1.0, 2.0)
+    with pytest.raises(IndexError, match=r"^hessian\(loss, argnums=2\)"):
+        hessian(loss, argnums=2)(1.0, 2.0)
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ when a finite difference straddles such a kink.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
 from dataclasses import dataclass
@@ -108,7 +109,17 @@ def _nest(outer_shape, inner_shape, rows):
 
 
 def _name(f) -> str:
-    return getattr(f, "__name__", type(f).__name__)
+    """How messages call f: its name, or `f` for a lambda."""
+    name = getattr(f, "__name__", type(f).__name__)
+    return "f" if name == "<lambda>" else name
+
+
+def _wrapper(transformed, f, name: str):
+    """`transformed` named `name`, and pointing back at f so that inspect.signature (and so the
+    argument names in error messages) see f's parameters."""
+    functools.update_wrapper(transformed, f)
+    transformed.__name__ = transformed.__qualname__ = name
+    return transformed
 
 
 def _argument_names(f, nargs: int) -> list[str]:
@@ -152,7 +163,7 @@ def _resolve_argnums(argnums, nargs: int, f, caller: str) -> tuple[int, ...]:
             )
             raise IndexError(
                 f"{caller}({_name(f)}, argnums={argnums!r}): argnum {a} is out of range; "
-                f"{_name(f)} was called with {nargs} positional argument(s) ({names}), "
+                f"{_name(f)} was called with {_count(nargs, 'positional argument')} ({names}), "
                 f"so argnums can be {allowed}"
             )
         resolved.append(a % nargs)
@@ -281,7 +292,7 @@ def _arithmetic(args: tuple, kwargs, positions: tuple, graph: Graph | None):
 def _scalar_output(trace: _Trace, f, caller: str) -> None:
     if trace.out_shape is not _LEAF:
         raise TypeError(
-            f"{caller}({_name(f)}): {_name(f)} returned {len(trace.outputs)} values in a "
+            f"{caller}({_name(f)}): {_name(f)} returned {_count(len(trace.outputs), 'value')} in a "
             f"{trace.out_shape[0].__name__}, but {caller} needs one scalar (a Value or a number). "
             f"Return the one number to differentiate (e.g. a loss, or sum(...) of the outputs), "
             f"or use jacobian({_name(f)}) for the derivative of every output"
@@ -309,8 +320,7 @@ def value_and_grad(f, argnums=0):
         grads = trace.reverse([1.0])
         return trace.output_values()[0], _unflatten(trace.in_shape, iter(grads))
 
-    value_and_grad_f.__name__ = f"value_and_grad({_name(f)})"
-    return value_and_grad_f
+    return _wrapper(value_and_grad_f, f, f"value_and_grad({_name(f)})")
 
 
 def grad(f, argnums=0):
@@ -331,8 +341,7 @@ def grad(f, argnums=0):
     def grad_f(*args, **kwargs):
         return value_and_grad_f(*args, **kwargs)[1]
 
-    grad_f.__name__ = f"grad({_name(f)})"
-    return grad_f
+    return _wrapper(grad_f, f, f"grad({_name(f)})")
 
 
 def vjp(f, *primals):
@@ -410,6 +419,10 @@ def hvp(f, primals, tangents):
     return jvp(grad(f, argnums), primals, tangents)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _same_shape(a, b) -> bool:
     """Whether two shapes match, a list and a tuple of the same length counting as the same."""
     if a is _LEAF or b is _LEAF:
@@ -466,9 +479,8 @@ def jacobian(f, argnums=0, mode="auto"):
             rows = [trace.reverse([1.0 if k == i else 0.0 for k in range(m)]) for i in range(m)]
         return _nest(trace.out_shape, trace.in_shape, rows)
 
-    jacobian_f.__name__ = f"jacobian({_name(f)})"
     jacobian_f.mode = None
-    return jacobian_f
+    return _wrapper(jacobian_f, f, f"jacobian({_name(f)})")
 
 
 HESSIAN_MODES = ("rev-over-rev", "fwd-over-rev", "fwd-over-fwd", "rev-over-fwd")
@@ -494,9 +506,13 @@ def hessian(f, argnums=0, mode="rev-over-rev"):
         raise ValueError(f"hessian(mode={mode!r}): mode is one of {', '.join(HESSIAN_MODES)}")
     _check_argnums(argnums, "hessian")
     outer, inner = mode.split("-over-")
-    hessian_f = jacobian(jacobian(f, argnums, mode=inner), argnums, mode=outer)
-    hessian_f.__name__ = f"hessian({_name(f)})"
-    return hessian_f
+    jacobian_of_gradient = jacobian(jacobian(f, argnums, mode=inner), argnums, mode=outer)
+
+    def hessian_f(*args, **kwargs):
+        _resolve_argnums(argnums, len(args), f, "hessian")  # so errors say hessian(f), not jacobian
+        return jacobian_of_gradient(*args, **kwargs)
+
+    return _wrapper(hessian_f, f, f"hessian({_name(f)})")
 
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "hvp", "jacobian", "hessian"]
