@@ -227,6 +227,25 @@ def test_jacobian_in_each_mode_and_the_auto_choice(f, point, auto_mode, want):
         assert_rows_close(forced(point), want) and forced.mode == mode
 
 
+@pytest.mark.parametrize(
+    "mode, sweeps", [("fwd", {"jvp": 2, "vjp": 0}), ("rev", {"jvp": 0, "vjp": 3})]
+)
+def test_jacobian_sweeps_once_per_input_or_once_per_output(monkeypatch, mode, sweeps):
+    from tapegrad import Graph
+
+    counted = {"jvp": 0, "vjp": 0}
+    for name in counted:
+        sweep = getattr(Graph, name)
+
+        def counting(self, *args, _sweep=sweep, _name=name, **kwargs):
+            counted[_name] += 1
+            return _sweep(self, *args, **kwargs)
+
+        monkeypatch.setattr(Graph, name, counting)
+    jacobian(wide, mode=mode)([2.0, 3.0])  # 2 inputs, 3 outputs
+    assert counted == sweeps
+
+
 def test_jacobian_shapes():
     assert jacobian(lambda x: [x, x * x])(3.0) == [1.0, 6.0]  # scalar in: one entry per output
     assert jacobian(lambda v: v[0] * v[1])([2.0, 5.0]) == [5.0, 2.0]  # scalar out: the gradient
