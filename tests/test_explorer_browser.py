@@ -46,10 +46,10 @@ def test_seed_forward_pass_reveals_each_value_in_array_order():
     x, u, f = seed_example()
     forward = page_data(explorer_html(f, {"x": x}))["modes"]["forward"]
     assert [s["text"] for s in forward["steps"]] == [
-        "x = 2   (an input: a leaf, nothing to compute)",
-        "2 = 2   (a constant: a leaf, nothing to compute)",
+        "x = 2   (an input: nothing to compute)",
+        "the constant 2   (a leaf: nothing to compute)",
         "v2 = x * 2 = 2 * 2 = 4",  # 2 * x is recorded as x.__rmul__(2)
-        "3 = 3   (a constant: a leaf, nothing to compute)",
+        "the constant 3   (a leaf: nothing to compute)",
         "u = v2 + 3 = 4 + 3 = 7",
         "f = u ** 2 = 7 ** 2 = 49",
     ]
@@ -90,6 +90,18 @@ def test_a_node_used_twice_sums_both_products():
     f = x * x
     backward = page_data(explorer_html(f, {"x": x}))["modes"]["backward"]
     assert backward["steps"][-1]["text"] == "df/dx = df/df × ∂f/∂x + df/df × ∂f/∂x = 1 × 3 + 1 × 3 = 6"
+
+
+def test_negative_constants_and_unnamed_leaves_read_clearly():
+    w = Value(0.5, label="w")
+    x = Value(2.0)
+    f = w * x - 1  # records w * x, then 1 * -1 (micrograd's -other), then their sum
+    data = page_data(explorer_html(f, {"x": x}))
+    forward = [s["text"] for s in data["modes"]["forward"]["steps"]]
+    assert "w = 0.5   (a leaf: nothing to compute)" in forward
+    assert "the constant -1   (a leaf: nothing to compute)" in forward
+    backward = [s["text"] for s in data["modes"]["backward"]["steps"]]
+    assert "df/d(-1) = df/dv5 × ∂v5/∂(-1) = 1 × 1 = 1" in backward
 
 
 def test_an_input_held_fixed_and_an_unused_input():

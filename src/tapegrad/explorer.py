@@ -35,7 +35,8 @@ TEMPLATE = "explorer_template.html"
 
 
 def number(x: float) -> str:
-    """A number in an equation: up to 6 significant digits, negatives in parentheses."""
+    """An operand in an equation: up to 6 significant digits, negatives in parentheses (so
+    that 14 × (-2) reads clearly). Results are written plainly."""
     text = f"{x:.6g}"
     return f"({text})" if text.startswith("-") else text
 
@@ -82,7 +83,7 @@ def explorer_html(
         )
     names = _names(graph, inputs)
     out_name = names[graph.index[output]]
-    modes = {"forward": _forward_walk(graph, names, output)}
+    modes = {"forward": _forward_walk(graph, names, output, inputs)}
     modes["backward"] = _backward_walk(graph, names, output, inputs)
     for name, x in inputs.items():
         modes[f"jvp:{name}"] = _tangent_walk(graph, names, output, inputs, name)
@@ -156,7 +157,9 @@ def _names(graph: Graph, inputs: dict[str, Value]) -> list[str]:
 
 def _d(name: str) -> str:
     """How a variable appears after d or ∂: dx, but d(2) and d(x1*w1)."""
-    return name if _is_identifier(name) else f"({name})"
+    if _is_identifier(name) or (name.startswith("(") and name.endswith(")")):
+        return name
+    return f"({name})"
 
 
 def _formula(node: Value, args: list[str]) -> str:
@@ -171,18 +174,21 @@ def _formula(node: Value, args: list[str]) -> str:
     return f"{args[0]} {symbol} {args[1]}"
 
 
-def _forward_walk(graph: Graph, names: list[str], output: Value) -> dict:
+def _forward_walk(graph: Graph, names: list[str], output: Value, inputs: dict) -> dict:
     steps = []
     for i, node in enumerate(graph.nodes):
         if not node.args:
-            kind = "a constant" if names[i] == number(node.data) else "an input"
-            text = f"{names[i]} = {number(node.data)}   ({kind}: a leaf, nothing to compute)"
+            if _is_constant(node, inputs):
+                text = f"the constant {node.data:g}   (a leaf: nothing to compute)"
+            else:
+                kind = "an input" if any(node is v for v in inputs.values()) else "a leaf"
+                text = f"{names[i]} = {node.data:.6g}   ({kind}: nothing to compute)"
         else:
             arg_names = [names[graph.index[a]] for a in node.args]
             arg_values = [number(a.data) for a in node.args]
             text = (
                 f"{names[i]} = {_formula(node, arg_names)} = {_formula(node, arg_values)}"
-                f" = {number(node.data)}"
+                f" = {node.data:.6g}"
             )
         steps.append({"node": i, "text": text, "cell": 1, "show": f"data {format_number(node.data)}"})
     return {
@@ -213,7 +219,7 @@ def _backward_walk(graph: Graph, names, output: Value, inputs) -> dict:
         else:
             symbolic = " + ".join(f"d{f}/d{_d(names[i])} × ∂{_d(names[i])}/∂{v}" for i, _ in uses[j])
             numeric = " + ".join(f"{number(grads[i])} × {number(p)}" for i, p in uses[j])
-            text = f"d{f}/d{v} = {symbolic} = {numeric} = {number(g)}"
+            text = f"d{f}/d{v} = {symbolic} = {numeric} = {g:.6g}"
         steps.append({"node": j, "text": text, "cell": 2, "show": f"grad {format_number(g)}"})
     values = [0.0 if g is None else g for g in grads]
     summary = [
@@ -254,7 +260,7 @@ def _tangent_walk(graph: Graph, names, output: Value, inputs: dict, name: str) -
             ]
             symbolic = " + ".join(f"∂{v}/∂{_d(names[j])} × d{_d(names[j])}/d{wrt}" for j, _ in moving)
             numeric = " + ".join(f"{number(p)} × {number(tangents[j])}" for j, p in moving)
-            text = f"d{v}/d{wrt} = {symbolic} = {numeric} = {number(t)}"
+            text = f"d{v}/d{wrt} = {symbolic} = {numeric} = {t:.6g}"
         value = 0.0 if t is None else t
         steps.append({"node": i, "text": text, "cell": 2, "show": f"d/d{name} {format_number(value)}"})
     out_t = tangents[graph.index[output]]
