@@ -91,7 +91,10 @@ def screenshot_explorer(path: Path) -> str:
         return "skipped explorer.png: selenium is not installed (pip install selenium)"
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver_path:
-        return "skipped explorer.png: no chromium/chromedriver (apt-get install chromium chromium-driver)"
+        return (
+            "skipped explorer.png: no chromium and chromedriver on PATH "
+            "(apt-get install chromium chromium-driver)"
+        )
     from tapegrad import Value
     from tapegrad.explorer import explorer_html
 
@@ -102,11 +105,21 @@ def screenshot_explorer(path: Path) -> str:
     f.label = "f"
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "explorer.html"
-        page.write_text(explorer_html(f, {"x": x}, title="f = (2*x + 3)**2 at x = 2"), encoding="utf-8")
+        page.write_text(
+            explorer_html(f, {"x": x}, title="f = (2*x + 3)**2 at x = 2"), encoding="utf-8"
+        )
         options = webdriver.ChromeOptions()
         options.binary_location = chromium
-        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--no-first-run", "--hide-scrollbars", "--window-size=1240,600", f"--user-data-dir={tmp}/profile"):
+        for flag in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1240,600",
+            f"--user-data-dir={tmp}/profile",
+        ):
             options.add_argument(flag)
         driver = webdriver.Chrome(service=webdriver.ChromeService(driver_path), options=options)
         try:

@@ -89,7 +89,9 @@ def test_a_node_used_twice_sums_both_products():
     x = Value(3.0)
     f = x * x
     backward = page_data(explorer_html(f, {"x": x}))["modes"]["backward"]
-    assert backward["steps"][-1]["text"] == "df/dx = df/df × ∂f/∂x + df/df × ∂f/∂x = 1 × 3 + 1 × 3 = 6"
+    assert (
+        backward["steps"][-1]["text"] == "df/dx = df/df × ∂f/∂x + df/df × ∂f/∂x = 1 × 3 + 1 × 3 = 6"
+    )
 
 
 def test_negative_constants_and_unnamed_leaves_read_clearly():
@@ -108,7 +110,9 @@ def test_an_input_held_fixed_and_an_unused_input():
     x, y, z = Value(0.5), Value(-2.0), Value(7.0)
     f = (x * y).exp()
     data = page_data(explorer_html(f, {"x": x, "y": y, "z": z}))
-    assert "dy/dx = 0   (another input, held fixed)" in [s["text"] for s in data["modes"]["jvp:x"]["steps"]]
+    assert "dy/dx = 0   (another input, held fixed)" in [
+        s["text"] for s in data["modes"]["jvp:x"]["steps"]
+    ]
     assert data["modes"]["backward"]["summary"][2] == "df/dz = 0"
     assert data["modes"]["jvp:z"]["summary"] == ["df/dz = 0"]
 
@@ -176,7 +180,9 @@ def test_every_step_adds_up(name):
             if "×" in s["text"]:
                 total, stated = products(s["text"])
                 assert total == pytest.approx(stated, rel=1e-4, abs=1e-5), s["text"]
-                assert stated == pytest.approx(data["modes"][mode]["values"][s["node"]], rel=1e-5, abs=1e-6)
+                assert stated == pytest.approx(
+                    data["modes"][mode]["values"][s["node"]], rel=1e-5, abs=1e-6
+                )
     assert [s["node"] for s in data["modes"]["forward"]["steps"]] == list(range(len(graph)))
 
 
@@ -384,9 +390,23 @@ def test_chromium_reports_script_errors(browser, tmp_path):
 
 def run_explain(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "tapegrad", "explain", "(2*x + 3)**2", "--at", "x=2",
-         "--svg", "graph.svg", "--html", "explorer.html"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "tapegrad",
+            "explain",
+            "(2*x + 3)**2",
+            "--at",
+            "x=2",
+            "--svg",
+            "graph.svg",
+            "--html",
+            "explorer.html",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return done

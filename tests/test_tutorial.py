@@ -45,7 +45,9 @@ def test_each_block_prints_what_the_tutorial_shows(ran):
     for k, (_, source, expected, printed) in enumerate(blocks):
         first_line = source.strip().splitlines()[0]
         if expected is None:
-            assert printed == "", f"block {k} ({first_line!r}) prints output the tutorial does not show"
+            assert (
+                printed == ""
+            ), f"block {k} ({first_line!r}) prints output the tutorial does not show"
         else:
             assert printed == expected, f"block {k} ({first_line!r}) printed:\n{printed}"
 
@@ -65,9 +67,9 @@ def test_pictures_are_the_ones_the_tutorial_draws(ran):
     for _, path, svg in drawings:
         saved = DOCS / path
         assert saved.exists(), f"{path} is missing: run python3 docs/make_images.py"
-        assert saved.read_text(encoding="utf-8") == svg, (
-            f"{path} is out of date: run python3 docs/make_images.py"
-        )
+        assert (
+            saved.read_text(encoding="utf-8") == svg
+        ), f"{path} is out of date: run python3 docs/make_images.py"
 
 
 def test_every_picture_is_shown_and_every_shown_picture_exists():
@@ -87,8 +89,14 @@ def test_the_explorer_page_the_tutorial_writes(ran):
 
 def test_the_tutorial_follows_the_seed():
     headings = re.findall(r"^## (.+)$", TUTORIAL.read_text(encoding="utf-8"), re.M)
-    expected = ["computation graph", "chain rule", "forward mode and reverse mode",
-                "sanity check", "one neuron with sgd", "mlp"]
+    expected = [
+        "computation graph",
+        "chain rule",
+        "forward mode and reverse mode",
+        "sanity check",
+        "one neuron with sgd",
+        "mlp",
+    ]
     assert len(headings) == len(expected)
     for heading, words in zip(headings, expected):
         assert words in heading.lower(), (heading, words)
@@ -98,7 +106,10 @@ def test_the_tutorial_follows_the_seed():
     "markdown, expected",
     [
         ("```python\nprint(1)\n```\n\n```text\n1\n```\n", [("code", "print(1)\n", "1\n")]),
-        ("```python\nx = 1\n```\n\n```bash\nls\n```\n\n```text\nno\n```\n", [("code", "x = 1\n", None)]),
+        (
+            "```python\nx = 1\n```\n\n```bash\nls\n```\n\n```text\nno\n```\n",
+            [("code", "x = 1\n", None)],
+        ),
         ("```python\nx = 1\n```\nwords\n```text\nno\n```\n", [("code", "x = 1\n", None)]),
         ("<!-- draw: images/a.svg e -->\n", [("draw", "images/a.svg", "e")]),
         ("```\nplain\n```\n```python\ny = 2\n```\n", [("code", "y = 2\n", None)]),

@@ -116,7 +116,7 @@ def test_op_symbols_come_from_the_rule_table(op, monkeypatch):
 def test_dot_escapes_record_syntax_in_labels():
     a = Value(1.0, label='a{b}|<c> "d"')
     dot = to_dot(a)
-    assert r'a\{b\}\|\<c\> \"d\"' in dot
+    assert r"a\{b\}\|\<c\> \"d\"" in dot
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
@@ -190,7 +190,10 @@ def points_along(d: str, samples: int = 16):
             nxt = (float(tokens[k + 1]), float(tokens[k + 2]))
             if cmd == "L":
                 points += [
-                    (here[0] + (nxt[0] - here[0]) * t / samples, here[1] + (nxt[1] - here[1]) * t / samples)
+                    (
+                        here[0] + (nxt[0] - here[0]) * t / samples,
+                        here[1] + (nxt[1] - here[1]) * t / samples,
+                    )
                     for t in range(samples + 1)
                 ]
             here, k = nxt, k + 3
@@ -200,10 +203,12 @@ def points_along(d: str, samples: int = 16):
             for n in range(samples + 1):
                 t = n / samples
                 u = 1 - t
-                points.append((
-                    u**3 * x0 + 3 * u * u * t * x1 + 3 * u * t * t * x2 + t**3 * x3,
-                    u**3 * y0 + 3 * u * u * t * y1 + 3 * u * t * t * y2 + t**3 * y3,
-                ))
+                points.append(
+                    (
+                        u**3 * x0 + 3 * u * u * t * x1 + 3 * u * t * t * x2 + t**3 * x3,
+                        u**3 * y0 + 3 * u * u * t * y1 + 3 * u * t * t * y2 + t**3 * y3,
+                    )
+                )
             here, k = (x3, y3), k + 7
     return points
 
@@ -250,7 +255,11 @@ def check_drawing(svg: str, graph: Graph):
             assert apart, f"records overlap: {(x1, y1, w1, h1)} and {(x2, y2, w2, h2)}"
     for i, node in enumerate(graph.nodes):
         texts = records[f"n{i}"][0]
-        assert texts == [node.label, f"data {format_number(node.data)}", f"grad {format_number(node.grad)}"]
+        assert texts == [
+            node.label,
+            f"data {format_number(node.data)}",
+            f"grad {format_number(node.grad)}",
+        ]
 
 
 def test_micrograd_notebook_neuron_draws_cleanly():
@@ -270,7 +279,9 @@ def test_micrograd_notebook_neuron_draws_cleanly():
 def random_dags(draw):
     """Random expression DAGs over a few inputs, reusing earlier nodes (a node feeding several
     later ones), with every op in the table."""
-    nodes = [Value(draw(st.floats(0.2, 2.0)), label=f"x{k}") for k in range(draw(st.integers(1, 3)))]
+    nodes = [
+        Value(draw(st.floats(0.2, 2.0)), label=f"x{k}") for k in range(draw(st.integers(1, 3)))
+    ]
     for _ in range(draw(st.integers(1, 14))):
         op = draw(st.sampled_from(sorted(OP_MAKERS, key=lambda op: op.value)))
         a = draw(st.sampled_from(nodes))
@@ -318,7 +329,9 @@ def test_large_graphs_are_truncated_with_a_visible_note():
     assert len(records) == 40 + 1  # the 40 nodes nearest the output and the "more nodes" box
     assert records["hidden"][0] == [f"{hidden} more nodes"]
     notes = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "tg-note"]
-    assert notes == [f"showing the 40 nodes nearest the output; {hidden} earlier nodes are not drawn"]
+    assert notes == [
+        f"showing the 40 nodes nearest the output; {hidden} earlier nodes are not drawn"
+    ]
     assert f"n{len(g) - 1}" in records  # the output is always drawn
     assert any(a == "hidden" for a, _, _ in edges)
     dot = to_dot(y, max_nodes=40)
@@ -393,8 +406,16 @@ def test_misuse_says_what_to_do(call, error, words):
 
 @pytest.mark.parametrize(
     "x, shown",
-    [(0.0, "0.0000"), (49.0, "49.0000"), (-1.5, "-1.5000"), (0.70710678, "0.7071"),
-     (1e-7, "1e-07"), (123456789.0, "1.235e+08"), (math.inf, "inf"), (math.nan, "nan")],
+    [
+        (0.0, "0.0000"),
+        (49.0, "49.0000"),
+        (-1.5, "-1.5000"),
+        (0.70710678, "0.7071"),
+        (1e-7, "1e-07"),
+        (123456789.0, "1.235e+08"),
+        (math.inf, "inf"),
+        (math.nan, "nan"),
+    ],
 )
 def test_number_format(x, shown):
     assert format_number(x) == shown

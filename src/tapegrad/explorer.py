@@ -28,7 +28,7 @@ from importlib import resources
 from .graph import Graph, local_partials
 from .ops import RULES
 from .value import Value
-from .viz import format_number, layout, op_symbol, render_svg
+from .viz import format_number, layout, render_svg
 
 MAX_NODES = 200  # a page for stepping through by hand; bigger graphs belong in to_svg
 TEMPLATE = "explorer_template.html"
@@ -190,7 +190,9 @@ def _forward_walk(graph: Graph, names: list[str], output: Value, inputs: dict) -
                 f"{names[i]} = {_formula(node, arg_names)} = {_formula(node, arg_values)}"
                 f" = {node.data:.6g}"
             )
-        steps.append({"node": i, "text": text, "cell": 1, "show": f"data {format_number(node.data)}"})
+        steps.append(
+            {"node": i, "text": text, "cell": 1, "show": f"data {format_number(node.data)}"}
+        )
     return {
         "title": "Forward pass",
         "about": "Values appear node by node, each computed from its arguments, in array order.",
@@ -217,13 +219,16 @@ def _backward_walk(graph: Graph, names, output: Value, inputs) -> dict:
         if nodes[j] is output:
             text = f"d{f}/d{v} = 1   (the output: its gradient with respect to itself)"
         else:
-            symbolic = " + ".join(f"d{f}/d{_d(names[i])} × ∂{_d(names[i])}/∂{v}" for i, _ in uses[j])
+            symbolic = " + ".join(
+                f"d{f}/d{_d(names[i])} × ∂{_d(names[i])}/∂{v}" for i, _ in uses[j]
+            )
             numeric = " + ".join(f"{number(grads[i])} × {number(p)}" for i, p in uses[j])
             text = f"d{f}/d{v} = {symbolic} = {numeric} = {g:.6g}"
         steps.append({"node": j, "text": text, "cell": 2, "show": f"grad {format_number(g)}"})
     values = [0.0 if g is None else g for g in grads]
     summary = [
-        f"d{f}/d{_d(name)} = {values[index[x]] if x in index else 0.0:.6g}" for name, x in inputs.items()
+        f"d{f}/d{_d(name)} = {values[index[x]] if x in index else 0.0:.6g}"
+        for name, x in inputs.items()
     ]
     return {
         "title": "Backward pass",
@@ -256,13 +261,19 @@ def _tangent_walk(graph: Graph, names, output: Value, inputs: dict, name: str) -
             text = f"d{v}/d{wrt} = 0   ({why})"
         else:
             moving = [
-                (j, p) for j, p in zip(arg_indices[i], local_partials(node)) if tangents[j] is not None
+                (j, p)
+                for j, p in zip(arg_indices[i], local_partials(node))
+                if tangents[j] is not None
             ]
-            symbolic = " + ".join(f"∂{v}/∂{_d(names[j])} × d{_d(names[j])}/d{wrt}" for j, _ in moving)
+            symbolic = " + ".join(
+                f"∂{v}/∂{_d(names[j])} × d{_d(names[j])}/d{wrt}" for j, _ in moving
+            )
             numeric = " + ".join(f"{number(p)} × {number(tangents[j])}" for j, p in moving)
             text = f"d{v}/d{wrt} = {symbolic} = {numeric} = {t:.6g}"
         value = 0.0 if t is None else t
-        steps.append({"node": i, "text": text, "cell": 2, "show": f"d/d{name} {format_number(value)}"})
+        steps.append(
+            {"node": i, "text": text, "cell": 2, "show": f"d/d{name} {format_number(value)}"}
+        )
     out_t = tangents[graph.index[output]]
     out_name = names[graph.index[output]]
     return {

@@ -70,7 +70,9 @@ def nodes_to_draw(graph: Graph, max_nodes: int) -> list[int]:
     """The indices of the nodes to draw, in array order: all of them, or, for a large graph,
     at most `max_nodes` of those nearest the outputs (fewest steps away)."""
     if max_nodes < 1:
-        raise ValueError(f"max_nodes={max_nodes!r}: a drawing needs at least one node; use e.g. 150")
+        raise ValueError(
+            f"max_nodes={max_nodes!r}: a drawing needs at least one node; use e.g. 150"
+        )
     n = len(graph.nodes)
     if n <= max_nodes:
         return list(range(n))
@@ -215,10 +217,11 @@ def layout(graph: Graph, shown: list[int], cells: dict[int, list[str]]) -> Layou
     hidden = len(graph.nodes) - len(shown)
     note = ""
     if hidden:
-        note = f"showing the {len(shown)} nodes nearest the output; {hidden} earlier nodes are not drawn"
-        hidden_feeds = [
-            i for i in shown if any(j not in shown_set for j in graph.arg_indices[i])
-        ]
+        note = (
+            f"showing the {len(shown)} nodes nearest the output; "
+            f"{hidden} earlier nodes are not drawn"
+        )
+        hidden_feeds = [i for i in shown if any(j not in shown_set for j in graph.arg_indices[i])]
         text = f"{hidden} more nodes"
         boxes[-1] = Box(-1, [text], [_cell_width(text)])
         for i in hidden_feeds:
@@ -367,7 +370,10 @@ def render_svg(lay: Layout, node_id=lambda i: f"n{i}") -> str:
         "</defs>",
     ]
     if lay.note:
-        out.append(f'<text class="tg-note" x="{MARGIN}" y="{MARGIN + FONT_SIZE / 2}">{escape(lay.note)}</text>')
+        out.append(
+            f'<text class="tg-note" x="{MARGIN}" y="{MARGIN + FONT_SIZE / 2}">'
+            f"{escape(lay.note)}</text>"
+        )
     boxes = lay.boxes
     mid = RECORD_HEIGHT / 2
 
@@ -411,7 +417,8 @@ def render_svg(lay: Layout, node_id=lambda i: f"n{i}") -> str:
         for k, (text, w) in enumerate(zip(box.cells, box.cell_widths)):
             if k:
                 out.append(
-                    f'<line x1="{x:.1f}" y1="{box.y:.1f}" x2="{x:.1f}" y2="{box.y + RECORD_HEIGHT:.1f}"/>'
+                    f'<line x1="{x:.1f}" y1="{box.y:.1f}" x2="{x:.1f}" '
+                    f'y2="{box.y + RECORD_HEIGHT:.1f}"/>'
                 )
             css = ' class="tg-label"' if k == 0 and i != -1 else ""
             out.append(
