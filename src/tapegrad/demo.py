@@ -135,7 +135,7 @@ def forward_floats(model: MLP, x) -> list[float]:
         outputs = []
         for neuron in layer.neurons:
             act = dot(FLOATS, *[w.data for w in neuron.w], *x, neuron.b.data)
-            op = _ACTIVATION_OPS[neuron.act]
+            op = _ACTIVATION_OPS[neuron.activation]
             outputs.append(RULES[op].forward(FLOATS, act) if op else act)
         x = outputs
     return x

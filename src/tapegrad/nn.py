@@ -77,7 +77,15 @@ class Neuron(Module):
         self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
         self.b = Value(0)
         self.nonlin = nonlin
-        self.act = _check_activation(act) if act is not None else ("relu" if nonlin else "linear")
+        self.act = _check_activation(act) if act is not None else None
+
+    @property
+    def activation(self) -> str:
+        """The nonlinearity in use: ``act`` if given, else micrograd's reading of ``nonlin`` --
+        read when the neuron runs, as micrograd does, so ``nonlin`` can be switched later."""
+        if self.act is not None:
+            return self.act
+        return "relu" if self.nonlin else "linear"
 
     def __call__(self, x):
         if isinstance(x, (Value, int, float)):
@@ -88,14 +96,14 @@ class Neuron(Module):
                 f"{self!r} takes {len(self.w)} inputs but was given {len(x)}: {x!r}"
             )
         act = Value.dot(self.w, x, self.b)
-        method = ACTIVATIONS[self.act][0]
+        method = ACTIVATIONS[self.activation][0]
         return getattr(act, method)() if method else act
 
     def parameters(self) -> list[Value]:
         return self.w + [self.b]
 
     def __repr__(self) -> str:
-        return f"{ACTIVATIONS[self.act][1]}Neuron({len(self.w)})"
+        return f"{ACTIVATIONS[self.activation][1]}Neuron({len(self.w)})"
 
 
 class Layer(Module):
