@@ -188,8 +188,10 @@ def make_micrograd(data) -> Demo:
 # -------------------------------------------------------------------------------------------
 
 
-def make_torch(data) -> Demo:
-    """PyTorch float64, the whole batch as one tensor; torch's own autograd and update."""
+def make_torch(data, threads: int | None = None) -> Demo:
+    """PyTorch float64, the whole batch as one tensor; torch's own autograd and update.
+    With `threads`, torch uses that many threads during the step (on a busy machine its default
+    of one thread per core can be much slower on tensors this small)."""
     try:
         import torch
     except ImportError:
@@ -203,6 +205,16 @@ def make_torch(data) -> Demo:
     y = torch.tensor([float(v) for v in data["y"]], dtype=f64)
 
     def step(k):
+        if threads is None:
+            return torch_step(k)
+        default = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return torch_step(k)
+        finally:
+            torch.set_num_threads(default)
+
+    def torch_step(k):
         h = X
         for i in range(0, len(params), 2):
             h = h @ params[i].T + params[i + 1]
@@ -219,7 +231,7 @@ def make_torch(data) -> Demo:
                 p -= lr * p.grad
         return loss.item()
 
-    return Demo("PyTorch batched", step)
+    return Demo("PyTorch batched" + (f", {threads} thread(s)" if threads else ""), step)
 
 
 def make_numpy_by_hand(data) -> Demo:
@@ -262,5 +274,6 @@ DEMOS = {
     "tapegrad-replay-numpy": make_tapegrad_replay_numpy,
     "micrograd": make_micrograd,
     "torch": make_torch,
+    "torch-1-thread": lambda data: make_torch(data, threads=1),
     "numpy-by-hand": make_numpy_by_hand,
 }

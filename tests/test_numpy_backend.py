@@ -419,6 +419,48 @@ def test_graphs_can_share_leaves():
     assert_close(w.grad, expected, "dw from both graphs")
 
 
+def test_compiling_a_graph_twice_shares_its_leaves():
+    x, w = Value(0.5), Value(-2.0)
+    graph = Graph((w * x).tanh())
+    first, second = compile_graph(graph), compile_graph(graph)
+    x.data = 0.25
+    assert second.forward() == first.forward() == math.tanh(-0.5)
+    second.backward()
+    first.backward()
+    assert_close(w.grad, 2 * 0.25 * (1 - math.tanh(-0.5) ** 2), "dw, accumulated twice")
+
+
+def test_a_weight_shared_by_many_nodes_sums_its_gradients():
+    # the same w in every product: its cotangents land on one position (np.add.at), as do the
+    # repeated terms of the sum
+    w = Value(0.5)
+    xs = [Value(float(i)) for i in range(6)]
+    loss = sum([w * x for x in xs] + [xs[1], xs[1]])
+    run = compile_graph(Graph(loss))
+    run.forward()
+    run.backward()
+    assert w.grad == sum(range(6))
+    assert xs[1].grad == 0.5 + 2
+    assert_close(loss.data, 0.5 * 15 + 2, "loss")
+
+
+def test_the_demos_layers_run_as_matrix_products(reference):
+    _, _, loss = _demo_loss(reference)
+    run = compile_graph(Graph(loss))
+    # 3 layers; the two 100- and 337-term sums fused; few groups for ~8,000 nodes
+    assert "3 layer" in repr(run), repr(run)
+    assert len(run.groups) < 20, repr(run)
+
+
+def test_a_graph_of_one_leaf():
+    x = Value(3.0)
+    run = compile_graph(Graph(x))
+    assert run.forward() == 3.0
+    run.backward()
+    run.backward()
+    assert x.grad == 2.0
+
+
 def test_stored_leaves_still_work_eagerly():
     random.seed(3)
     model = MLP(3, [4, 1])

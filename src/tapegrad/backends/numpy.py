@@ -58,35 +58,49 @@ from .numpy_math import NUMPY_MATH
 # -------------------------------------------------------------------------------------------
 
 
-def _contiguous_start(idx: np.ndarray):
-    """The first position if `idx` (any shape, read row-major) is a run of consecutive
-    positions, else None."""
-    flat = idx.ravel()
-    if flat.size and np.array_equal(flat, np.arange(flat[0], flat[0] + flat.size)):
-        return int(flat[0])
-    return None
+def _strides(idx: np.ndarray):
+    """(first position, step per axis) if `idx` is an evenly spaced grid of positions -- a
+    run of consecutive positions, every (n+1)-th one, a block of rows -- else None. Such
+    positions are a view of the array: read with no copy, added into in place."""
+    if idx.size == 0:
+        return None
+    start = int(idx.flat[0])
+    steps = [
+        int(idx[tuple(1 if a == axis else 0 for a in range(idx.ndim))]) - start
+        if idx.shape[axis] > 1
+        else 0
+        for axis in range(idx.ndim)
+    ]
+    if min(steps, default=0) < 0:
+        return None
+    grid = start + sum(i * step for i, step in zip(np.indices(idx.shape), steps))
+    return (start, steps) if np.array_equal(grid, idx) else None
 
 
 class _Part:
     """Some positions of the value/cotangent arrays, in a given shape.
 
-    ``read(buf)`` gives their values (a view when the positions are consecutive), and
-    ``add(buf, x)`` adds x into them (correct even when a position repeats)."""
+    ``reader(buf)`` reads their values (through a view where the positions are evenly spaced),
+    ``adder(buf)`` adds into them (correct even when a position repeats)."""
 
-    __slots__ = ("idx", "start", "stop", "shape", "unique")
+    __slots__ = ("idx", "strides", "unique")
 
     def __init__(self, idx):
         self.idx = np.asarray(idx, dtype=np.intp)
-        self.shape = self.idx.shape
-        self.start = _contiguous_start(self.idx)
-        self.stop = None if self.start is None else self.start + self.idx.size
+        self.strides = _strides(self.idx)
         self.unique = np.unique(self.idx).size == self.idx.size
 
     def view(self, buf):
-        """A view of `buf` at these positions (only for consecutive ones), else None."""
-        if self.start is None:
+        """A view of `buf` at these positions (evenly spaced ones only), else None."""
+        if self.strides is None:
             return None
-        return buf[self.start : self.stop].reshape(self.shape)
+        start, steps = self.strides
+        last = start + sum((n - 1) * step for n, step in zip(self.idx.shape, steps))
+        if start < 0 or last >= len(buf):  # never for a compiled graph; as_strided trusts us
+            raise IndexError(f"positions {start}..{last} outside an array of {len(buf)}")
+        return np.lib.stride_tricks.as_strided(
+            buf[start:], self.idx.shape, [step * buf.itemsize for step in steps]
+        )
 
     def reader(self, buf):
         """A function of no arguments returning the current values at these positions."""
@@ -98,7 +112,7 @@ class _Part:
 
     def adder(self, buf):
         """A function adding its argument into `buf` at these positions."""
-        view = self.view(buf)
+        view = self.view(buf) if self.unique else None  # a repeated position: add.at below
         if view is not None:
 
             def add(x):
