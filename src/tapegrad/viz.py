@@ -12,8 +12,13 @@ from the leaves to it (one pass in array order, since arguments come first); a l
 before its first user, so constants stay next to where they are used. Within a layer, nodes are
 ordered by the barycentre of their neighbours (a few sweeps each way), which untangles most edges.
 
-Large graphs stay readable: past ``max_nodes`` only the nodes nearest the outputs are drawn, and
-one box says how many were left out (the nodes they feed get an edge from it).
+An edge that skips layers gets a waypoint in each layer it crosses (a slot of its own in that
+layer's order), and edges bend only in the empty strips between layers, so no edge runs through
+a box.
+
+Large graphs stay readable: past ``max_nodes`` only the nodes nearest the outputs are drawn, in
+whole rings of equal distance (a network is cut between layers, not through a neuron), and one
+box says how many were left out (the nodes they feed get an edge from it).
 """
 
 from __future__ import annotations
@@ -142,7 +147,7 @@ def to_dot(*roots: Value, max_nodes: int = MAX_NODES) -> str:
         data, grad = format_number(node.data), format_number(node.grad)
         lines.append(f'  n{i} [label="{{ {label} | data {data} | grad {grad} }}"];')
         if graph.arg_indices[i]:
-            symbol = _dot_escape(op_symbol(node)).replace("\\|", "|")
+            symbol = op_symbol(node).replace("\\", "\\\\").replace('"', '\\"')
             lines.append(f'  n{i}op [shape=circle, label="{symbol}"];')
             lines.append(f"  n{i}op -> n{i};")
             feeds_from_hidden = False
