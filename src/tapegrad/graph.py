@@ -156,24 +156,38 @@ class Graph:
                 for arg, partial in zip(args, local_partials(node)):
                     arg.grad += grad * partial
 
-    def vjp(self, cotangents: dict, m=FLOATS) -> list:
+    def vjp(self, cotangents: dict, m=FLOATS, wrt=None) -> list:
         """Reverse mode without side effects: the cotangent of every node, as a list aligned with
         ``nodes``, given the outputs' cotangents (a dict Value -> number or Value).
 
         With ``m=VALUES`` the cotangents are Values recorded on the graph (differentiable
-        again). Entries are None where the node does not influence the seeded outputs.
+        again). Entries are None where the node does not influence the seeded outputs. Given
+        ``wrt`` (some nodes), only cotangents on paths from those nodes are computed: the rest
+        of a long history (a captured Value's, say) is not swept.
         """
         nodes, arg_indices = self.nodes, self.arg_indices
+        live = self._downstream_of(wrt) if wrt is not None else None
         total = [None] * len(nodes)
         for out, seed in cotangents.items():
             total[self.index[out]] = _accumulate(total[self.index[out]], seed)
         for i in range(len(nodes) - 1, -1, -1):
             ct = total[i]
-            if ct is None or not arg_indices[i]:
+            if ct is None or not arg_indices[i] or (live is not None and not live[i]):
                 continue
+            if m is FLOATS and not ct:
+                continue  # a zero cotangent contributes nothing (as in backward)
             for j, partial in zip(arg_indices[i], local_partials(nodes[i], m)):
-                total[j] = _accumulate(total[j], ct * partial)
+                if live is None or live[j]:
+                    total[j] = _accumulate(total[j], ct * partial)
         return total
+
+    def _downstream_of(self, sources) -> list[bool]:
+        """For each node, whether it is one of `sources` or depends on one."""
+        sources = set(sources)
+        live = [False] * len(self.nodes)
+        for i, (node, args) in enumerate(zip(self.nodes, self.arg_indices)):
+            live[i] = node in sources or any(live[j] for j in args)
+        return live
 
     def jvp(self, tangents: dict, m=FLOATS) -> list:
         """Forward mode: one sweep in array order pushing tangents from the inputs.

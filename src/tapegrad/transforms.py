@@ -209,7 +209,7 @@ class _Trace:
         for out, ct in zip(self.outputs, cotangents):
             if isinstance(out, Value) and not _is_zero(ct):
                 seeds[out] = ct if out not in seeds else seeds[out] + ct
-        totals = self.graph.vjp(seeds, self.m)
+        totals = self.graph.vjp(seeds, self.m, wrt=self.inputs)
         index = self.graph.index
         return [self.result(_at(totals, index, x)) for x in self.inputs]
 

@@ -99,14 +99,20 @@ class Value:
             other = _operand(other, "add", self, "+")
         return _record2(Op.ADD, self, other)
 
-    __radd__ = __add__
+    def __radd__(self, other):
+        if not isinstance(other, Value):
+            other = _operand(other, "add", self, "+", reflected=True)
+        return _record2(Op.ADD, self, other)  # micrograd's order: self + other
 
     def __mul__(self, other):
         if not isinstance(other, Value):
             other = _operand(other, "multiply", self, "*")
         return _record2(Op.MUL, self, other)
 
-    __rmul__ = __mul__
+    def __rmul__(self, other):
+        if not isinstance(other, Value):
+            other = _operand(other, "multiply", self, "*", reflected=True)
+        return _record2(Op.MUL, self, other)  # micrograd's order: self * other
 
     def __pow__(self, other):
         if isinstance(other, Value):
@@ -119,7 +125,7 @@ class Value:
         )
 
     def __rpow__(self, other):
-        return _record2(Op.POWV, _operand(other, "raise", self, "**"), self)
+        return _record2(Op.POWV, _operand(other, "raise", self, "**", reflected=True), self)
 
     # Derived operations, written with the primitive ones exactly as micrograd writes them, so
     # that programs written for micrograd compute the very same floats.
@@ -131,7 +137,7 @@ class Value:
         return self + (-_operand(other, "subtract", self, "-"))
 
     def __rsub__(self, other):
-        return _operand(other, "subtract", self, "-") + (-self)
+        return _operand(other, "subtract", self, "-", reflected=True) + (-self)
 
     def __truediv__(self, other):
         other = _operand(other, "divide", self, "/")
@@ -140,7 +146,7 @@ class Value:
 
     def __rtruediv__(self, other):
         _check_divisor(other, self)
-        return _operand(other, "divide", self, "/") * self**-1
+        return _operand(other, "divide", self, "/", reflected=True) * self**-1
 
     # -- functions ----------------------------------------------------------------------------
 
@@ -244,13 +250,19 @@ def _record2(op: Op, a: Value, b: Value) -> Value:
     return _new_node(op, (a, b), _FORWARD[op](FLOATS, a.data, b.data))
 
 
-def _operand(other, verb: str, this, symbol: str) -> Value:
-    """`other` as a Value: Values pass through, numbers become constant leaves."""
+def _operand(other, verb: str, this, symbol: str, reflected: bool = False) -> Value:
+    """`other` as a Value: Values pass through, numbers become constant leaves. For an error,
+    `this` and `symbol` spell the user's expression, `other` on the left when `reflected`."""
     if isinstance(other, Value):
         return other
     if isinstance(other, numbers.Real):
         return Value(other)
-    where = f" in `{this!r} {symbol} {other!r}`" if this is not None else ""
+    if this is None:
+        where = ""
+    elif reflected:
+        where = f" in `{other!r} {symbol} {this!r}`"
+    else:
+        where = f" in `{this!r} {symbol} {other!r}`"
     raise TypeError(
         f"cannot {verb} {other!r} ({type(other).__name__}){where}: "
         "Value arithmetic takes Values and numbers (int or float) only"
