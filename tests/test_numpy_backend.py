@@ -280,6 +280,32 @@ def test_demo_reproduces_micrograds_loss_curve(reference):
     assert len({p.data for p in params}) > 300
 
 
+def test_the_issues_loop_through_graph_and_sgd(reference, monkeypatch):
+    """Graph(loss, backend="numpy") with tapegrad.optim.SGD, once both are wired to this
+    backend; every step updates the parameters in the arrays, not one Value at a time."""
+    try:
+        Graph(Value(1.0) * 2, backend="numpy")
+    except ValueError:
+        pytest.skip("Graph(backend='numpy') is not wired to tapegrad.backends yet")
+    optim = pytest.importorskip("tapegrad.optim")
+    model, _, loss = _demo_loss(reference)
+    g = Graph(loss, backend="numpy")
+    opt = optim.SGD(model.parameters(), lr=1.0)
+
+    def no_loop(leaf, value):
+        raise AssertionError("a parameter was updated one Value at a time")
+
+    monkeypatch.setattr(StoredLeaf, "data", property(StoredLeaf.data.fget, no_loop))
+    monkeypatch.setattr(StoredLeaf, "grad", property(StoredLeaf.grad.fget, no_loop))
+    for k in range(100):
+        opt.lr = 1.0 - 0.9 * k / 100
+        g.forward()
+        opt.zero_grad()
+        g.backward()
+        opt.step()
+        assert_close(loss.data, reference["loss"][k], f"loss at step {k}", rel=1e-6, abs_=0)
+
+
 def test_demo_steps_match_the_python_backend(reference):
     model_np, _, loss_np = _demo_loss(reference)
     model_py, _, loss_py = _demo_loss(reference)
