@@ -81,30 +81,36 @@ def nodes_to_draw(graph: Graph, max_nodes: int) -> list[int]:
     n = len(graph.nodes)
     if n <= max_nodes:
         return list(range(n))
-    # Steps from each node to the nearest output: one reverse pass, since every user of a node
-    # comes after it in the array.
-    distance = [math.inf] * n
-    for out in graph.outputs:
-        distance[graph.index[out]] = 0
-    for i in range(n - 1, -1, -1):
-        for j in graph.arg_indices[i]:
-            distance[j] = min(distance[j], distance[i] + 1)
-    # Whole rings of equal distance, so a drawn node shows all of its arguments or none of
-    # them (a half-drawn neuron is harder to read than a cut between layers); a ring is split
-    # only when stopping before it would leave the drawing nearly empty.
-    rings: dict[int, list[int]] = {}
-    for i in range(n):
-        rings.setdefault(distance[i], []).append(i)
+    # Breadth first from the outputs, ring by ring (ring d: the nodes d steps from the nearest
+    # output), so only the nodes near the outputs are ever visited. Whole rings only, so a
+    # drawn node shows all of its arguments or none of them (a half-drawn neuron is harder to
+    # read than a cut between layers); a ring is split only when stopping before it would
+    # leave the drawing nearly empty.
+    index = graph.index
+    ring = list(dict.fromkeys(index[out] for out in graph.outputs))
+    seen = set(ring)
     chosen: list[int] = []
-    for d in sorted(rings):
-        ring = rings[d]
-        if len(chosen) + len(ring) <= max_nodes:
-            chosen += ring
-            continue
-        if len(chosen) < max(2, max_nodes // 10):
-            chosen += sorted(ring, reverse=True)[: max_nodes - len(chosen)]  # the latest ones
-        break
+    while ring:
+        if len(chosen) + len(ring) > max_nodes:
+            if len(chosen) < max(2, max_nodes // 10):
+                chosen += sorted(ring, reverse=True)[: max_nodes - len(chosen)]  # the latest
+            break
+        chosen += ring
+        next_ring = []
+        for i in ring:
+            for arg in graph.nodes[i].args:
+                j = index[arg]
+                if j not in seen:
+                    seen.add(j)
+                    next_ring.append(j)
+        ring = next_ring
     return sorted(chosen)
+
+
+def arg_positions(graph: Graph, i: int) -> list[int]:
+    """The array positions of node i's arguments (graph.arg_indices[i], without building
+    that list for every node of a huge graph of which only a corner is drawn)."""
+    return [graph.index[a] for a in graph.nodes[i].args]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,12 +152,12 @@ def to_dot(*roots: Value, max_nodes: int = MAX_NODES) -> str:
         label = _dot_escape(node.label)
         data, grad = format_number(node.data), format_number(node.grad)
         lines.append(f'  n{i} [label="{{ {label} | data {data} | grad {grad} }}"];')
-        if graph.arg_indices[i]:
+        if node.args:
             symbol = op_symbol(node).replace("\\", "\\\\").replace('"', '\\"')
             lines.append(f'  n{i}op [shape=circle, label="{symbol}"];')
             lines.append(f"  n{i}op -> n{i};")
             feeds_from_hidden = False
-            for j in graph.arg_indices[i]:
+            for j in arg_positions(graph, i):
                 if j in shown_set:
                     lines.append(f"  n{j} -> n{i}op;")
                 elif not feeds_from_hidden:
@@ -217,7 +223,7 @@ def layout(graph: Graph, shown: list[int], cells: dict[int, list[str]]) -> Layou
         node = graph.nodes[i]
         texts = cells[i]
         widths = [_cell_width(t) for t in texts]
-        drawn_args = [j for j in graph.arg_indices[i] if j in shown_set]
+        drawn_args = [j for j in arg_positions(graph, i) if j in shown_set]
         boxes[i] = Box(i, [_first(t) for t in texts], widths, op_symbol(node), drawn_args)
     hidden = len(graph.nodes) - len(shown)
     note = ""
@@ -226,7 +232,9 @@ def layout(graph: Graph, shown: list[int], cells: dict[int, list[str]]) -> Layou
             f"showing the {len(shown)} nodes nearest the output; "
             f"{hidden} earlier nodes are not drawn"
         )
-        hidden_feeds = [i for i in shown if any(j not in shown_set for j in graph.arg_indices[i])]
+        hidden_feeds = [
+            i for i in shown if any(j not in shown_set for j in arg_positions(graph, i))
+        ]
         text = f"{hidden} more nodes"
         boxes[-1] = Box(-1, [text], [_cell_width(text)])
         for i in hidden_feeds:
