@@ -154,11 +154,17 @@ BINARY = {
 instruction = st.one_of(
     st.tuples(st.just("unary"), st.sampled_from(sorted(UNARY)), st.integers(0, 10**6)),
     st.tuples(
-        st.just("binary"), st.sampled_from(sorted(BINARY)), st.integers(0, 10**6),
+        st.just("binary"),
+        st.sampled_from(sorted(BINARY)),
+        st.integers(0, 10**6),
         st.integers(0, 10**6),
     ),
     # a neuron with shared weights: the same across the batch, so a layer becomes a matmul
-    st.tuples(st.just("neuron"), st.integers(1, 3), st.lists(st.integers(0, 10**6), min_size=3, max_size=3)),
+    st.tuples(
+        st.just("neuron"),
+        st.integers(1, 3),
+        st.lists(st.integers(0, 10**6), min_size=3, max_size=3),
+    ),
     st.tuples(st.just("sum"), st.lists(st.integers(0, 10**6), min_size=2, max_size=6)),
 )
 
@@ -553,9 +559,7 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "name, f, good, bad, error, shown", ERRORS, ids=[row[0] for row in ERRORS]
-)
+@pytest.mark.parametrize("name, f, good, bad, error, shown", ERRORS, ids=[row[0] for row in ERRORS])
 def test_forward_errors_name_the_node_and_the_value(name, f, good, bad, error, shown):
     xs = [Value(good) for _ in range(3)]
     outs = [f(x) for x in xs]

@@ -116,7 +116,7 @@ class ParamBlock:
     def sgd_step(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         """PyTorch's SGD on every parameter at once:
 
-            g = grad + weight_decay · data;   b = g, then b = momentum · b + g;   data -= lr · b
+        g = grad + weight_decay · data;   b = g, then b = momentum · b + g;   data -= lr · b
         """
         for k, (store, index) in enumerate(self.parts):
             g = store.grad[index]

@@ -66,9 +66,11 @@ def _strides(idx: np.ndarray):
         return None
     start = int(idx.flat[0])
     steps = [
-        int(idx[tuple(1 if a == axis else 0 for a in range(idx.ndim))]) - start
-        if idx.shape[axis] > 1
-        else 0
+        (
+            int(idx[tuple(1 if a == axis else 0 for a in range(idx.ndim))]) - start
+            if idx.shape[axis] > 1
+            else 0
+        )
         for axis in range(idx.ndim)
     ]
     if min(steps, default=0) < 0:
