@@ -341,6 +341,9 @@ def test_explorer_in_chromium_steps_to_f_49_and_df_dx_28(browser, tmp_path):
     assert cell(x_id, 1) == "data 2.0000" and cell(f_id, 1) == "data ?"
     press(*[Keys.ARROW_RIGHT] * 4)
     assert text("#current") == "f = u ** 2 = 7 ** 2 = 49"
+    stroke = "return getComputedStyle(document.querySelector(arguments[0])).stroke"
+    assert browser.execute_script(stroke, f"#{f_id} rect") == "rgb(224, 161, 0)"  # highlighted
+    assert browser.execute_script(stroke, f"#{x_id} rect") == "rgb(68, 71, 90)"  # not
     assert text("#summary") == "f = 49"
     assert cell(f_id, 1) == "data 49.0000"
 

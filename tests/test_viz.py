@@ -311,6 +311,13 @@ def test_several_roots_draw_one_graph():
     assert len(DOT_RECORD.findall(to_dot(a, b))) == len(g)
 
 
+def test_svg_styles_apply_to_the_drawing_only():
+    """Jupyter inlines the SVG in the notebook page: every CSS rule must be scoped to it."""
+    style = ET.fromstring(to_svg(Value(1.0))).find(f"{SVG}defs/{SVG}style").text
+    selectors = [rule.split("{")[0].strip() for rule in style.split("}") if "{" in rule]
+    assert selectors and all(sel.startswith(".tg-graph ") for sel in selectors), selectors
+
+
 def test_labels_are_escaped_in_svg():
     v = Value(1.0, label="<b>&amp;</b>") * 2
     root, records, _, _ = parse_svg(to_svg(v))

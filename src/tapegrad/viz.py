@@ -355,16 +355,18 @@ def _cell_width(text) -> float:
 # SVG
 # ---------------------------------------------------------------------------------------------
 
+# Every rule is scoped to .tg-graph: Jupyter puts the SVG inline in the notebook's page, where
+# a bare `text { ... }` would restyle every other SVG (plots included).
 SVG_STYLE = """
-  .tg-record rect { fill: #ffffff; stroke: #44475a; stroke-width: 1.2; }
-  .tg-record line { stroke: #44475a; stroke-width: 1; }
-  .tg-label { font-weight: bold; }
-  .tg-hidden rect { fill: #f4f4f4; stroke-dasharray: 4 3; }
-  .tg-op ellipse { fill: #eef3ff; stroke: #4a6fd4; stroke-width: 1.2; }
-  .tg-edge { fill: none; stroke: #7a7f8e; stroke-width: 1.2; marker-end: url(#tg-arrow); }
-  text { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px;
-         dominant-baseline: central; text-anchor: middle; fill: #1d1f27; }
-  .tg-note { text-anchor: start; fill: #8a4b00; }
+  .tg-graph .tg-record rect { fill: #ffffff; stroke: #44475a; stroke-width: 1.2; }
+  .tg-graph .tg-record line { stroke: #44475a; stroke-width: 1; }
+  .tg-graph .tg-label { font-weight: bold; }
+  .tg-graph .tg-hidden rect { fill: #f4f4f4; stroke-dasharray: 4 3; }
+  .tg-graph .tg-op ellipse { fill: #eef3ff; stroke: #4a6fd4; stroke-width: 1.2; }
+  .tg-graph .tg-edge { fill: none; stroke: #7a7f8e; stroke-width: 1.2; marker-end: url(#tg-arrow); }
+  .tg-graph text { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px;
+                   dominant-baseline: central; text-anchor: middle; fill: #1d1f27; }
+  .tg-graph .tg-note { text-anchor: start; fill: #8a4b00; }
 """
 
 
