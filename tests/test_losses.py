@@ -90,7 +90,9 @@ def test_hinge_gradient_at_the_kink_is_zero_like_relu():
 def test_binary_cross_entropy_matches_the_formula(pairs):
     logits = [z for z, _ in pairs]
     targets = [t for _, t in pairs]
-    value, grad = tapegrad_gradient(lambda xs: binary_cross_entropy_with_logits(xs, targets), logits)
+    value, grad = tapegrad_gradient(
+        lambda xs: binary_cross_entropy_with_logits(xs, targets), logits
+    )
 
     def naive(*zs):  # -t log σ(z) - (1-t) log(1-σ(z)): fine at 50 digits for |z| <= 30
         return mpmath.fsum(
@@ -195,7 +197,8 @@ def test_losses_agree_with_pytorch():
         ("hinge", lambda xs: hinge(xs, signs),
          lambda t: torch.relu(1 - torch.tensor(signs, dtype=torch.float64) * t).mean()),
         ("bce", lambda xs: binary_cross_entropy_with_logits(xs, targets01),
-         lambda t: F.binary_cross_entropy_with_logits(t, torch.tensor(targets01, dtype=torch.float64))),
+         lambda t: F.binary_cross_entropy_with_logits(
+             t, torch.tensor(targets01, dtype=torch.float64))),
         ("cross-entropy", lambda xs: softmax_cross_entropy([xs[:3], xs[3:]], classes),
          lambda t: F.cross_entropy(t.reshape(2, 3), torch.tensor(classes))),
     ]

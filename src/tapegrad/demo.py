@@ -201,8 +201,8 @@ def run(dataset: str = "moons", steps: int | None = None, hidden=None, optimizer
     model = MLP(len(X[0]), [*hidden, outputs])
     params = model.parameters()
     opt = OPTIMIZERS[optimizer](params, lr=lr0)
-    stream.write(f"tapegrad demo: {dataset}, {len(X_train)} training samples, {model_summary(model)}, "
-                 f"{optimizer} lr {lr0:g}, {steps} steps\n")
+    stream.write(f"tapegrad demo: {dataset}, {len(X_train)} training samples, "
+                 f"{model_summary(model)}, {optimizer} lr {lr0:g}, {steps} steps\n")
 
     result = Result(model=model, accuracy=0.0, scored_on=scored_on)
     progress = Progress(steps, stream)
