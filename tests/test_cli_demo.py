@@ -218,3 +218,28 @@ def test_forward_floats_is_the_models_forward_pass():
         model = MLP(2, [5, 4, 3], act=act)
         for x in ([0.3, -1.2], [2.0, 0.5], [-0.7, -0.1]):
             assert forward_floats(model, x) == [v.data for v in model(x)]
+
+
+def test_the_demos_training_step_is_micrograds():
+    """The demo's loss, labels, optimizer and schedule, on micrograd's own data: its loss and
+    accuracy at every one of the first 20 steps."""
+    import json
+    from pathlib import Path
+
+    from tapegrad.demo import _batch_loss
+    from tapegrad.optim import SGD
+
+    ref = json.loads((Path(__file__).parent / "data" / "micrograd-demo-moons.json").read_text())
+    labels = [(y + 1) // 2 for y in ref["y"]]  # the demo's 0/1 classes
+    random.seed(1337)
+    model = MLP(2, [16, 16, 1])
+    params = model.parameters()
+    opt = SGD(params, lr=1.0)
+    for k in range(20):
+        loss, accuracy = _batch_loss(model, ref["X"], labels, 2, params)
+        assert loss.data == pytest.approx(ref["loss"][k], rel=1e-12), k
+        assert accuracy == ref["acc"][k], k
+        opt.zero_grad()
+        loss.backward()
+        opt.lr = 1.0 * (1.0 - 0.9 * k / 100)
+        opt.step()
