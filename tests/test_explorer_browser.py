@@ -20,6 +20,7 @@ import pytest
 from oracle import MP, TAPEGRAD, assert_close, mp_gradient, torch_gradient, torch_ops
 from tapegrad import Graph, Value
 from tapegrad.explorer import explorer_html
+from tapegrad.viz import format_number
 
 DATA = re.compile(r'<script type="application/json" id="tg-data">(.*?)</script>', re.S)
 
@@ -104,6 +105,21 @@ def test_negative_constants_and_unnamed_leaves_read_clearly():
     assert "the constant -1   (a leaf: nothing to compute)" in forward
     backward = [s["text"] for s in data["modes"]["backward"]["steps"]]
     assert "df/d(-1) = df/dv5 × ∂v5/∂(-1) = 1 × 1 = 1" in backward
+
+
+def test_nodes_behind_a_zero_gradient_still_get_their_step():
+    x = Value(0.0, label="x")
+    hidden = x * 3 - 10
+    hidden.label = "h"
+    f = hidden.relu() + x.sqrt()  # relu is flat at -10: nothing flows back into h
+    f.backward()
+    graph = Graph(f)
+    backward = page_data(explorer_html(f, {"x": x}))["modes"]["backward"]
+    assert sorted(s["node"] for s in backward["steps"]) == list(range(len(graph)))
+    shown = {s["node"]: s["show"] for s in backward["steps"]}
+    for i, node in enumerate(graph.nodes):  # the same gradients as backward()
+        assert shown[i] == f"grad {format_number(node.grad)}", (i, node)
+    assert "df/dh = df/dv7 × ∂v7/∂h = 1 × 0 = 0" in [s["text"] for s in backward["steps"]]
 
 
 def test_an_input_held_fixed_and_an_unused_input():

@@ -204,11 +204,19 @@ def _forward_walk(graph: Graph, names: list[str], output: Value, inputs: dict) -
 
 def _backward_walk(graph: Graph, names, output: Value, inputs) -> dict:
     nodes, index = graph.nodes, graph.index
-    grads = graph.vjp({output: 1.0})
     uses: list[list[tuple[int, float]]] = [[] for _ in nodes]
     for i, node in enumerate(nodes):
         for j, partial in zip(graph.arg_indices[i], local_partials(node)):
             uses[j].append((i, partial))
+    # The reverse sweep, written as the page shows it: each gradient is the sum of its
+    # products, and every node gets a step. (Graph.vjp leaves nodes behind a zero cotangent
+    # unvisited, right for speed but a hole in a step-by-step account.) As in backward(), a
+    # zero upstream gradient contributes 0, even times an infinite local derivative.
+    grads: list = [None] * len(nodes)
+    grads[index[output]] = 1.0
+    for j in range(len(nodes) - 1, -1, -1):
+        if grads[j] is None:
+            grads[j] = sum(grads[i] * partial if grads[i] else 0.0 for i, partial in uses[j])
     f = names[index[output]]
     steps = []
     for j in range(len(nodes) - 1, -1, -1):
