@@ -11,6 +11,8 @@ import sys
 
 import mpmath
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oracle import assert_close, mp_gradient
 from tapegrad import Graph, Value
@@ -282,3 +284,19 @@ def test_unwritable_svg_path(capsys, tmp_path):
     code, _, err = run_cli(capsys, "explain", "x", "--at", "x=1", "--svg",
                            str(tmp_path / "no" / "dir" / "f.svg"))
     assert code == 2 and "cannot write" in err and err.count("\n") == 1
+
+
+TOKENS = ["x", "y", "2", "0", "0.5", "1e308", "9" * 30, "-", "+", "*", "/", "**", "(", ")",
+          "exp", "log", "sqrt", "relu", "tanh", "abs", ",", ".", " ", "__", "[", "]", "lambda",
+          ":", "'", "=", "e", "j", "import", "os", ";"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=25).map("".join))
+def test_random_token_soup_never_crashes(expr):
+    try:
+        text = explain(expr, {"x": 0.5, "y": -2.0})
+    except ExplainError as error:
+        assert str(error) and "\n" not in str(error)
+    else:
+        assert re.search(r"^df/dy = \S+$", text, re.MULTILINE)

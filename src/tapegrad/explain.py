@@ -323,7 +323,8 @@ def explain(expr: str, bindings: dict[str, float]) -> str:
     graph = Graph(out)
     graph.backward()
     nodes, arg_indices = graph.nodes, graph.arg_indices
-    f = _name(out)
+    out_is_input = any(out is v for v in inputs.values())  # the expression is a bare name
+    f = next(n for n in _OUTPUT_NAMES if n not in inputs) if out_is_input else _name(out)
     at = ", ".join(f"{name} = {_num(v.data)}" for name, v in inputs.items())
     lines = [f"{f} = {' '.join(expr.split())}" + (f"   at {at}" if at else ""), ""]
 
@@ -352,7 +353,8 @@ def explain(expr: str, bindings: dict[str, float]) -> str:
             continue  # a constant: nobody asks for its gradient
         name = _name(node)
         if node is out:
-            lines.append(f"  d{f}/d{f} = 1")
+            lines.append(f"  d{f}/d{name} = 1   ({f} is {name} itself)" if out_is_input
+                         else f"  d{f}/d{f} = 1")
             continue
         symbols = [f"d{f}/d{_name(nodes[j])} × ∂{_name(nodes[j])}/∂{name}" for j, _ in uses[i]]
         products = [f"{_factor(nodes[j].grad)} × {_factor(partials[j][p])}" for j, p in uses[i]]
@@ -373,6 +375,8 @@ def explain(expr: str, bindings: dict[str, float]) -> str:
                 continue
             if node is leaf:
                 lines.append(f"  d{name}/d{name} = 1")
+                if node is out:
+                    lines.append(f"  d{f}/d{name} = d{name}/d{name} = 1")
                 continue
             moving = [(p, j) for p, j in enumerate(arg_indices[i]) if tangents[j] is not None]
             here = _name(node)
