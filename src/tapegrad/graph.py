@@ -161,7 +161,8 @@ class Graph:
         ``nodes``, given the outputs' cotangents (a dict Value -> number or Value).
 
         With ``m=VALUES`` the cotangents are Values recorded on the graph (differentiable
-        again). Entries are None where the node does not influence the seeded outputs. Given
+        again). Entries are None where no cotangent reaches the node: it does not influence
+        the seeded outputs, or only through a zero float cotangent (skipped, as in backward). Given
         ``wrt`` (some nodes), only cotangents on paths from those nodes are computed: the rest
         of a long history (a captured Value's, say) is not swept.
         """
