@@ -235,8 +235,12 @@ def test_bad_command_lines(capsys, argv, words):
     assert err.count("\n") == 1 and words in err, err
 
 
-def test_an_expression_starting_with_minus_is_not_an_option(capsys):
-    code, out, _ = run_cli(capsys, "explain", "-x**2", "--at", "x=3")
+@pytest.mark.parametrize(
+    "argv",
+    [["-x**2", "--at", "x=3"], ["--at", "x=3", "-x**2"], ["--at=x=3", "-x**2"]],
+)
+def test_an_expression_starting_with_minus_is_not_an_option(capsys, argv):
+    code, out, _ = run_cli(capsys, "explain", *argv)
     assert code == 0 and out.splitlines()[-2:] == ["f = -9", "df/dx = -6"]
 
 

@@ -113,10 +113,22 @@ def _protect_expression(argv: list[str]) -> list[str]:
     """An expression that starts with '-' ("-x**2") would look like an option to argparse;
     a leading space keeps it an argument (explain strips it again)."""
     argv = list(argv)
-    if len(argv) >= 2 and argv[0] == "explain":
-        first = argv[1]
-        if first.startswith("-") and first.split("=")[0] not in EXPLAIN_OPTIONS:
-            argv[1] = " " + first
+    if not argv or argv[0] != "explain":
+        return argv
+    i = 1
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            break
+        if word in ("--at", "--svg", "--html"):
+            i += 2  # the option and its value
+            continue
+        if word.split("=")[0] in EXPLAIN_OPTIONS:
+            i += 1
+            continue
+        if word.startswith("-"):
+            argv[i] = " " + word
+        break  # the first argument that is not an option is EXPR
     return argv
 
 
