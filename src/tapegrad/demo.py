@@ -11,15 +11,16 @@ Every dataset has defaults that train well in seconds to a minute; the options o
     circles  2        hinge + 1e-4 L2          sgd        1.0   100    16,16   all 100
     xor      2        hinge + 1e-4 L2          sgd        1.0   100    16,16   all 100
     spiral   3        softmax cross-entropy    adam       0.05  150    16,16   all 150
-    digits   10       softmax cross-entropy    adam       0.01  500    32      32 of 1,437
+    digits   10       softmax cross-entropy    adam       0.01  500    32      32 of 1,438
 
 For every optimizer the learning rate falls linearly to a tenth of ``lr`` over the run
-(micrograd's schedule). Digits are scored on a held-out fifth of the data (360 images) the
+(micrograd's schedule). Digits are scored on a held-out fifth of the data (359 images) the
 model never trains on; the 2-D sets, as in micrograd's demo, on the points they train on.
 
 A step is eager, pure-Python Values: the graph is rebuilt every step. For digits a step of 32
-images is about 32 × (32 + 10) fused neuron nodes plus the loss, a few thousand nodes, so 500
-steps take well under a minute.
+images records about 8,400 nodes -- 2,048 pixels and 2,410 parameters as leaves, and 3,500
+computed nodes: 32 × 42 fused neurons, their ReLUs, and the loss -- in 40-60 ms, so the 500
+steps take 20-45 s on a 2-core machine (95% on the held-out digits).
 """
 
 from __future__ import annotations
