@@ -243,3 +243,30 @@ def test_the_demos_training_step_is_micrograds():
         loss.backward()
         opt.lr = 1.0 * (1.0 - 0.9 * k / 100)
         opt.step()
+
+
+def test_progress_bar_on_a_real_terminal():
+    pty = pytest.importorskip("pty")  # POSIX only
+    import os
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tapegrad", "demo", "--steps", "4", "--hidden", "2",
+         "--no-pictures"],
+        stdout=follower, stderr=subprocess.PIPE,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0
+    text = b"".join(chunks).decode()
+    assert text.count("\r[") >= 4  # each step redraws the bar in place (the tty adds \r\n too)
+    assert "step 4/4" in text and ACCURACY_LINE.match(text.strip().splitlines()[-1].strip())
