@@ -108,22 +108,30 @@ def report_demo(runners, notes):
     micro = median.get("micrograd (GC on)")
     # PyTorch's faster setting is the reference: its default threads, or one thread when the
     # machine is busy enough that its thread pool gets in the way.
-    torch_rows = [median[k] for k in ("PyTorch batched", "PyTorch batched, 1 thread") if k in median]
+    torch_rows = [
+        median[k] for k in ("PyTorch batched", "PyTorch batched, 1 thread") if k in median
+    ]
     torch_ = min(torch_rows) if torch_rows else None
     print("\n## The demo's training step (moons, MLP(2, [16, 16, 1])), interleaved\n")
-    print(f"{'':26} {'median ms':>10} {'min ms':>10} {'x micrograd':>12} {'/ PyTorch':>10}"
-          f" {'steps':>6} {'loss vs ref':>12}")
+    print(
+        f"{'':26} {'median ms':>10} {'min ms':>10} {'x micrograd':>12} {'/ PyTorch':>10}"
+        f" {'steps':>6} {'loss vs ref':>12}"
+    )
     for r in runners:
         m = median[r.label]
         vs_micro = f"{micro / m:10.1f}x" if micro else "-"
         vs_torch = f"{m / torch_:9.2f}x" if torch_ else "-"
-        print(f"{r.label:26} {m * 1e3:10.3f} {min(r.times) * 1e3:10.3f} {vs_micro:>12} "
-              f"{vs_torch:>10} {r.k:6d} {r.worst:12.1e}")
+        print(
+            f"{r.label:26} {m * 1e3:10.3f} {min(r.times) * 1e3:10.3f} {vs_micro:>12} "
+            f"{vs_torch:>10} {r.k:6d} {r.worst:12.1e}"
+        )
     for note in notes:
         print(note)
-    print("x micrograd: how many times faster than micrograd (GC on); / PyTorch: time divided by "
-          "the faster PyTorch row's (below 1 is faster); loss vs ref: worst relative difference from "
-          "micrograd's reference curve over the steps run (up to 100).")
+    print(
+        "x micrograd: how many times faster than micrograd (GC on); / PyTorch: time divided by "
+        "the faster PyTorch row's (below 1 is faster); loss vs ref: worst relative difference from "
+        "micrograd's reference curve over the steps run (up to 100)."
+    )
     return median
 
 
@@ -183,6 +191,8 @@ def _numpy_replay(y):
     except ImportError:
         return {}
     try:
+        import tapegrad.backends.numpy  # noqa: F401  (NumPy's import is not compile time)
+
         start = time.perf_counter()
         run = compile_graph(Graph(y))
         compiled = time.perf_counter()
@@ -244,9 +254,11 @@ def bench_deep(rounds, have_micrograd):
         if "numpy_replay" in ok[0]:
             replay = statistics.median(r["numpy_replay"] for r in ok)
             compile_s = statistics.median(r["numpy_compile"] for r in ok)
-            print(f"{'  ... replayed by the numpy backend':42} {nodes:9,} "
-                  f"{'compile':>8} {compile_s:9.3f}s {replay / nodes * 1e6:8.3f}"
-                  "  (forward + backward)")
+            print(
+                f"{'  the same graph replayed, numpy backend':42} {nodes:9,} "
+                f"compiled once in {compile_s:.2f} s, then forward + backward in "
+                f"{replay * 1e3:.2f} ms ({replay / nodes * 1e6:.4f} µs/node)"
+            )
     if not have_micrograd:
         print("micrograd: skipped, not installed (pip install micrograd)")
 
@@ -320,14 +332,20 @@ def bench_memory(quick, have_micrograd):
         growth = rss[-1] - rss[0]
         flat = "flat" if growth < max(2.0, 0.02 * rss[0]) else "GROWS"
         peaks[label] = r["peak"] / MiB
-        print(f"{label:26} {steps:6d} {' -> '.join(f'{x:.1f}' for x in rss):>24} "
-              f"{growth:+8.1f} {peaks[label]:9.1f}  {flat}")
+        print(
+            f"{label:26} {steps:6d} {' -> '.join(f'{x:.1f}' for x in rss):>24} "
+            f"{growth:+8.1f} {peaks[label]:9.1f}  {flat}"
+        )
     micro = peaks.get("micrograd (GC on)")
     if micro and "tapegrad eager" in peaks:
-        print(f"demo peak: tapegrad eager {peaks['tapegrad eager']:.1f} MiB vs micrograd "
-              f"{micro:.1f} MiB ({peaks['tapegrad eager'] / micro:.2f}x)")
-    print("micrograd runs only a few steps here: with the collector on a step takes about a "
-          "second.")
+        print(
+            f"demo peak: tapegrad eager {peaks['tapegrad eager']:.1f} MiB vs micrograd "
+            f"{micro:.1f} MiB ({peaks['tapegrad eager'] / micro:.2f}x)"
+        )
+    print(
+        "micrograd runs only a few steps here: with the collector on a step takes about a "
+        "second."
+    )
 
 
 # -------------------------------------------------------------------------------------------
@@ -354,9 +372,14 @@ def describe_machine():
     except (OSError, StopIteration):
         pass
     print(f"# tapegrad benchmarks -- {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"machine: {os.cpu_count()} CPUs (nproc), {cpu}, {platform.system()} "
-          f"{platform.release()}")
+    print(
+        f"machine: {os.cpu_count()} CPUs (nproc), {cpu}, {platform.system()} "
+        f"{platform.release()}"
+    )
     print("versions: " + ", ".join(versions))
+    if hasattr(os, "getloadavg"):
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"load average at the start (1, 5, 15 min): {load}")
 
 
 def main(argv=None):
