@@ -160,6 +160,7 @@ def _run_explain(args) -> int:
         print(explain(args.expr, bindings))
         if args.svg or args.html:
             output, inputs = build(args.expr, bindings)
+            output.backward()  # so the drawing shows each node's gradient, not zeros
             if args.svg:
                 from .viz import to_svg
 
@@ -167,7 +168,8 @@ def _run_explain(args) -> int:
             if args.html:
                 from .explorer import explorer_html
 
-                _write(args.html, explorer_html(output, inputs))
+                title = f"{' '.join(args.expr.split())} at {', '.join(args.at)}"
+                _write(args.html, explorer_html(output, inputs, title=title))
     except ExplainError as error:
         raise UsageError(str(error)) from None
     return 0

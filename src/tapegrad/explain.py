@@ -22,7 +22,7 @@ import math
 import numbers
 
 from .graph import Graph, local_partials
-from .ops import FLOATS, Op, RULES
+from .ops import FLOATS, RULES, WITH_CONSTANT, Op
 from .value import Value
 
 MAX_LENGTH = 1000  # characters of expression
@@ -309,11 +309,12 @@ def _name(node: Value) -> str:
 def _formula(node: Value) -> str:
     """The node's operation written with its arguments' names: `v + 3`, `u ** 2`, `exp(v)`."""
     args = [_name(a) for a in node.args]
-    if node.op is Op.POW:
-        return f"{args[0]} ** {node.k}"
-    if node.op in (Op.ADD, Op.MUL, Op.POWV):
-        return f" {RULES[node.op].symbol} ".join(args)
-    return f"{node.op.value}({', '.join(args)})"
+    symbol = RULES[node.op].symbol
+    if node.op in WITH_CONSTANT:
+        args.append(_num(node.k))
+    if not symbol[:1].isalpha():  # an operator symbol (+ * **) is written between its operands
+        return f" {symbol} ".join(args)
+    return f"{node.op.value}({', '.join(args)})"  # a function, by the name `explain` parses
 
 
 def explain(expr: str, bindings: dict[str, float]) -> str:
