@@ -493,6 +493,18 @@ def test_a_graph_of_one_leaf():
     assert x.grad == 2.0
 
 
+def test_copies_of_stored_leaves_are_plain_values():
+    import copy
+    import pickle
+
+    x = Value(1.5, label="x")
+    compile_graph(Graph(x * 2)).backward()
+    for clone in (copy.copy(x), copy.deepcopy(x), pickle.loads(pickle.dumps(x))):
+        assert type(clone) is Value and (clone.data, clone.grad, clone.label) == (1.5, 2.0, "x")
+        clone.data = 7.0
+    assert x.data == 1.5
+
+
 def test_stored_leaves_still_work_eagerly():
     random.seed(3)
     model = MLP(3, [4, 1])

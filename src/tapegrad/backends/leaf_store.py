@@ -69,6 +69,17 @@ class StoredLeaf(Value):
         store, i = _HOME.__get__(self)
         store.grad[i] = _check_float(self, "grad", value)
 
+    def __reduce__(self):
+        # copy, deepcopy and pickle give a plain leaf with the same data, grad and label: the
+        # arrays belong to the compiled Graph, not to the copy.
+        return (_detached, (self.data, self.grad, self.label))
+
+
+def _detached(data: float, grad: float, label: str) -> Value:
+    leaf = Value(data, label=label)
+    leaf.grad = grad
+    return leaf
+
 
 def move_into(leaf: Value, store: LeafStore, i: int) -> None:
     """Make `leaf` a StoredLeaf living at entry `i` of `store`, carrying its data and grad."""
