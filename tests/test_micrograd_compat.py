@@ -141,6 +141,18 @@ def test_relu_kink_gradient_is_zero():
     assert (y.data, x.grad) == (0.0, 0.0)
 
 
+def test_relu_passes_nan_through_as_micrograd_does():
+    """micrograd's relu is ``0 if x < 0 else x``: a nan stays nan (PyTorch agrees), so a
+    diverged training run shows up in its loss instead of hiding behind a relu."""
+    x = Value(math.nan)
+    assert math.isnan(x.relu().data)
+
+
+def test_relu_nan_side_by_side():
+    engine, _ = micrograd()
+    assert math.isnan(engine.Value(math.nan).relu().data)
+
+
 REPR = re.compile(r"Value\(data=(?P<data>[^,]+), grad=(?P<grad>[^)]+)\)")
 
 

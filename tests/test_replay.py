@@ -132,6 +132,18 @@ def test_a_failing_replay_names_the_node_and_the_graph_recovers():
     assert (f.data, x.grad) == (fresh.data, fresh_x.grad)
 
 
+def test_a_replay_that_divides_by_zero_names_the_node():
+    x = Value(3.0)
+    f = 1 / (x - 2)
+    graph = Graph(f)
+    x.data = 2.0
+    with pytest.raises(ZeroDivisionError) as raised:
+        graph.forward()
+    assert "Graph.forward()" in str(raised.value) and "node" in str(raised.value)
+    x.data = 4.0
+    assert graph.forward() == 0.5
+
+
 def test_replaying_a_training_loop_matches_rebuilding_it():
     """The use replay is for: record the loss once, then train by forward, backward, update."""
     rng = random.Random(5)
