@@ -207,3 +207,21 @@ def test_the_conventions_are_pytorchs(row, point, expected):
     torch_value, torch_partials = torch_gradient(lambda *xs: row.f(torch_ops(), *xs), point)
     assert_close(torch_value, value, f"{row.name} value in torch")
     assert_close(torch_partials, partials, f"{row.name} gradient in torch")
+
+
+def test_jvp_is_not_reverse_mode_in_disguise(monkeypatch):
+    """tapegrad.jvp must push tangents forwards: with every reverse sweep disabled, it still
+    gives J·v for every row."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("jvp ran a reverse sweep")
+
+    monkeypatch.setattr(Graph, "backward", refuse)
+    monkeypatch.setattr(Graph, "vjp", refuse)
+    monkeypatch.setattr(Value, "backward", refuse)
+    for row in ROWS:
+        point = row.points[0]
+        direction = directions(len(point))[-1]
+        _, tangent = jvp(tapegrad_function(row), point, direction)
+        _, expected = mp_directional(lambda *xs: row.f(MP, *xs), point, direction)
+        assert_close(tangent, expected, f"{row.name}: jvp without reverse mode")
