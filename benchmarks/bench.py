@@ -240,17 +240,17 @@ def bench_deep(rounds, have_micrograd):
                 _child(["deep", library, shape, n, int(raise_limit)], timeout=600)
             )
     print("\n## Deep and wide: build + backward, each in its own process\n")
-    print(f"{'':42} {'nodes':>9} {'build s':>8} {'backward s':>10} {'µs/node':>8}")
+    print(f"{'':52} {'nodes':>9} {'build s':>8} {'backward s':>10} {'µs/node':>8}")
     for (label, shape, n), runs in results.items():
         name = f"{'chain' if shape == 'chain' else 'sum of products'} ({n:,}): {label}"
         ok = [r for r in runs if "error" not in r]
         if not ok:
-            print(f"{name:42} {runs[0]['error']}")
+            print(f"{name:52} {runs[0]['error']}")
             continue
         build = statistics.median(r["build"] for r in ok)
         back = statistics.median(r["backward"] for r in ok)
         nodes = ok[0]["nodes"]
-        print(f"{name:42} {nodes:9,} {build:8.3f} {back:10.3f} {(build + back) / nodes * 1e6:8.2f}")
+        print(f"{name:52} {nodes:9,} {build:8.3f} {back:10.3f} {(build + back) / nodes * 1e6:8.2f}")
         if "numpy_replay" in ok[0]:
             replay = statistics.median(r["numpy_replay"] for r in ok)
             compile_s = statistics.median(r["numpy_compile"] for r in ok)
