@@ -255,7 +255,7 @@ def bench_deep(rounds, have_micrograd):
             replay = statistics.median(r["numpy_replay"] for r in ok)
             compile_s = statistics.median(r["numpy_compile"] for r in ok)
             print(
-                f"{'  the same graph replayed, numpy backend':42} {nodes:9,} "
+                f"{'  the same graph replayed, numpy backend':52} {nodes:9,} "
                 f"compiled once in {compile_s:.2f} s, then forward + backward in "
                 f"{replay * 1e3:.2f} ms ({replay / nodes * 1e6:.4f} µs/node)"
             )
