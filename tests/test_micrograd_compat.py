@@ -329,6 +329,26 @@ def test_seed_1337_weights_side_by_side(nin, nouts):
     assert ours == theirs
 
 
+@pytest.mark.parametrize("nin, nouts", [(2, [16, 16, 1]), (3, [4, 3, 2]), (1, [5, 1])])
+def test_mlps_match_micrograd_side_by_side(nin, nouts):
+    """Same seed, same inputs: the same outputs to the bit, the same gradients to rounding
+    (micrograd sums a node's contributions in the order of a set)."""
+    engine, nn = micrograd()
+    point = [0.75, -1.25, 0.5][:nin]
+    results = []
+    for Value_, MLP_ in ((Value, MLP), (engine.Value, nn.MLP)):
+        random.seed(1337)
+        model = MLP_(nin, nouts)
+        out = model([Value_(x) for x in point])
+        outs = out if isinstance(out, list) else [out]
+        loss = sum((o * o for o in outs), Value_(0.0))
+        loss.backward()
+        results.append(([o.data for o in outs], [p.grad for p in model.parameters()]))
+    (ours, our_grads), (theirs, their_grads) = results
+    assert ours == theirs
+    assert_close(our_grads, their_grads, "parameter grads", rel=1e-12, abs_=1e-15)
+
+
 def test_a_width_one_hidden_layer_works():
     """micrograd's MLP(2, [16, 1, 1]) breaks (a one-output layer returns a bare Value, which the
     next layer cannot iterate); tapegrad's computes relu(w·x + b) through it."""
