@@ -55,7 +55,9 @@ def close(actual: float, expected: float, rel: float = REL_TOL, abs_: float = AB
 def assert_close(actual, expected, what: str = "", rel: float = REL_TOL, abs_: float = ABS_TOL):
     """Assert close(actual, expected) element by element (numbers or equal-length sequences)."""
     if isinstance(expected, (list, tuple)):
-        assert len(actual) == len(expected), f"{what}: {len(actual)} values, expected {len(expected)}"
+        assert len(actual) == len(
+            expected
+        ), f"{what}: {len(actual)} values, expected {len(expected)}"
         for i, (a, e) in enumerate(zip(actual, expected)):
             assert close(a, e, rel, abs_), f"{what}[{i}]: got {a!r}, expected {e!r}"
     else:

@@ -73,7 +73,9 @@ TABLE = [
     Bad("2 ** v at 5000", 5000.0, lambda v: 2**v, OverflowError, ("**", "5000")),
     Bad("v * 10**400", 1.0, lambda v: v * 10**400, OverflowError, ("1000000000",)),
     # -- the wrong shape of input --------------------------------------------------------------
-    Bad("Value.dot lengths", 1.0, lambda v: Value.dot([v, v], [v], v), ValueError, ("dot", "2", "1")),
+    Bad(
+        "Value.dot lengths", 1.0, lambda v: Value.dot([v, v], [v], v), ValueError, ("dot", "2", "1")
+    ),
     Bad("Neuron(3)([v])", 1.0, lambda v: Neuron(3)([v]), ValueError, ("Neuron(3)", "3", "1")),
     Bad("Graph()", 1.0, lambda v: Graph(), TypeError, ("Graph",)),
     Bad("Graph(3.0)", 1.0, lambda v: Graph(3.0), TypeError, ("Graph", "3.0")),

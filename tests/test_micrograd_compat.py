@@ -199,7 +199,8 @@ REPRS = [
     (lambda nn: nn.Layer(4, 1, nonlin=False), "Layer of [LinearNeuron(4)]"),
     (
         lambda nn: nn.MLP(2, [3, 1]),
-        "MLP of [Layer of [ReLUNeuron(2), ReLUNeuron(2), ReLUNeuron(2)], Layer of [LinearNeuron(3)]]",
+        "MLP of [Layer of [ReLUNeuron(2), ReLUNeuron(2), ReLUNeuron(2)], "
+        "Layer of [LinearNeuron(3)]]",
     ),
 ]
 

@@ -50,60 +50,105 @@ class Row:
 ROWS = [
     # -- the primitive ops ---------------------------------------------------------------------
     Row("x", Op.LEAF, lambda m, x: x, [(2.5,), (-0.0,), (1e300,)]),
-    Row("x + y", Op.ADD, lambda m, x, y: x + y,
-        [(1.5, -2.25), (0.0, 0.0), (-1e-300, 3e-300), (1e300, -1e300)]),
-    Row("x * y", Op.MUL, lambda m, x, y: x * y,
-        [(1.5, -2.25), (0.0, 5.0), (-3.0, -4.0), (1e-200, 1e-200), (1e150, -1e150)]),
+    Row(
+        "x + y",
+        Op.ADD,
+        lambda m, x, y: x + y,
+        [(1.5, -2.25), (0.0, 0.0), (-1e-300, 3e-300), (1e300, -1e300)],
+    ),
+    Row(
+        "x * y",
+        Op.MUL,
+        lambda m, x, y: x * y,
+        [(1.5, -2.25), (0.0, 5.0), (-3.0, -4.0), (1e-200, 1e-200), (1e150, -1e150)],
+    ),
     Row("x * x", Op.MUL, lambda m, x: x * x, [(-1.5,), (0.0,), (3.0,)]),
     Row("x ** 2", Op.POW, lambda m, x: m.pow(x, 2), [(-3.0,), (0.0,), (1e-5,), (1e150,)]),
     Row("x ** 3", Op.POW, lambda m, x: m.pow(x, 3), [(-2.0,), (0.0,), (0.1,)]),
     Row("x ** 2.0 (float, negative base)", Op.POW, lambda m, x: m.pow(x, 2.0), [(-3.0,), (0.5,)]),
     # At 1e-300 and -1e-200 the slope is beyond the float range: ±inf, as in PyTorch.
-    Row("x ** -1", Op.POW, lambda m, x: m.pow(x, -1),
-        [(-4.0,), (0.1,), (1e300,), (1e-300,), (-1e-300,)]),
+    Row(
+        "x ** -1",
+        Op.POW,
+        lambda m, x: m.pow(x, -1),
+        [(-4.0,), (0.1,), (1e300,), (1e-300,), (-1e-300,)],
+    ),
     Row("x ** -2", Op.POW, lambda m, x: m.pow(x, -2), [(-0.5,), (3.0,), (1e-110,), (-1e-110,)]),
-    Row("x ** 0.5", Op.POW, lambda m, x: m.pow(x, 0.5), [(4.0,), (2.0,), (1e-300,)],
-        {(0.0,): (0.0, [inf])}),
-    Row("x ** 1.5", Op.POW, lambda m, x: m.pow(x, 1.5), [(2.25,), (1e-8,)],
-        {(0.0,): (0.0, [0.0])}),
+    Row(
+        "x ** 0.5",
+        Op.POW,
+        lambda m, x: m.pow(x, 0.5),
+        [(4.0,), (2.0,), (1e-300,)],
+        {(0.0,): (0.0, [inf])},
+    ),
+    Row("x ** 1.5", Op.POW, lambda m, x: m.pow(x, 1.5), [(2.25,), (1e-8,)], {(0.0,): (0.0, [0.0])}),
     Row("x ** 0", Op.POW, lambda m, x: m.pow(x, 0), [(3.0,), (-2.0,), (0.0,)]),
     Row("x ** 1", Op.POW, lambda m, x: m.pow(x, 1), [(-7.5,), (0.0,)]),
-    Row("x ** y", Op.POWV, lambda m, x, y: m.pow(x, y),
+    Row(
+        "x ** y",
+        Op.POWV,
+        lambda m, x, y: m.pow(x, y),
         [(2.0, 3.0), (0.5, -1.5), (1e-3, 0.5), (7.0, 0.0), (1.0, 100.0)],
-        {(0.0, 2.0): (0.0, [0.0, 0.0]), (0.0, 0.5): (0.0, [inf, 0.0]),
-         (-2.0, 3.0): (-8.0, [12.0, nan])}),
+        {
+            (0.0, 2.0): (0.0, [0.0, 0.0]),
+            (0.0, 0.5): (0.0, [inf, 0.0]),
+            (-2.0, 3.0): (-8.0, [12.0, nan]),
+        },
+    ),
     Row("2 ** x", Op.POWV, lambda m, x: 2**x, [(0.0,), (-3.5,), (10.0,), (1000.0,)]),
     Row("exp", Op.EXP, lambda m, x: m.exp(x), [(0.0,), (-1.0,), (1.0,), (700.0,), (-745.0,)]),
     Row("log", Op.LOG, lambda m, x: m.log(x), [(1.0,), (0.5,), (1e-300,), (1e300,), (3.0,)]),
-    Row("tanh", Op.TANH, lambda m, x: m.tanh(x),
-        [(0.0,), (0.5,), (-3.0,), (10.0,), (20.0,), (1000.0,), (-1000.0,)]),
-    Row("sigmoid", Op.SIGMOID, lambda m, x: m.sigmoid(x),
-        [(0.0,), (2.0,), (-30.0,), (40.0,), (1000.0,), (-1000.0,)]),
-    Row("relu", Op.RELU, lambda m, x: m.relu(x), [(-1.5,), (2.0,), (1e-300,), (-1e-300,)],
-        {(0.0,): (0.0, [0.0])}),
-    Row("abs", Op.ABS, lambda m, x: m.abs(x), [(-2.0,), (3.0,), (1e-300,)],
-        {(0.0,): (0.0, [0.0])}),
+    Row(
+        "tanh",
+        Op.TANH,
+        lambda m, x: m.tanh(x),
+        [(0.0,), (0.5,), (-3.0,), (10.0,), (20.0,), (1000.0,), (-1000.0,)],
+    ),
+    Row(
+        "sigmoid",
+        Op.SIGMOID,
+        lambda m, x: m.sigmoid(x),
+        [(0.0,), (2.0,), (-30.0,), (40.0,), (1000.0,), (-1000.0,)],
+    ),
+    Row(
+        "relu",
+        Op.RELU,
+        lambda m, x: m.relu(x),
+        [(-1.5,), (2.0,), (1e-300,), (-1e-300,)],
+        {(0.0,): (0.0, [0.0])},
+    ),
+    Row("abs", Op.ABS, lambda m, x: m.abs(x), [(-2.0,), (3.0,), (1e-300,)], {(0.0,): (0.0, [0.0])}),
     Row("sin", Op.SIN, lambda m, x: m.sin(x), [(0.0,), (1.0,), (-3.0,), (math.pi / 2,), (1e6,)]),
     Row("cos", Op.COS, lambda m, x: m.cos(x), [(0.0,), (1.0,), (-3.0,), (math.pi / 2,), (1e6,)]),
-    Row("dot, 1 term", Op.DOT, lambda m, w, x, b: m.dot([w], [x], b),
-        [(0.5, -2.0, 0.25), (0.0, 0.0, 0.0)]),
-    Row("dot, 3 terms", Op.DOT,
+    Row(
+        "dot, 1 term",
+        Op.DOT,
+        lambda m, w, x, b: m.dot([w], [x], b),
+        [(0.5, -2.0, 0.25), (0.0, 0.0, 0.0)],
+    ),
+    Row(
+        "dot, 3 terms",
+        Op.DOT,
         lambda m, w1, w2, w3, x1, x2, x3, b: m.dot([w1, w2, w3], [x1, x2, x3], b),
-        [(0.5, -1.0, 0.25, 2.0, 3.0, -4.0, 0.125), (1e-3, 2.0, -7.0, 1e3, -0.5, 0.0, -1.0)]),
+        [(0.5, -1.0, 0.25, 2.0, 3.0, -4.0, 0.125), (1e-3, 2.0, -7.0, 1e3, -0.5, 0.0, -1.0)],
+    ),
     # -- derived operators: built from the primitives ------------------------------------------
     Row("-x", None, lambda m, x: -x, [(2.0,), (-0.5,), (0.0,)]),
     Row("x - y", None, lambda m, x, y: x - y, [(1.5, 0.25), (-3.0, 4.0)]),
     Row("3 - x", None, lambda m, x: 3 - x, [(1.5,), (-8.0,)]),
     Row("2 + x", None, lambda m, x: 2 + x, [(1.5,), (-8.0,)]),
     Row("2 * x", None, lambda m, x: 2 * x, [(1.5,), (-8.0,)]),
-    Row("x / y", None, lambda m, x, y: x / y,
-        [(1.5, -0.25), (-3.0, 7.0), (0.0, 2.0), (1.0, 1e-200)]),
+    Row(
+        "x / y", None, lambda m, x, y: x / y, [(1.5, -0.25), (-3.0, 7.0), (0.0, 2.0), (1.0, 1e-200)]
+    ),
     Row("x / 4", None, lambda m, x: x / 4, [(1.5,), (-8.0,)]),
     Row("2.5 / x", None, lambda m, x: 2.5 / x, [(1.5,), (-8.0,), (1e-100,)]),
     Row("sqrt", None, lambda m, x: m.sqrt(x), [(4.0,), (1e-300,), (2.0,)], {(0.0,): (0.0, [inf])}),
 ]
 
-SMOOTH = [pytest.param(row, point, id=f"{row.name} at {point}") for row in ROWS for point in row.points]
+SMOOTH = [
+    pytest.param(row, point, id=f"{row.name} at {point}") for row in ROWS for point in row.points
+]
 KINKS = [
     pytest.param(row, point, expected, id=f"{row.name} at {point}")
     for row in ROWS

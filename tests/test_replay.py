@@ -25,13 +25,31 @@ ROWS = [
     ("relu leaves its kink", lambda m, x, y: (x * y).relu() + x, (1.0, 2.0), (1.0, -2.0)),
     ("relu reaches its kink", lambda m, x: (x - 1).relu() * x, (3.0,), (1.0,)),
     ("abs changes sign", lambda m, x: abs(x) * x + abs(x - 2), (0.5,), (-0.5,)),
-    ("reused nodes", lambda m, x, y: (lambda u: u * u + m.tanh(u) * u)(x * y + x), (0.3, -1.2), (2.0, 0.7)),
-    ("every unary op", lambda m, x: m.exp(m.sin(x)) + m.log(x * x + 1) + m.sigmoid(m.cos(x)) + m.tanh(x),
-     (0.4,), (-2.5,)),
-    ("division and roots", lambda m, x, y: x / y + m.sqrt(y * y) - 3 / x, (1.5, -2.0), (-0.75, 4.0)),
+    (
+        "reused nodes",
+        lambda m, x, y: (lambda u: u * u + m.tanh(u) * u)(x * y + x),
+        (0.3, -1.2),
+        (2.0, 0.7),
+    ),
+    (
+        "every unary op",
+        lambda m, x: m.exp(m.sin(x)) + m.log(x * x + 1) + m.sigmoid(m.cos(x)) + m.tanh(x),
+        (0.4,),
+        (-2.5,),
+    ),
+    (
+        "division and roots",
+        lambda m, x, y: x / y + m.sqrt(y * y) - 3 / x,
+        (1.5, -2.0),
+        (-0.75, 4.0),
+    ),
     ("x ** y and 2 ** x", lambda m, x, y: x**y + 2**x, (1.5, 2.0), (0.5, -3.0)),
-    ("a neuron", lambda m, w1, w2, x1, x2, b: m.relu(m.dot([w1, w2], [x1, x2], b)),
-     (0.5, -1.0, 2.0, 0.5, 0.1), (0.5, 1.0, 2.0, 0.5, 0.1)),
+    (
+        "a neuron",
+        lambda m, w1, w2, x1, x2, b: m.relu(m.dot([w1, w2], [x1, x2], b)),
+        (0.5, -1.0, 2.0, 0.5, 0.1),
+        (0.5, 1.0, 2.0, 0.5, 0.1),
+    ),
 ]
 
 

@@ -33,7 +33,10 @@ REACHED_BY = {
     Op.ABS: (lambda m, a: m.abs(a), (-0.5,)),
     Op.SIN: (lambda m, a: m.sin(a), (0.5,)),
     Op.COS: (lambda m, a: m.cos(a), (0.5,)),
-    Op.DOT: (lambda m, w1, w2, x1, x2, b: m.dot([w1, w2], [x1, x2], b), (0.5, -1.5, 2.0, 0.25, 1.0)),
+    Op.DOT: (
+        lambda m, w1, w2, x1, x2, b: m.dot([w1, w2], [x1, x2], b),
+        (0.5, -1.5, 2.0, 0.25, 1.0),
+    ),
 }
 
 # Other spellings that must make the same Op.
@@ -63,7 +66,9 @@ def test_rules_has_exactly_one_entry_per_op():
 def test_every_op_has_every_rule(op):
     rule = RULES[op]
     assert isinstance(rule.symbol, str) and (rule.symbol or op is Op.LEAF), "a symbol to print"
-    assert isinstance(rule.arity, int) and (rule.arity >= 1 or rule.arity == VARIADIC or op is Op.LEAF)
+    assert isinstance(rule.arity, int) and (
+        rule.arity >= 1 or rule.arity == VARIADIC or op is Op.LEAF
+    )
     assert callable(rule.forward) and callable(rule.partials)
     assert isinstance(rule.takes_constant, bool)
 
@@ -80,7 +85,9 @@ def test_every_op_is_reachable_from_the_public_api(op):
     assert RULES[op].symbol in str(Graph(node))
 
 
-@pytest.mark.parametrize("op, f", ALSO_REACHED_BY, ids=[f"{op.name}-{i}" for i, (op, _) in enumerate(ALSO_REACHED_BY)])
+@pytest.mark.parametrize(
+    "op, f", ALSO_REACHED_BY, ids=[f"{op.name}-{i}" for i, (op, _) in enumerate(ALSO_REACHED_BY)]
+)
 def test_other_spellings_make_the_expected_op(op, f):
     assert f(Value(1.5)).op is op
 
