@@ -199,3 +199,19 @@ def test_a_second_backward_adds_to_leaves_and_resets_interior_nodes(program):
     for node in Graph(out):
         if id(node) in first_interior:
             assert node.grad == first_interior[id(node)], "interior grads must not double-count"
+
+
+@common
+@given(programs())
+def test_graph_vjp_matches_backward_and_leaves_grads_alone(program):
+    """Graph.vjp is reverse mode without side effects: the same cotangents backward() leaves in
+    .grad, returned as a list, with every .grad untouched."""
+    xs, nodes = record(program)
+    out = nodes[-1]
+    graph = Graph(out)
+    cotangents = graph.vjp({out: 1.0})
+    assert all(node.grad == 0.0 for node in graph), "Graph.vjp changed a grad"
+    out.backward()
+    for i, x in enumerate(xs):
+        ct = cotangents[graph.index[x]] if x in graph.index else None
+        assert_close(0.0 if ct is None else ct, x.grad, f"x{i}", REL, ABS * scale(nodes))
