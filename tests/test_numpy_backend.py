@@ -609,3 +609,47 @@ def test_without_numpy_the_message_says_how_to_install_it():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "pip install numpy" in result.stdout
+
+
+def _zero_times_inf_cases():
+    """Graphs where a node with a zero gradient has an infinite local derivative: the python
+    backend skips such nodes (a symbolic zero), so the product is 0, not nan."""
+
+    def sqrt_times_zero():
+        x = Value(0.0)
+        return [x], (x**0.5) * 0.0
+
+    def dead_relu_over_a_root():
+        xs = [Value(0.0), Value(1.0)]
+        return xs, sum(((x**0.5 - 2).relu() for x in xs))
+
+    def layer_behind_a_dead_relu():
+        ws, xs = [Value(0.5), Value(-0.5)], [Value(0.0), Value(0.0)]
+        roots = [x**0.5 for x in xs]
+        return (
+            ws + xs,
+            Value.dot(ws, roots, Value(-1.0)).relu() + Value.dot(ws, roots, Value(-2.0)).relu(),
+        )
+
+    def an_inf_that_is_real():
+        x = Value(0.0)
+        return [x], x**0.5  # d/dx = inf with gradient 1: inf on both backends
+
+    return [sqrt_times_zero, dead_relu_over_a_root, layer_behind_a_dead_relu, an_inf_that_is_real]
+
+
+@pytest.mark.parametrize("build", _zero_times_inf_cases(), ids=lambda f: f.__name__)
+def test_zero_gradients_times_inf_follow_the_python_backend(build):
+    import warnings
+
+    py_leaves, py_out = build()
+    np_leaves, np_out = build()
+    Graph(py_out).backward()
+    run = compile_graph(Graph(np_out))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inf and nan as floats give them: silently
+        run.forward()
+        run.backward()
+        run.backward()  # the second sweep accumulates on top of the first, nan or not
+    expected = [2 * leaf.grad for leaf in py_leaves]
+    assert_close([leaf.grad for leaf in np_leaves], expected, "leaf gradients")

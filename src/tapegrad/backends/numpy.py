@@ -29,6 +29,10 @@ Backward walks the groups in reverse level order and scatter-adds each group's c
 its arguments (in place through a view where the arguments are contiguous, ``np.add.at`` where
 an argument repeats).
 
+Like the python backend, a node whose cotangent is 0 contributes nothing, even through an
+infinite local derivative (0 · inf is 0, not nan: sqrt at 0 behind a dead relu). The vectorised
+sweep multiplies anyway; when a nan reaches a leaf it sweeps again with those products masked.
+
 Semantics are the python Graph's: after forward() every output's ``.data`` is current; after
 backward() leaves have accumulated their gradient and outputs hold theirs. Interior Values are
 *not* updated on each sweep (that would be a Python loop per node): call ``publish()`` to copy
@@ -145,7 +149,7 @@ class _RuleGroup:
 
     def __init__(self, op, out: slice, arg_positions: np.ndarray, k, val, adj):
         rule = RULES[op]
-        self.op, self.members_out = op, out
+        self.op = op
         self.out_val, self.out_adj = val[out], adj[out]
         columns = [_Part(arg_positions[:, c]) for c in range(arg_positions.shape[1])]
         self.read = [c.reader(val) for c in columns]
@@ -157,12 +161,12 @@ class _RuleGroup:
         xs = [read() for read in self.read]
         self.out_val[...] = self.forward_rule(NUMPY_MATH, *xs, *self.extra)
 
-    def backward(self):
+    def backward(self, masked=False):
         xs = [read() for read in self.read]
         dy = self.out_adj
         partials = self.partials_rule(NUMPY_MATH, self.out_val, *xs, *self.extra)
         for add, partial in zip(self.add, partials):
-            add(dy * partial)
+            add(np.where(dy != 0, dy * partial, 0.0) if masked else dy * partial)
 
 
 class _SumGroup:
@@ -181,7 +185,7 @@ class _SumGroup:
         # bincount adds each segment's weights in order: ((0 + t0) + t1) + ..., the chain's floats
         self.out_val[...] = np.bincount(self.segment, weights=self.read(), minlength=self.n)
 
-    def backward(self):
+    def backward(self, masked=False):
         self.add(self.out_adj[self.segment])  # ∂(t0 + t1 + ...)/∂t_i = 1
 
 
@@ -203,10 +207,17 @@ class _LayerGroup:
         np.matmul(self.read_x(), self.read_w().T, out=self.out_val)
         self.out_val += self.read_b()
 
-    def backward(self):
+    def backward(self, masked=False):
         dy = self.out_adj
-        self.add_x(dy @ self.read_w())
-        self.add_w(dy.T @ self.read_x())
+        if masked:  # the products summed one by one, so that 0 · inf counts as 0
+            live = (dy != 0)[:, :, None]
+            terms = dy[:, :, None] * self.read_w()[None, :, :]  # [row, neuron, input]
+            self.add_x(np.where(live, terms, 0.0).sum(axis=1))
+            terms = dy[:, :, None] * self.read_x()[:, None, :]
+            self.add_w(np.where(live, terms, 0.0).sum(axis=0))
+        else:
+            self.add_x(dy @ self.read_w())
+            self.add_w(dy.T @ self.read_x())
         self.add_b(dy.sum(axis=0))
 
 
@@ -274,6 +285,12 @@ def _as_layer(members, arg_indices, pos):
     row_keys, col_keys = by_position(rows), by_position(cols)
     grid = [[cells[rows[r], cols[c]] for c in col_keys] for r in row_keys]
     return row_keys, col_keys, grid
+
+
+# Python's floats give inf and nan silently (0 · inf, inf - inf); NumPy would warn. The domain
+# errors the python backend raises are raised by NumpyMath itself, warnings or not.
+def _quiet():
+    return np.errstate(all="ignore")
 
 
 class NumpyExecutor:
@@ -381,11 +398,12 @@ class NumpyExecutor:
         val = self.val
         for store, entries, here in self._held:
             val[here] = store.data[entries]
-        for g, group in enumerate(self.groups):
-            try:
-                group.forward()
-            except (ArithmeticError, ValueError) as error:
-                raise self._located(error, g) from error
+        with _quiet():  # float arithmetic, as in the python backend: inf and nan, no warnings
+            for g, group in enumerate(self.groups):
+                try:
+                    group.forward()
+                except (ArithmeticError, ValueError) as error:
+                    raise self._located(error, g) from error
         for out, p in self._interior_outputs:
             out.data = val.item(p)
         datas = [val.item(p) for _, p in self._outputs]
@@ -394,16 +412,28 @@ class NumpyExecutor:
     def backward(self) -> None:
         """Reverse mode: afterwards every leaf's grad has accumulated d(sum of outputs)/d(leaf)
         (zero them between training steps) and every output's grad is 1."""
-        adj = self.adj
-        adj[len(self.store.grad) :] = 0.0  # interior nodes and leaves held elsewhere: this call
-        for _, p in self._outputs:
-            adj[p] += 1.0
-        for group in reversed(self.groups):
-            group.backward()
+        adj, own_grads = self.adj, self.store.grad
+        before = own_grads.copy()
+        self._sweep_backward(masked=False)
+        if np.isnan(adj[: self.n_leaves]).any():
+            # NOTE: a nan reached a leaf. It may be 0 · inf (sqrt at 0 behind a dead relu): the
+            # python backend skips nodes whose gradient is 0, so there that product is 0. Sweep
+            # again, slower, with every product by a zero cotangent counted as 0.
+            own_grads[...] = before
+            self._sweep_backward(masked=True)
         for store, entries, here in self._held:
             store.grad[entries] += adj[here]
         for out, p in self._interior_outputs:
             out.grad = adj.item(p)
+
+    def _sweep_backward(self, masked: bool) -> None:
+        adj = self.adj
+        adj[len(self.store.grad) :] = 0.0  # interior nodes and leaves held elsewhere: this call
+        for _, p in self._outputs:
+            adj[p] += 1.0
+        with _quiet():
+            for group in reversed(self.groups):
+                group.backward(masked)
 
     def _located(self, error, g: int):
         """`error` re-raised naming the node it happened at, in the python Graph's words."""
