@@ -550,6 +550,44 @@ def test_sgd_step_is_pytorchs_formula(momentum, decay):
         assert_close([p.data for p in ps], data, f"step {step}", rel=1e-13)
 
 
+def _quadratic(params):
+    return sum((p * p * (i + 1) - p * 0.3 for i, p in enumerate(params)))
+
+
+@pytest.mark.parametrize(
+    "name, settings",
+    [
+        ("SGD", {"lr": 0.1}),
+        ("SGD", {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01}),
+        ("Adam", {"lr": 0.05}),
+        ("Adam", {"lr": 0.05, "weight_decay": 0.1}),
+        ("AdamW", {"lr": 0.05, "weight_decay": 0.1}),
+    ],
+)
+def test_array_updates_match_tapegrad_optim_on_plain_values(name, settings):
+    """ParamBlock's updates against tapegrad.optim's own loops over plain Values."""
+    optim = pytest.importorskip("tapegrad.optim")
+    plain = [Value(0.4 * i - 1) for i in range(6)]
+    stored = [Value(0.4 * i - 1) for i in range(6)]
+    opt = getattr(optim, name)(plain, **settings)
+    run = compile_graph(Graph(_quadratic(stored)))
+    block = param_block(stored)
+    for step in range(1, 6):
+        opt.zero_grad()
+        _quadratic(plain).backward()
+        opt.step()
+        block.zero_grad()
+        run.forward()
+        run.backward()
+        if name == "SGD":
+            block.sgd_step(**settings)
+        else:
+            betas, eps = (0.9, 0.999), 1e-8
+            decay = settings.get("weight_decay", 0.01 if name == "AdamW" else 0.0)
+            block.adam_step(settings["lr"], betas, eps, decay, name == "AdamW", step)
+        assert_close([p.data for p in stored], [p.data for p in plain], f"step {step}", rel=1e-13)
+
+
 def test_sgd_step_on_parameters_scattered_in_the_store():
     a, b, c = Value(1.0), Value(2.0), Value(3.0)
     run = compile_graph(Graph(a * b + c))

@@ -18,6 +18,8 @@ This file imports no NumPy itself: it only indexes the arrays it is given.
 
 from __future__ import annotations
 
+import math
+
 from ..value import Value
 
 # StoredLeaf's `data` property hides the `data` slot it inherits from Value. That slot is free,
@@ -119,6 +121,7 @@ class ParamBlock:
                 index = np.array(entries, dtype=np.intp)
             self.parts.append((store, index))
         self.velocity = [None] * len(self.parts)  # SGD's momentum buffers, one per store
+        self.moments = None  # Adam's running means (m, v), one pair per store
 
     def zero_grad(self) -> None:
         for store, index in self.parts:
@@ -144,6 +147,41 @@ class ParamBlock:
                 store.data[index] -= lr * g
             else:
                 store.data[index] = store.data[index] - lr * g
+
+    def adam_step(self, lr, betas, eps, weight_decay, decoupled, t) -> None:
+        """Adam's step t (counted from 1) on every parameter at once, as tapegrad.optim.Adam
+        computes it for one (AdamW's decoupled decay when `decoupled`):
+
+            g = grad (+ weight_decay · data unless decoupled; else data -= lr · decay · data)
+            m = β1 · m + (1 - β1) · g          v = β2 · v + (1 - β2) · g²
+            data -= lr / (1 - β1^t) · m / (sqrt(v) / sqrt(1 - β2^t) + eps)
+        """
+        beta1, beta2 = betas
+        step_size = lr / (1.0 - beta1**t)
+        bias2_sqrt = math.sqrt(1.0 - beta2**t)
+        if self.moments is None:
+            self.moments = [
+                (_zeros_like(store.data[index]), _zeros_like(store.data[index]))
+                for store, index in self.parts
+            ]
+        for (store, index), (m, v) in zip(self.parts, self.moments):
+            data, g = store.data[index], store.grad[index]
+            if weight_decay:
+                if decoupled:
+                    data = data - lr * weight_decay * data
+                else:
+                    g = g + weight_decay * data
+            m *= beta1
+            m += (1.0 - beta1) * g
+            v *= beta2
+            v += (1.0 - beta2) * g * g
+            store.data[index] = data - step_size * m / ((v**0.5) / bias2_sqrt + eps)
+
+
+def _zeros_like(array):
+    zeros = array.copy()
+    zeros.fill(0.0)
+    return zeros
 
 
 def param_block(params) -> ParamBlock | None:
