@@ -73,10 +73,6 @@ class Rule:
 # ---------------------------------------------------------------------------------------------
 
 
-def _is_integer(k) -> bool:
-    return float(k).is_integer()
-
-
 class FloatMath:
     """Plain-float versions of the functions the rules use. Each checks its domain and says so."""
 
@@ -92,7 +88,7 @@ class FloatMath:
 
     @staticmethod
     def log(x):
-        if not x > 0:
+        if x <= 0:  # (nan passes through as nan, as in PyTorch)
             raise ValueError(
                 f"log({x!r}) is undefined: log needs a number > 0; "
                 f"if the input can reach 0, add a small epsilon, e.g. (x + 1e-12).log()"
@@ -112,7 +108,7 @@ class FloatMath:
 
     @staticmethod
     def relu(x):
-        return x if x > 0 else 0.0
+        return 0.0 if x <= 0 else x  # nan stays nan, as in micrograd and PyTorch
 
     @staticmethod
     def step(x):
@@ -133,19 +129,23 @@ class FloatMath:
     @staticmethod
     def pow(x, k):
         """x ** k for real numbers: never a complex number, never a silent inf."""
-        if x < 0 and not _is_integer(k):
+        x, k = float(x), float(k)  # plain floats: no numpy scalar semantics, no complex results
+        written = f"({x!r}) ** {k!r}" if x < 0 else f"{x!r} ** {k!r}"
+        if k == 0.5:
+            written += " (sqrt)"
+        if x < 0 and not k.is_integer():
             raise ValueError(
-                f"{x!r} ** {k!r} is not a real number: a negative base needs an integer "
+                f"{written} is not a real number: a negative base needs an integer "
                 f"exponent; use abs(x) ** k if you meant the magnitude"
             )
         if x == 0 and k < 0:
             raise ZeroDivisionError(
-                f"{x!r} ** {k!r} divides by zero: 0 to a negative power is undefined"
+                f"{written} divides by zero: 0 to a negative power is undefined"
             )
         try:
-            return float(x) ** k
+            return x**k
         except OverflowError:
-            raise OverflowError(f"{x!r} ** {k!r} overflows a float") from None
+            raise OverflowError(f"{written} overflows a float") from None
 
     @staticmethod
     def pow_slope(x, k):
