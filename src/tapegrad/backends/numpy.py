@@ -26,8 +26,8 @@ Compiling does four things, so that a sweep does no Python work per node:
    DOT group runs through the rule table like every other op.
 
 Backward walks the groups in reverse level order and scatter-adds each group's cotangents into
-its arguments (in place through a view where the arguments are contiguous, ``np.add.at`` where
-an argument repeats).
+its arguments: in place through a view where their positions are evenly spaced, by fancy
+indexing elsewhere, with ``np.add.at`` where a position repeats (a weight shared by many nodes).
 
 Like the python backend, a node whose cotangent is 0 contributes nothing, even through an
 infinite local derivative (0 · inf is 0, not nan: sqrt at 0 behind a dead relu). The vectorised
