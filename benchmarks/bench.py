@@ -1,7 +1,7 @@
 """tapegrad's benchmarks, against the peers that are installed, in one command:
 
     python3 benchmarks/bench.py            # the full run (a few minutes)
-    python3 benchmarks/bench.py --quick    # a smaller run (well under a minute)
+    python3 benchmarks/bench.py --quick    # a smaller run (about a minute)
 
 1. micrograd's demo training step (moons, MLP(2, [16, 16, 1])) for tapegrad eager, tapegrad
    replay (python backend), tapegrad replay (numpy backend), micrograd with the garbage collector
