@@ -692,3 +692,21 @@ def test_zero_gradients_times_inf_follow_the_python_backend(build):
         run.backward()  # the second sweep accumulates on top of the first, nan or not
     expected = [2 * leaf.grad for leaf in py_leaves]
     assert_close([leaf.grad for leaf in np_leaves], expected, "leaf gradients")
+
+
+def test_numpy_math_has_every_function_the_rules_may_use():
+    from tapegrad.backends.numpy_math import NumpyMath
+    from tapegrad.ops import FloatMath
+
+    needed = {name for name in vars(FloatMath) if not name.startswith("_")}
+    assert needed <= set(vars(NumpyMath)), needed - set(vars(NumpyMath))
+
+
+def test_the_op_table_covers_every_op():
+    from tapegrad import Op
+
+    covered = set()
+    for _, f, point in OP_TABLE:
+        _, outputs = _build_batch(f, [point])
+        covered |= {node.op for node in Graph(*outputs).nodes}
+    assert covered == set(Op), set(Op) - covered
