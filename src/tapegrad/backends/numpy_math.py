@@ -48,7 +48,7 @@ class NumpyMath:
 
     @staticmethod
     def log(x):
-        _raise_for_first(~(x > 0), FLOATS.log, x)
+        _raise_for_first(x <= 0, FLOATS.log, x)  # nan passes through as nan
         return np.log(x)
 
     tanh = staticmethod(np.tanh)
@@ -61,7 +61,7 @@ class NumpyMath:
 
     @staticmethod
     def relu(x):
-        return np.where(x > 0, x, 0.0)
+        return np.where(x <= 0, 0.0, x)  # nan stays nan
 
     @staticmethod
     def step(x):
@@ -72,8 +72,16 @@ class NumpyMath:
         return (x > 0).astype(np.float64) - (x < 0)
 
     abs = staticmethod(np.abs)
-    sin = staticmethod(np.sin)
-    cos = staticmethod(np.cos)
+
+    @staticmethod
+    def sin(x):
+        _raise_for_first(np.isinf(x), FLOATS.sin, x)  # math.sin(inf) raises; np.sin gives nan
+        return np.sin(x)
+
+    @staticmethod
+    def cos(x):
+        _raise_for_first(np.isinf(x), FLOATS.cos, x)
+        return np.cos(x)
 
     @staticmethod
     def pow(x, k):
