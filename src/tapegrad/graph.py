@@ -72,11 +72,18 @@ class Graph:
                     f"Graph(): output {i} is {out!r} ({type(out).__name__}), not a Value; "
                     "pass the Values your computation produced, e.g. Graph(loss)"
                 )
-        if backend != "python":
-            raise ValueError(f"Graph(backend={backend!r}): the available backend is 'python'")
+        if backend not in ("python", "numpy"):
+            raise ValueError(
+                f"Graph(backend={backend!r}): the backends are 'python' (the default) and 'numpy'"
+            )
         self.outputs = outputs
         self.backend = backend
         self.nodes: list[Value] = topological_order(outputs)
+        self._compiled = None  # the NumPy executor: forward and backward run there instead
+        if backend == "numpy":
+            from .backends import compile_graph
+
+            self._compiled = compile_graph(self)
 
     # -- the array -----------------------------------------------------------------------------
 
@@ -107,6 +114,8 @@ class Graph:
 
         Returns the output's new data (a list of them for several outputs).
         """
+        if self._compiled is not None:
+            return self._compiled.forward()
         for i, node in enumerate(self.nodes):
             if node.args:
                 try:
@@ -125,6 +134,8 @@ class Graph:
         first, so they hold this call's gradient; leaves accumulate, as in micrograd and
         PyTorch (so a training loop zeroes them between steps).
         """
+        if self._compiled is not None:
+            return self._compiled.backward()
         nodes = self.nodes
         for node in nodes:
             if node.args:
@@ -224,6 +235,8 @@ class Graph:
 
     def __str__(self) -> str:
         """One line per node: index, op, argument indices, data, grad (and label)."""
+        if self._compiled is not None:
+            self._compiled.publish()  # interior Values are only updated on request
         outputs = {id(out) for out in self.outputs}
         rows = [("#", "op", "args", "data", "grad", "")]
         for i, node in enumerate(self.nodes):

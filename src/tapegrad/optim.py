@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from .backends import param_block
 from .value import Value
 
 
@@ -36,9 +37,18 @@ class Optimizer:
             )
         _check_non_negative(self, "lr", lr)
         self.lr = lr
+        self._block = None  # the parameters' arrays, once a NumPy-backend Graph holds them all
+
+    def _arrays(self):
+        """A ParamBlock when every parameter lives in a NumPy-backend Graph, else None."""
+        if self._block is None:
+            self._block = param_block(self.params)
+        return self._block
 
     def zero_grad(self) -> None:
         """Set every parameter's grad to 0 (gradients accumulate across backward() calls)."""
+        if self._arrays() is not None:
+            return self._block.zero_grad()
         for p in self.params:
             p.grad = 0.0
 
@@ -76,6 +86,8 @@ class SGD(Optimizer):
         self.velocity: list[float | None] = [None] * len(self.params)
 
     def step(self) -> None:
+        if self._arrays() is not None:
+            return self._block.sgd_step(self.lr, self.momentum, self.weight_decay)
         lr, momentum, decay, velocity = self.lr, self.momentum, self.weight_decay, self.velocity
         for i, p in enumerate(self.params):
             g = p.grad + decay * p.data if decay else p.grad
@@ -119,6 +131,9 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         self.t += 1
+        if self._arrays() is not None:
+            args = (self.lr, self.betas, self.eps, self.weight_decay, self.decoupled, self.t)
+            return self._block.adam_step(*args)
         lr, eps, decay = self.lr, self.eps, self.weight_decay
         beta1, beta2 = self.betas
         step_size = lr / (1.0 - beta1**self.t)
