@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import math
 import numbers
+import operator
 
 from .graph import Graph, local_partials
 from .ops import FLOATS, RULES, WITH_CONSTANT, Op
@@ -174,20 +175,24 @@ def _constant(value):
         raise ExplainError(f"the number {str(value)[:20]}... is too large for a float") from None
 
 
+# The binary operators the parser allows, as Python applies them to Values and numbers.
+_ARITHMETIC = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "**": operator.pow,
+}
+
+
 def _numbers_only(op: str, a: float, b: float) -> float:
     """An operation on two constants, in floats: never a complex number, never a huge int."""
     a, b = float(a), float(b)
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if op == "/":
-        if b == 0:
-            raise ZeroDivisionError(f"division by zero: {a:g} / {b:g}")
-        return a / b
-    return FLOATS.pow(a, b)
+    if op == "/" and b == 0:
+        raise ZeroDivisionError(f"division by zero: {a:g} / {b:g}")
+    if op == "**":
+        return FLOATS.pow(a, b)
+    return _ARITHMETIC[op](a, b)
 
 
 def _apply(node: ast.AST, args: list, inputs: dict):
@@ -205,15 +210,7 @@ def _apply(node: ast.AST, args: list, inputs: dict):
     op = _BINARY[type(node.op)]
     if not isinstance(a, Value) and not isinstance(b, Value):
         return _numbers_only(op, a, b)
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if op == "/":
-        return a / b
-    return a**b
+    return _ARITHMETIC[op](a, b)
 
 
 def _evaluate(expr: str, tree: ast.expr, inputs: dict):
