@@ -214,14 +214,12 @@ class Graph:
             if node in tangents:
                 tangent[i] = tangents[node]
                 continue
-            moving = [j for j in arg_indices[i] if tangent[j] is not None]
-            if not moving:
-                continue
-            partials = local_partials(node, m)
-            total = None
-            for j, partial in zip(arg_indices[i], partials):
+            total = partials = None
+            for position, j in enumerate(arg_indices[i]):
                 if tangent[j] is not None:
-                    total = _accumulate(total, partial * tangent[j])
+                    if partials is None:  # computed only for nodes a tangent reaches
+                        partials = local_partials(node, m)
+                    total = _accumulate(total, partials[position] * tangent[j])
             tangent[i] = total
         return tangent
 
