@@ -250,11 +250,18 @@ def _record2(op: Op, a: Value, b: Value) -> Value:
     return _new_node(op, (a, b), _FORWARD[op](FLOATS, a.data, b.data))
 
 
+_EXACT_INT = 2**53  # ints up to this size convert to floats exactly and never overflow
+
+
 def _operand(other, verb: str, this, symbol: str, reflected: bool = False) -> Value:
     """`other` as a Value: Values pass through, numbers become constant leaves. For an error,
     `this` and `symbol` spell the user's expression, `other` on the left when `reflected`."""
     if isinstance(other, Value):
         return other
+    if type(other) is float:  # the common cases first: numbers.Real is a slow ABC check
+        return _new_node(Op.LEAF, (), other)
+    if type(other) is int and -_EXACT_INT <= other <= _EXACT_INT:
+        return _new_node(Op.LEAF, (), float(other))
     if isinstance(other, numbers.Real):
         return Value(other)
     if this is None:
