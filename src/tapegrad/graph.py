@@ -16,7 +16,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from .ops import FLOATS, RULES, WITH_CONSTANT, Op
-from .value import VALUES, Value, evaluate
+from .value import Value, evaluate
 
 
 def topological_order(outputs) -> list[Value]:
@@ -107,6 +107,16 @@ class Graph:
         index = self.index
         return [tuple(index[a] for a in node.args) for node in self.nodes]
 
+    def publish(self) -> None:
+        """Make every node's ``data`` and ``grad`` current on its Value object.
+
+        A no-op on the python backend, where they always are. The NumPy backend keeps interior
+        nodes in its arrays and only copies them out here (outputs and leaves are always
+        current); everything that reads interior nodes -- printing, drawing, vjp, jvp -- calls it.
+        """
+        if self._compiled is not None:
+            self._compiled.publish()
+
     # -- interpreters --------------------------------------------------------------------------
 
     def forward(self):
@@ -177,6 +187,7 @@ class Graph:
         ``wrt`` (some nodes), only cotangents on paths from those nodes are computed: the rest
         of a long history (a captured Value's, say) is not swept.
         """
+        self.publish()
         nodes, arg_indices = self.nodes, self.arg_indices
         live = self._downstream_of(wrt) if wrt is not None else None
         total = [None] * len(nodes)
@@ -208,6 +219,7 @@ class Graph:
         ``nodes``: ẏ = Σ ∂y/∂x_i · ẋ_i, None where the node does not depend on any seeded input.
         With ``m=VALUES`` the tangents are Values recorded on the graph.
         """
+        self.publish()
         nodes, arg_indices = self.nodes, self.arg_indices
         tangent = [None] * len(nodes)
         for i, node in enumerate(nodes):
@@ -233,8 +245,7 @@ class Graph:
 
     def __str__(self) -> str:
         """One line per node: index, op, argument indices, data, grad (and label)."""
-        if self._compiled is not None:
-            self._compiled.publish()  # interior Values are only updated on request
+        self.publish()
         outputs = {id(out) for out in self.outputs}
         rows = [("#", "op", "args", "data", "grad", "")]
         for i, node in enumerate(self.nodes):
@@ -263,10 +274,11 @@ class Graph:
         """Jupyter shows a Graph as a drawing; repr and str stay text."""
         from .viz import to_svg
 
+        self.publish()
         return to_svg(*self.outputs)
 
     def __repr__(self) -> str:
         return f"<Graph of {len(self.nodes)} nodes, {len(self.outputs)} output(s)>"
 
 
-__all__ = ["Graph", "topological_order", "local_partials", "VALUES", "Op"]
+__all__ = ["Graph", "topological_order", "local_partials"]
