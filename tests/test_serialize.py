@@ -103,6 +103,12 @@ def bad_states():
         "not a list": ({**good, last: 1.0}, f"{last} needs a list of 4 numbers"),
         "a string": ({**good, last: [*good[last][:-1], "1"]}, f"{last}[3] is '1', not a number"),
         "a bool": ({**good, "layers.1.neurons.0.b": True}, "is True, not a number"),
+        # A whole number that JSON can hold but a float cannot: found while checking, not
+        # halfway through copying (which would leave the model half loaded).
+        "too large": (
+            {**good, last: [*good[last][:-1], 10**400]},
+            f"{last}[3] is too large for a float",
+        ),
         "not a dict": ([1, 2], "expected a dict"),
     }
     return cases

@@ -74,7 +74,8 @@ def load_state_dict(module, state) -> None:
     """Copy ``state``'s numbers into the module's parameters, after checking all of them.
 
     Raises ValueError naming the first problem (a missing or unexpected name, a list of the
-    wrong length, a value that is not a number); nothing is changed unless everything fits.
+    wrong length, a value that is not a number or too large for a float); nothing is changed
+    unless everything fits.
     """
     where = f"load_state_dict into {type(module).__name__}"
     if not isinstance(state, dict):
@@ -96,6 +97,7 @@ def load_state_dict(module, state) -> None:
             f"{where}: the saved parameters do not fit this model ({'; '.join(parts)}); "
             f"was it saved from a model of the same shape? This one is {module!r}"[:600]
         )
+    checked = []  # (the parameters, their new values): filled while checking, applied after
     for name, p in named:
         saved = state[name]
         if isinstance(p, list):
@@ -105,19 +107,28 @@ def load_state_dict(module, state) -> None:
                     f"{where}: {name} needs a list of {len(p)} numbers, the saved state has {got}; "
                     "was it saved from a model of the same shape?"
                 )
-            bad = [i for i, x in enumerate(saved) if not _is_number(x)]
-            if bad:
-                raise ValueError(
-                    f"{where}: {name}[{bad[0]}] is {saved[bad[0]]!r}, not a number"
-                )
-        elif not _is_number(saved):
-            raise ValueError(f"{where}: {name} is {saved!r}, not a number")
-    for name, p in named:  # everything fits: only now change the model
-        if isinstance(p, list):
-            for v, x in zip(p, state[name]):
-                v.data = float(x)
+            values = [_saved_float(where, f"{name}[{i}]", x) for i, x in enumerate(saved)]
+            checked.append((p, values))
         else:
-            p.data = float(state[name])
+            checked.append(([p], [_saved_float(where, name, saved)]))
+    for params, values in checked:  # everything fits: only now change the model
+        for p, x in zip(params, values):
+            p.data = x
+
+
+def _saved_float(where: str, name: str, x) -> float:
+    """The float that the saved number ``x`` stands for; ValueError naming ``name`` otherwise.
+    Converting here, while checking, means a number too large for a float is found before the
+    model is touched."""
+    if not _is_number(x):
+        raise ValueError(f"{where}: {name} is {x!r}, not a number")
+    try:
+        return float(x)
+    except OverflowError:
+        raise ValueError(
+            f"{where}: {name} is too large for a float (the largest is about 1.8e308); "
+            "the file was not written by save, or was edited: save the model again"
+        ) from None
 
 
 def save(module, path) -> None:
