@@ -34,9 +34,9 @@ def _as_float(x, context: str) -> float:
             return float(x)
         except OverflowError:
             raise OverflowError(f"{context}: {x!r} is too large for a float") from None
+    hint = " (it is already a Value: use it directly, or its .data)" if isinstance(x, Value) else ""
     raise TypeError(
-        f"{context}: expected a number (int or float) or a Value, got {x!r} "
-        f"of type {type(x).__name__}"
+        f"{context}: expected a number (int or float), got {x!r} of type {type(x).__name__}{hint}"
     )
 
 
@@ -81,7 +81,7 @@ class Value:
     def _op(self) -> str:
         """The op as micrograd prints it: '+', '*', '**2', 'ReLU', or '' for a leaf."""
         symbol = RULES[self.op].symbol
-        return f"{symbol}{self.k}" if self.op is Op.POW else symbol
+        return f"{symbol}{self.k}" if self.op in WITH_CONSTANT else symbol
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
@@ -145,8 +145,9 @@ class Value:
         return self * other**-1
 
     def __rtruediv__(self, other):
+        other = _operand(other, "divide", self, "/", reflected=True)
         _check_divisor(other, self)
-        return _operand(other, "divide", self, "/", reflected=True) * self**-1
+        return other * self**-1
 
     # -- functions ----------------------------------------------------------------------------
 
