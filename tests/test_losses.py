@@ -248,6 +248,7 @@ def test_hinge_plus_l2_is_micrograds_demo_loss():
         (lambda: softmax_cross_entropy([[Value(1.0), Value(2.0)]], [2]), "class indices 0..1"),
         (lambda: softmax_cross_entropy([[Value(1.0), Value(2.0)]], [0.5]), "target 0 is 0.5"),
         (lambda: log_sum_exp([]), "at least one"),
+        (lambda: softmax([]), "at least one"),
         (lambda: mse("abc", [1]), "1 targets"),
         (lambda: mse(object(), [1]), "expected a Value"),
     ],

@@ -13,6 +13,7 @@ on both sides, and no intermediate ever overflows.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 from .value import Value
@@ -144,10 +145,11 @@ def softmax_cross_entropy(logits, targets) -> Value:
 
 
 def softmax(logits) -> list[float]:
-    """The probabilities exp(z_j) / Σ exp(z_k) as plain floats (for reading a prediction)."""
-    import math
-
+    """The probabilities exp(z_j) / Σ exp(z_k) as plain floats (for reading a prediction),
+    shifted by the largest logit as in log_sum_exp, so no exp overflows."""
     datas = [z.data if isinstance(z, Value) else float(z) for z in _as_list(logits, "softmax")]
+    if not datas:
+        raise ValueError("softmax: no logits given; it needs at least one")
     shift = max(datas)
     exps = [math.exp(d - shift) for d in datas]
     total = sum(exps)
