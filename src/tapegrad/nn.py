@@ -132,19 +132,17 @@ class MLP(Module):
     """
 
     def __init__(self, nin: int, nouts: list[int], act: str | None = None):
-        sizes = [nin] + list(nouts)
-        if act is None:  # micrograd's construction, argument for argument
-            self.layers = [
-                Layer(sizes[i], sizes[i + 1], nonlin=i != len(nouts) - 1)
-                for i in range(len(nouts))
-            ]
-        else:
+        if act is not None:
             _check_activation(act)
-            self.layers = [
-                Layer(sizes[i], sizes[i + 1], nonlin=i != len(nouts) - 1,
-                      act=act if i != len(nouts) - 1 else "linear")
-                for i in range(len(nouts))
-            ]
+        sizes = [nin] + list(nouts)
+        last = len(nouts) - 1
+        # act=None everywhere is micrograd's construction (each neuron reads its nonlin); with
+        # an act, the hidden layers take it and the last layer stays linear.
+        last_act = None if act is None else "linear"
+        self.layers = [
+            Layer(sizes[i], sizes[i + 1], nonlin=i != last, act=act if i != last else last_act)
+            for i in range(len(nouts))
+        ]
 
     def __call__(self, x):
         for layer in self.layers:
