@@ -26,6 +26,7 @@ SMOOTH = [
     (lambda x, ys: x * ys[0] + (ys[1] * x).cos(), (0.7, [0.1, 2.0])),
     (lambda x: 2**x + x**0.5, (1.3,)),
     (lambda x: 4.0, (1.0,)),  # a constant: every derivative is 0
+    (lambda x: [], (1.0,)),  # no outputs: nothing to disagree with
 ]
 
 

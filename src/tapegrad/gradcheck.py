@@ -108,7 +108,8 @@ class _Check:
         derivatives (as tapegrad computes it) in turn. `path` is the modes below this level."""
         n = len(self.xs)
         outputs = self.evaluate(fn, self.xs)
-        u = self.unit(len(outputs)) if len(outputs) > 1 else [1.0]
+        # one output needs no random mix (and none has nothing to mix)
+        u = self.unit(len(outputs)) if len(outputs) > 1 else [1.0] * len(outputs)
         v = self.unit(n)
         for mode in self.modes:
             ad = _directional(fn, self.xs, u, v, mode)
