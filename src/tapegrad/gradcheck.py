@@ -29,7 +29,7 @@ import random
 
 from .graph import Graph
 from .ops import Op
-from .transforms import MODES, _argument_names, _flatten, _name, _unflatten, jvp, vjp
+from .transforms import MODES, _argument_names, _flatten, _name, _one_hot, _unflatten, jvp, vjp
 from .value import Value
 
 EPS = 1e-6
@@ -164,10 +164,11 @@ class _Check:
             f"gradcheck({_name(self.f)}): the order-{order} derivative in mode {label} disagrees "
             f"with central differences at {_point(self.xs)}:"
         ]
+        basis = [_one_hot(len(self.xs), j) for j in range(len(self.xs))]
         culprits = []
         for j, name in enumerate(self.names):
-            e = [1.0 if k == j else 0.0 for k in range(len(self.xs))]
-            ad_j, num_j = _directional(fn, self.xs, u, e, mode), self.central(fn, u, e)
+            ad_j = _directional(fn, self.xs, u, basis[j], mode)
+            num_j = self.central(fn, u, basis[j])
             if not self.close(ad_j, num_j):
                 culprits.append(j)
                 lines.append(f"  input {name}: {self._compare(ad_j, num_j)}")
@@ -180,9 +181,7 @@ class _Check:
                 f"  (order {order}: the derivative with respect to that input of the order-"
                 f"{order - 1} derivative along a random direction, as tapegrad computes it)"
             )
-        directions = [[1.0 if k == j else 0.0 for k in range(len(self.xs))] for j in culprits] or [
-            v
-        ]
+        directions = [basis[j] for j in culprits] or [v]
         kinks = sorted({k for d in directions for k in _kinks(self.base, self.xs, d, self.eps)})
         if kinks:
             lines.append(

@@ -437,6 +437,11 @@ def _describe(shape) -> str:
     return f"a {kind.__name__} of {len(children)}"
 
 
+def _one_hot(n: int, j: int) -> list[float]:
+    """The j-th unit vector of length n: the seed that picks out one input (or one output)."""
+    return [1.0 if k == j else 0.0 for k in range(n)]
+
+
 def _choose_mode(mode: str, n_inputs: int, n_outputs: int, caller: str) -> str:
     if mode == "auto":
         return "fwd" if n_inputs < n_outputs else "rev"
@@ -473,10 +478,10 @@ def jacobian(f, argnums=0, mode="auto"):
         n, m = len(trace.inputs), len(trace.outputs)
         jacobian_f.mode = _choose_mode(mode, n, m, "jacobian")
         if jacobian_f.mode == "fwd":
-            columns = [trace.forward([1.0 if k == j else 0.0 for k in range(n)]) for j in range(n)]
+            columns = [trace.forward(_one_hot(n, j)) for j in range(n)]
             rows = [[columns[j][i] for j in range(n)] for i in range(m)]
         else:
-            rows = [trace.reverse([1.0 if k == i else 0.0 for k in range(m)]) for i in range(m)]
+            rows = [trace.reverse(_one_hot(m, i)) for i in range(m)]
         return _nest(trace.out_shape, trace.in_shape, rows)
 
     jacobian_f.mode = None
