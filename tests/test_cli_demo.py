@@ -183,6 +183,14 @@ def test_out_that_is_a_file(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "tapegrad demo: error:" in err
 
 
+def test_save_into_a_missing_folder_fails_before_training(tmp_path, capsys):
+    path = tmp_path / "missing" / "model.json"
+    code = main(["demo", "--no-pictures", "--save", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "does not exist; create it first" in err, err
+    assert "step " not in out  # no training thrown away
+
+
 def test_parse_hidden():
     assert parse_hidden("16,16") == (16, 16)
     assert parse_hidden(" 8 , 4 ") == (8, 4)

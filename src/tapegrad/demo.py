@@ -31,7 +31,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import datasets, losses
+from . import datasets, losses, serialize
 from .nn import MLP
 from .ops import FLOATS, RULES, Op
 from .optim import SGD, Adam, AdamW
@@ -187,6 +187,8 @@ def run(dataset: str = "moons", steps: int | None = None, hidden=None, optimizer
         raise ValueError(f"--lr {lr0!r}: the learning rate must be > 0")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"--batch-size {batch_size!r}: a batch needs at least 1 sample")
+    if save:
+        serialize.check_save_path(save)  # a mistyped --save fails now, not after the training
 
     started = time.perf_counter()
     X, y = task.load(seed)
@@ -232,9 +234,7 @@ def run(dataset: str = "moons", steps: int | None = None, hidden=None, optimizer
     result.seconds = time.perf_counter() - started
     stream.write(f"trained in {result.seconds:.1f} s; scored on {scored_on}\n")
     if save:
-        from .serialize import save as save_model
-
-        save_model(model, save)
+        serialize.save(model, save)
         stream.write(f"model saved to {save}\n")
     if out_dir is not None:
         result.pictures = _draw(dataset, model, task, X_train, y_train, X_test, y_test, predicted,

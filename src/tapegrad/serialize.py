@@ -147,11 +147,7 @@ def save(module, path) -> None:
         }
     )
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(
-            f"save: cannot write {path!r}: the folder {folder!r} does not exist; create it first"
-        )
+    folder = check_save_path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     file = None
     try:
@@ -170,6 +166,19 @@ def save(module, path) -> None:
         except OSError:
             pass
         raise
+
+
+def check_save_path(path) -> str:
+    """The folder that ``save(module, path)`` would write into; FileNotFoundError, saying so,
+    when it does not exist. A training run calls it before it starts, so a mistyped path fails
+    at once rather than after the training is done."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"save: cannot write {path!r}: the folder {folder!r} does not exist; create it first"
+        )
+    return folder
 
 
 def load(module, path) -> None:
@@ -214,4 +223,4 @@ def load(module, path) -> None:
         raise ValueError(f"load: {path!r}: {error}") from None
 
 
-__all__ = ["named_parameters", "state_dict", "load_state_dict", "save", "load"]
+__all__ = ["named_parameters", "state_dict", "load_state_dict", "save", "load", "check_save_path"]
