@@ -376,6 +376,8 @@ def test_bad_argnums_are_refused_when_the_transform_is_made(argnums, kind):
     [
         (lambda x: None, "is None \\(did f forget to `return` its result\\?\\)"),
         (lambda x: "a", "is 'a' \\(str\\)"),
+        (lambda x: None, "^grad: f's `result` is None"),
+        (lambda x: [x, None], "^grad: f's `result\\[1\\]` is None$"),  # no hint: f did return
     ],
 )
 def test_results_that_are_not_numbers(f, message):

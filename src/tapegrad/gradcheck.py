@@ -29,7 +29,17 @@ import random
 
 from .graph import Graph
 from .ops import Op
-from .transforms import MODES, _argument_names, _flatten, _name, _one_hot, _unflatten, jvp, vjp
+from .transforms import (
+    MODES,
+    _argument_names,
+    _flatten,
+    _flatten_result,
+    _name,
+    _one_hot,
+    _unflatten,
+    jvp,
+    vjp,
+)
 from .value import Value
 
 EPS = 1e-6
@@ -73,9 +83,7 @@ def gradcheck(f, *primals, order=2, modes=MODES, eps=EPS, rtol=RTOL, atol=ATOL, 
     names = _input_names(f, in_shape, paths)
 
     def flat_f(*inputs):
-        return _flatten(
-            f(*_unflatten(in_shape, iter(inputs))), "result", f"{_name(f)} returned, as its"
-        )[0]
+        return _flatten_result(f(*_unflatten(in_shape, iter(inputs))), f, "gradcheck")[0]
 
     check = _Check(
         f, flat_f, [float(x) for x in xs], names, modes, eps, rtol, atol, random.Random(seed)

@@ -66,8 +66,9 @@ def _is_scalar(x) -> bool:
     return isinstance(x, (Value, numbers.Real))
 
 
-def _flatten(tree, path: str, what: str):
-    """(the leaves of `tree` in order, its shape, each leaf's path); `what` names it in errors."""
+def _flatten(tree, path: str, what: str, if_none: str = ""):
+    """(the leaves of `tree` in order, its shape, each leaf's path); `what` names it in errors,
+    which add `if_none` when the whole tree is None."""
     leaves, paths = [], []
 
     def visit(node, node_path):
@@ -78,7 +79,7 @@ def _flatten(tree, path: str, what: str):
         if isinstance(node, (list, tuple)):
             return (type(node), [visit(child, f"{node_path}[{i}]") for i, child in enumerate(node)])
         if node is None:
-            hint = " (did f forget to `return` its result?)" if "returned" in what else ""
+            hint = if_none if node_path == path else ""
             raise TypeError(f"{what} `{node_path}` is None{hint}")
         raise TypeError(
             f"{what} `{node_path}` is {node!r} ({type(node).__name__}); "
@@ -87,6 +88,13 @@ def _flatten(tree, path: str, what: str):
 
     shape = visit(tree, path)
     return leaves, shape, paths
+
+
+def _flatten_result(out, f, caller: str):
+    """f's result `out` as (its leaves, its shape); errors name the part that is not a number."""
+    hint = f" (did {_name(f)} forget to `return` its result?)"
+    leaves, shape, _ = _flatten(out, "result", f"{caller}: {_name(f)}'s", if_none=hint)
+    return leaves, shape
 
 
 def _unflatten(shape, leaves):
@@ -263,7 +271,7 @@ def _trace(f, args: tuple, argnums, caller: str, kwargs=None) -> _Trace:
     finally:
         _enclosing_inputs.difference_update(inputs)
 
-    outputs, out_shape, _ = _flatten(out, "result", f"{caller}: {_name(f)} returned, as its")
+    outputs, out_shape = _flatten_result(out, f, caller)
     values = [o for o in outputs if isinstance(o, Value)]
     graph = Graph(*values) if values else None
     return _Trace(
