@@ -170,3 +170,39 @@ def test_updates_match_pytorch(name, kwargs, start, grads):
 def test_bad_settings_are_explained(make, words):
     with pytest.raises((TypeError, ValueError), match=re.escape(words)):
         make()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: Adam(ps, lr=0.1),
+        lambda ps: AdamW(ps, lr=0.1),
+    ],
+    ids=["sgd-momentum", "adam", "adamw"],
+)
+def test_state_carries_on_when_parameters_move_into_a_numpy_graph(make):
+    """An optimizer that stepped eagerly, then has its parameters moved into a NumPy-backend
+    Graph, updates them exactly as if they had stayed eager: its momentum and moments go on."""
+    pytest.importorskip("numpy")
+    from tapegrad import Graph
+
+    def train(switch_at):
+        w = [Value(0.5), Value(-1.5), Value(2.0)]
+        opt = make(w)
+        loss = None
+        for k in range(5):
+            if k == switch_at:
+                graph = Graph(loss, backend="numpy")
+            if switch_at is not None and k >= switch_at:
+                graph.forward()
+                opt.zero_grad()
+                graph.backward()
+            else:
+                loss = (w[0] * w[1] - 1.0) ** 2 + (w[2] + w[0]) ** 2
+                opt.zero_grad()
+                loss.backward()
+            opt.step()
+        return [p.data for p in w]
+
+    assert train(switch_at=2) == pytest.approx(train(switch_at=None), rel=1e-12)

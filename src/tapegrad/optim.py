@@ -40,10 +40,21 @@ class Optimizer:
         self._block = None  # the parameters' arrays, once a NumPy-backend Graph holds them all
 
     def _arrays(self):
-        """A ParamBlock when every parameter lives in a NumPy-backend Graph, else None."""
+        """A ParamBlock when every parameter lives in a NumPy-backend Graph, else None.
+
+        NOTE: a ParamBlock keeps its own momentum and moments, starting from zero. So it is
+        taken only while this optimizer's state is still zero; one that has built up state
+        before its parameters moved into a Graph goes on updating them Value by Value (slower,
+        but its state carries on and the updates stay exact)."""
         if self._block is None:
-            self._block = param_block(self.params)
-        return self._block
+            block = param_block(self.params)
+            if block is not None:
+                self._block = False if self._has_state() else block  # False: decided, per Value
+        return self._block or None
+
+    def _has_state(self) -> bool:
+        """Whether the per-parameter state differs from its starting zeros."""
+        return False
 
     def zero_grad(self) -> None:
         """Set every parameter's grad to 0 (gradients accumulate across backward() calls)."""
@@ -84,6 +95,9 @@ class SGD(Optimizer):
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.velocity: list[float | None] = [None] * len(self.params)
+
+    def _has_state(self) -> bool:
+        return any(b is not None for b in self.velocity)
 
     def step(self) -> None:
         if self._arrays() is not None:
@@ -128,6 +142,9 @@ class Adam(Optimizer):
         self.t = 0
         self.m = [0.0] * len(self.params)
         self.v = [0.0] * len(self.params)
+
+    def _has_state(self) -> bool:
+        return any(self.m) or any(self.v)
 
     def step(self) -> None:
         self.t += 1
