@@ -37,8 +37,9 @@ class LeafStore:
         self.grad = grad
 
 
-def _check_float(leaf, field: str, value) -> float:
-    if isinstance(value, Value) or isinstance(value, (str, bytes)) or value is None:
+def _check_float(field: str, value) -> float:
+    """`value`, if it can be stored in a float array; a TypeError saying what to assign if not."""
+    if value is None or isinstance(value, (Value, str, bytes)):
         raise TypeError(
             f"{field} = {value!r}: this Value lives in a NumPy-backend Graph, which stores "
             f"plain numbers; assign a number, e.g. p.{field} = 0.5"
@@ -59,7 +60,7 @@ class StoredLeaf(Value):
     @data.setter
     def data(self, value) -> None:
         store, i = _HOME.__get__(self)
-        store.data[i] = _check_float(self, "data", value)
+        store.data[i] = _check_float("data", value)
 
     @property
     def grad(self) -> float:
@@ -69,7 +70,7 @@ class StoredLeaf(Value):
     @grad.setter
     def grad(self, value) -> None:
         store, i = _HOME.__get__(self)
-        store.grad[i] = _check_float(self, "grad", value)
+        store.grad[i] = _check_float("grad", value)
 
     def __reduce__(self):
         # copy, deepcopy and pickle give a plain leaf with the same data, grad and label: the
