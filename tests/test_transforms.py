@@ -196,6 +196,11 @@ def test_hvp_is_forward_over_reverse():
     assert hvp(SEED_F, (2.0,), (1.0,)) == (28.0, 8.0)
 
 
+def test_hvp_without_primals_says_so_in_its_own_name():
+    with pytest.raises(TypeError, match=r"^hvp\(f\): give at least one primal"):
+        hvp(lambda x: x, (), ())
+
+
 def assert_rows_close(got, want):
     assert len(got) == len(want)
     for row_got, row_want in zip(got, want):

@@ -186,7 +186,7 @@ def _input_node(primal, label: str) -> Value:
     transform may be differentiating), so derivatives at different levels stay apart, while the
     result remains a function of the caller's Value.
     """
-    node = Value(primal, label=label) if not isinstance(primal, Value) else primal + 0.0
+    node = primal + 0.0 if isinstance(primal, Value) else Value(primal)
     node.label = label
     return node
 
@@ -363,9 +363,9 @@ def vjp(f, *primals):
     >>> out, vjp_fn([1.0, 0.0]), vjp_fn([0.0, 1.0])
     ([6.0, 5.0], (3.0, 2.0), (1.0, 1.0))
     """
-    trace = _trace(f, primals, tuple(range(len(primals))), "vjp") if primals else None
-    if trace is None:
+    if not primals:
         raise TypeError(f"vjp({_name(f)}): give at least one primal, e.g. vjp(f, 2.0)")
+    trace = _trace(f, primals, tuple(range(len(primals))), "vjp")
 
     def vjp_fn(cotangent):
         cts, shape, _ = _flatten(cotangent, "cotangent", "vjp_fn:")
@@ -422,8 +422,9 @@ def hvp(f, primals, tangents):
     ((12.0, 9.0), (4.0, 6.0))
     """
     primals = tuple(primals)
+    if not primals:
+        raise TypeError(f"hvp({_name(f)}): give at least one primal, e.g. hvp(f, (2.0,), (1.0,))")
     argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
-    tangents = tuple(tangents)
     return jvp(grad(f, argnums), primals, tangents)
 
 
