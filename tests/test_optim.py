@@ -164,6 +164,7 @@ def test_updates_match_pytorch(name, kwargs, start, grads):
         (lambda: SGD([Value(1.0)], lr=-1), "lr=-1 must be a finite number >= 0"),
         (lambda: SGD([Value(1.0)], lr=0.1, momentum=1.5), "momentum=1.5 must be in [0, 1)"),
         (lambda: Adam([Value(1.0)], betas=(0.9, 1.0)), "betas[1]=1.0 must be in [0, 1)"),
+        (lambda: Adam([Value(1.0)], betas=0.9), "betas=0.9 must be a pair, e.g. (0.9, 0.999)"),
         (lambda: AdamW([Value(1.0)], weight_decay=float("nan")), "weight_decay=nan"),
     ],
 )

@@ -131,7 +131,13 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ):
         super().__init__(params, lr)
-        beta1, beta2 = betas
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{type(self).__name__}: betas={betas!r} must be a pair, e.g. (0.9, 0.999): "
+                "the decay rates of the gradient's running mean and of its square's"
+            ) from None
         _check_beta(self, "betas[0]", beta1)
         _check_beta(self, "betas[1]", beta2)
         _check_non_negative(self, "eps", eps)
