@@ -347,6 +347,13 @@ def test_grad_of_a_non_scalar_result_says_to_use_jacobian():
     assert "needs one scalar" in message and "jacobian(returns_a_list)" in message
 
 
+def test_value_and_grad_errors_name_value_and_grad():
+    with pytest.raises(TypeError, match=r"^value_and_grad\(returns_a_list\): .* needs one scalar"):
+        value_and_grad(returns_a_list)(1.0)
+    with pytest.raises(IndexError, match=r"^value_and_grad\(f, argnums=1\): argnum 1"):
+        value_and_grad(lambda x: x, argnums=1)(1.0)
+
+
 def test_argnum_out_of_range_names_the_arguments():
     with pytest.raises(IndexError) as error:
         grad(lambda x, y: x * y, argnums=2)(1.0, 2.0)

@@ -320,15 +320,21 @@ def value_and_grad(f, argnums=0):
     >>> value_and_grad(lambda x, y: x * y, argnums=(0, 1))(2.0, 3.0)
     (6.0, (3.0, 2.0))
     """
-    _check_argnums(argnums, "value_and_grad")
+    value_and_grad_f = _value_and_grad(f, argnums, "value_and_grad")
+    return _wrapper(value_and_grad_f, f, f"value_and_grad({_name(f)})")
+
+
+def _value_and_grad(f, argnums, caller: str):
+    """value_and_grad's function, its errors naming `caller` (grad or value_and_grad)."""
+    _check_argnums(argnums, caller)
 
     def value_and_grad_f(*args, **kwargs):
-        trace = _trace(f, args, argnums, "grad", kwargs)
-        _scalar_output(trace, f, "grad")
+        trace = _trace(f, args, argnums, caller, kwargs)
+        _scalar_output(trace, f, caller)
         grads = trace.reverse([1.0])
         return trace.output_values()[0], _unflatten(trace.in_shape, iter(grads))
 
-    return _wrapper(value_and_grad_f, f, f"value_and_grad({_name(f)})")
+    return value_and_grad_f
 
 
 def grad(f, argnums=0):
@@ -343,8 +349,7 @@ def grad(f, argnums=0):
 
     At relu's kink (and abs's) the derivative is 0, as in micrograd and PyTorch.
     """
-    _check_argnums(argnums, "grad")
-    value_and_grad_f = value_and_grad(f, argnums)
+    value_and_grad_f = _value_and_grad(f, argnums, "grad")
 
     def grad_f(*args, **kwargs):
         return value_and_grad_f(*args, **kwargs)[1]
