@@ -245,6 +245,10 @@ def test_hinge_plus_l2_is_micrograds_demo_loss():
         (lambda: mse([], []), "no samples"),
         (lambda: hinge([Value(1.0)], [0]), "labels -1 and +1"),
         (lambda: binary_cross_entropy_with_logits([Value(1.0)], [2.0]), "between 0 and 1"),
+        (
+            lambda: binary_cross_entropy_with_logits([Value(1.0)], [Value(1.0)]),
+            "target 0 is Value(data=1.0, grad=0.0); targets are plain numbers between 0 and 1",
+        ),
         (lambda: softmax_cross_entropy([[Value(1.0), Value(2.0)]], [2]), "class indices 0..1"),
         (lambda: softmax_cross_entropy([[Value(1.0), Value(2.0)]], [0.5]), "target 0 is 0.5"),
         (lambda: log_sum_exp([]), "at least one"),

@@ -93,10 +93,10 @@ def binary_cross_entropy_with_logits(logits, targets) -> Value:
     logits, targets = _paired(logits, targets, "binary_cross_entropy_with_logits")
     terms = []
     for i, (z, t) in enumerate(zip(logits, targets)):
-        if not 0 <= t <= 1:
+        if not (isinstance(t, numbers.Real) and 0 <= t <= 1):
             raise ValueError(
-                f"binary_cross_entropy_with_logits: target {i} is {t!r}; targets are "
-                "probabilities between 0 and 1 (class labels 0 and 1)"
+                f"binary_cross_entropy_with_logits: target {i} is {t!r}; targets are plain "
+                "numbers between 0 and 1: probabilities, or the class labels 0 and 1"
             )
         z = z if isinstance(z, Value) else Value(z)
         if z.data >= 0:
