@@ -354,6 +354,13 @@ def test_value_and_grad_errors_name_value_and_grad():
         value_and_grad(lambda x: x, argnums=1)(1.0)
 
 
+def test_hessian_errors_name_hessian():
+    with pytest.raises(TypeError, match=r"^hessian: f's `result` is None"):
+        hessian(lambda x: None)(1.0)
+    with pytest.raises(TypeError, match=r"^hessian: argument `x` is 'a'"):
+        hessian(lambda x: x, mode="fwd-over-fwd")("a")
+
+
 def test_argnum_out_of_range_names_the_arguments():
     with pytest.raises(IndexError) as error:
         grad(lambda x, y: x * y, argnums=2)(1.0, 2.0)

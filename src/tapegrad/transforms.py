@@ -484,13 +484,19 @@ def jacobian(f, argnums=0, mode="auto"):
     >>> jac([2.0, 3.0]), jac.mode
     ([[3.0, 2.0], [1.0, 1.0], [1.0, 0.0]], 'fwd')
     """
-    _check_argnums(argnums, "jacobian")
-    _choose_mode(mode, 0, 0, "jacobian")
+    jacobian_f = _jacobian(f, argnums, mode, "jacobian")
+    return _wrapper(jacobian_f, f, f"jacobian({_name(f)})")
+
+
+def _jacobian(f, argnums, mode: str, caller: str):
+    """jacobian's function, its errors naming `caller` (jacobian or hessian)."""
+    _check_argnums(argnums, caller)
+    _choose_mode(mode, 0, 0, caller)
 
     def jacobian_f(*args, **kwargs):
-        trace = _trace(f, args, argnums, "jacobian", kwargs)
+        trace = _trace(f, args, argnums, caller, kwargs)
         n, m = len(trace.inputs), len(trace.outputs)
-        jacobian_f.mode = _choose_mode(mode, n, m, "jacobian")
+        jacobian_f.mode = _choose_mode(mode, n, m, caller)
         if jacobian_f.mode == "fwd":
             columns = [trace.forward(_one_hot(n, j)) for j in range(n)]
             rows = [[columns[j][i] for j in range(n)] for i in range(m)]
@@ -499,7 +505,7 @@ def jacobian(f, argnums=0, mode="auto"):
         return _nest(trace.out_shape, trace.in_shape, rows)
 
     jacobian_f.mode = None
-    return _wrapper(jacobian_f, f, f"jacobian({_name(f)})")
+    return jacobian_f
 
 
 HESSIAN_MODES = ("rev-over-rev", "fwd-over-rev", "fwd-over-fwd", "rev-over-fwd")
@@ -523,12 +529,12 @@ def hessian(f, argnums=0, mode="rev-over-rev"):
     """
     if mode not in HESSIAN_MODES:
         raise ValueError(f"hessian(mode={mode!r}): mode is one of {', '.join(HESSIAN_MODES)}")
-    _check_argnums(argnums, "hessian")
     outer, inner = mode.split("-over-")
-    jacobian_of_gradient = jacobian(jacobian(f, argnums, mode=inner), argnums, mode=outer)
+    gradient = _wrapper(_jacobian(f, argnums, inner, "hessian"), f, f"jacobian({_name(f)})")
+    jacobian_of_gradient = _jacobian(gradient, argnums, outer, "hessian")
 
     def hessian_f(*args, **kwargs):
-        _resolve_argnums(argnums, len(args), f, "hessian")  # so errors say hessian(f), not jacobian
+        _resolve_argnums(argnums, len(args), f, "hessian")  # errors name f, not its gradient
         return jacobian_of_gradient(*args, **kwargs)
 
     return _wrapper(hessian_f, f, f"hessian({_name(f)})")
