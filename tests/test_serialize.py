@@ -215,3 +215,13 @@ def test_save_overwrites(tmp_path):
     m = model(2)
     load(m, path)
     assert datas(m) == datas(newer)
+
+
+def test_a_saved_file_has_the_permissions_of_any_new_file(tmp_path):
+    """Atomic saves go through a temporary file; it must not leave the model readable by its
+    owner only (tempfile.mkstemp's 0600), but get what open() gives: 0666 less the umask."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("")
+    path = tmp_path / "m.json"
+    save(model(0), path)
+    assert os.stat(path).st_mode & 0o777 == os.stat(plain).st_mode & 0o777

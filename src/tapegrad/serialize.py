@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
-import tempfile
+import secrets
 
 from .value import Value
 
@@ -148,7 +148,7 @@ def save(module, path) -> None:
     )
     path = os.fspath(path)
     folder = check_save_path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    fd, tmp = _new_file_beside(path, folder)
     file = None
     try:
         file = os.fdopen(fd, "w", encoding="utf-8")
@@ -166,6 +166,20 @@ def save(module, path) -> None:
         except OSError:
             pass
         raise
+
+
+def _new_file_beside(path: str, folder: str) -> tuple[int, str]:
+    """A new, uniquely named temporary file in ``folder``, opened for writing: (fd, its path).
+
+    Made with os.open's mode 0o666, so the umask applies and the saved model gets the
+    permissions any new file gets (tempfile.mkstemp would make it 0600, private to its owner).
+    """
+    while True:
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:  # a name already taken: draw another
+            continue
 
 
 def check_save_path(path) -> str:
