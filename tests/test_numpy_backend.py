@@ -434,6 +434,14 @@ def test_several_outputs_and_a_leaf_output():
     assert (a.grad, b.grad) == (1.0, 1.0)
 
 
+def test_an_output_used_by_another_output_gets_both_gradients():
+    x = Value(2.0)
+    u = x * x
+    v = u * 3
+    compile_graph(Graph(u, v)).backward()
+    assert (u.grad, v.grad, x.grad) == (4.0, 1.0, 16.0)  # d(u + v)/du = 1 + 3
+
+
 def test_graphs_can_share_leaves():
     w, b = Value(0.5), Value(0.1)
     xs = [Value(float(i)) for i in range(3)]

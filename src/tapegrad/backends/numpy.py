@@ -411,7 +411,8 @@ class NumpyExecutor:
 
     def backward(self) -> None:
         """Reverse mode: afterwards every leaf's grad has accumulated d(sum of outputs)/d(leaf)
-        (zero them between training steps) and every output's grad is 1."""
+        (zero them between training steps) and every output's grad is d(sum of outputs)/d(it):
+        1, plus what reaches it from the outputs that use it."""
         adj, own_grads = self.adj, self.store.grad
         before = own_grads.copy()
         self._sweep_backward(masked=False)
