@@ -278,10 +278,12 @@ def _operand(other, verb: str, this, symbol: str, reflected: bool = False) -> Va
 
 
 def _check_divisor(numerator, divisor) -> None:
-    divisor_data = divisor.data if isinstance(divisor, Value) else divisor
-    if isinstance(divisor_data, numbers.Real) and divisor_data == 0:
+    """Raise for a zero divisor, naming the division by its numbers (Values' reprs would bury
+    them: `1 / x` at x = 0 reads "1.0 / 0.0", not "Value(data=1.0, ...) / Value(...)")."""
+    if _data(divisor) == 0:
         raise ZeroDivisionError(
-            f"division by zero: {numerator!r} / {divisor!r}; the divisor's data is 0"
+            f"division by zero: {_data(numerator)!r} / {_data(divisor)!r}; the divisor is 0 "
+            "(if it can reach 0, add a small epsilon or guard the division)"
         )
 
 
