@@ -141,6 +141,7 @@ def test_the_edge_of_a_domain_is_reported():
     [
         ({"order": 0}, (1.0,), ValueError, "order is an int >= 1"),
         ({"modes": ("forward",)}, (1.0,), ValueError, "modes are some of"),
+        ({"modes": "forward"}, (1.0,), ValueError, r"^gradcheck\(modes='forward'\): .* e\.g\."),
         ({}, (), TypeError, "give the point"),
         ({}, (Value(1.0),), TypeError, "is a Value"),
     ],

@@ -65,10 +65,16 @@ def gradcheck(f, *primals, order=2, modes=MODES, eps=EPS, rtol=RTOL, atol=ATOL, 
     True
     """
     if not isinstance(order, int) or isinstance(order, bool) or order < 1:
-        raise ValueError(f"gradcheck(order={order!r}): order is an int >= 1")
-    modes = (modes,) if isinstance(modes, str) else tuple(modes)
-    if not modes or any(mode not in MODES for mode in modes):
-        raise ValueError(f"gradcheck(modes={modes!r}): modes are some of {MODES}")
+        raise ValueError(
+            f"gradcheck(order={order!r}): order is an int >= 1 "
+            "(1 checks first derivatives, 2 also second derivatives, ...)"
+        )
+    chosen = (modes,) if isinstance(modes, str) else tuple(modes)
+    if not chosen or any(mode not in MODES for mode in chosen):
+        raise ValueError(
+            f"gradcheck(modes={modes!r}): modes are some of {MODES}, "
+            f"e.g. modes='rev' or modes={MODES}"
+        )
     if not primals:
         raise TypeError(
             f"gradcheck({_name(f)}): give the point to check at, e.g. gradcheck(f, 0.5)"
@@ -86,7 +92,7 @@ def gradcheck(f, *primals, order=2, modes=MODES, eps=EPS, rtol=RTOL, atol=ATOL, 
         return _flatten_result(f(*_unflatten(in_shape, iter(inputs))), f, "gradcheck")[0]
 
     check = _Check(
-        f, flat_f, [float(x) for x in xs], names, modes, eps, rtol, atol, random.Random(seed)
+        f, flat_f, [float(x) for x in xs], names, chosen, eps, rtol, atol, random.Random(seed)
     )
     check.run(flat_f, order, path=[])
     return True
