@@ -86,6 +86,11 @@ def test_an_element_of_a_list_input_is_named():
         gradcheck(lambda xs: [xs[0] * 2, xs[1] * xs[1].data], [0.5, 0.5])
 
 
+def test_an_input_without_a_parameter_name_is_named_once():
+    with pytest.raises(GradcheckError, match=r"\n  input argument 1\[0\]: tapegrad gives"):
+        gradcheck(lambda *xs: xs[0] * xs[1][0].data, 1.0, [2.0], order=1)
+
+
 def test_one_wrong_output_among_several_is_caught():
     with pytest.raises(GradcheckError, match="input `x`"):
         gradcheck(lambda x: [x.sin(), x * x.data, x * 2], 0.9, order=1)

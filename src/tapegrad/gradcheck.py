@@ -99,14 +99,18 @@ def gradcheck(f, *primals, order=2, modes=MODES, eps=EPS, rtol=RTOL, atol=ATOL, 
 
 
 def _input_names(f, in_shape, paths) -> list[str]:
-    """`x` (argument 0), `xs[2]` (argument 1): each input in the words of f's signature."""
-    kind, shapes = in_shape
+    """`x` (argument 0), `xs[2]` (argument 1): each input in the words of f's signature, or
+    argument 2[0] where the signature does not name it (``*args``)."""
+    _, shapes = in_shape
     arg_names = _argument_names(f, len(shapes))
     names = []
     for path in paths:  # paths look like "primals[i]" or "primals[i][j]..."
         i = int(path[len("primals[") : path.index("]")])
         rest = path[path.index("]") + 1 :]
-        names.append(f"`{arg_names[i]}{rest}` (argument {i})")
+        if arg_names[i] == f"argument {i}":  # _argument_names found no parameter name
+            names.append(f"argument {i}{rest}")
+        else:
+            names.append(f"`{arg_names[i]}{rest}` (argument {i})")
     return names
 
 
