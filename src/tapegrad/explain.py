@@ -23,7 +23,7 @@ import numbers
 import operator
 
 from .graph import Graph, local_partials
-from .ops import FLOATS, RULES, WITH_CONSTANT, Op
+from .ops import FLOATS, RULES, WITH_CONSTANT
 from .value import Value
 
 MAX_LENGTH = 1000  # characters of expression

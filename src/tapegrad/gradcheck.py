@@ -28,7 +28,7 @@ import math
 import random
 
 from .graph import Graph
-from .ops import Op
+from .ops import RULES
 from .transforms import (
     MODES,
     _argument_names,
@@ -46,7 +46,8 @@ EPS = 1e-6
 RTOL = 1e-5
 ATOL = 1e-6
 
-_KINKS = {Op.RELU: "relu", Op.ABS: "abs"}
+# The ops whose derivative at 0 is a convention (0, as in micrograd and PyTorch), from the rule table.
+_KINKS = {op: op.value for op, rule in RULES.items() if rule.kink_at_zero}
 
 
 class GradcheckError(AssertionError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from .ops import FLOATS, RULES, WITH_CONSTANT, Op
+from .ops import FLOATS, RULES, WITH_CONSTANT
 from .value import Value, evaluate
 
 

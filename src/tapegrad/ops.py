@@ -65,6 +65,7 @@ class Rule:
     forward: Callable
     partials: Callable
     takes_constant: bool = False  # True when the op has a constant operand (the exponent of POW)
+    kink_at_zero: bool = False  # not differentiable at x = 0; its partials there are a convention
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,8 +220,20 @@ RULES: dict[Op, Rule] = {
     Op.SIGMOID: Rule(
         "sigmoid", 1, forward=lambda m, a: m.sigmoid(a), partials=lambda m, y, a: (y * (1.0 - y),)
     ),
-    Op.RELU: Rule("ReLU", 1, forward=lambda m, a: m.relu(a), partials=lambda m, y, a: (m.step(a),)),
-    Op.ABS: Rule("abs", 1, forward=lambda m, a: m.abs(a), partials=lambda m, y, a: (m.sign(a),)),
+    Op.RELU: Rule(
+        "ReLU",
+        1,
+        forward=lambda m, a: m.relu(a),
+        partials=lambda m, y, a: (m.step(a),),
+        kink_at_zero=True,
+    ),
+    Op.ABS: Rule(
+        "abs",
+        1,
+        forward=lambda m, a: m.abs(a),
+        partials=lambda m, y, a: (m.sign(a),),
+        kink_at_zero=True,
+    ),
     Op.SIN: Rule("sin", 1, forward=lambda m, a: m.sin(a), partials=lambda m, y, a: (m.cos(a),)),
     Op.COS: Rule("cos", 1, forward=lambda m, a: m.cos(a), partials=lambda m, y, a: (-m.sin(a),)),
     Op.DOT: Rule("dot", VARIADIC, forward=_dot_forward, partials=_dot_partials),
