@@ -78,6 +78,11 @@ def make_tapegrad_eager(data) -> Demo:
     from tapegrad import Value
     from tapegrad.nn import MLP
 
+    return _micrograd_style_demo("tapegrad eager", Value, MLP, data)
+
+
+def _micrograd_style_demo(name, Value, MLP, data) -> Demo:
+    """micrograd's demo step, word for word, on the given library's Value and MLP."""
     random.seed(1337)
     model = MLP(2, list(SIZES[1:]))
     params = model.parameters()
@@ -89,7 +94,7 @@ def make_tapegrad_eager(data) -> Demo:
         _sgd_by_hand(params, learning_rate(k))
         return loss.data
 
-    return Demo("tapegrad eager", step)
+    return Demo(name, step)
 
 
 def _recorded_demo():
@@ -169,18 +174,7 @@ def make_micrograd(data) -> Demo:
         from micrograd.nn import MLP
     except ImportError:
         raise Missing("micrograd not installed (pip install micrograd)") from None
-    random.seed(1337)
-    model = MLP(2, list(SIZES[1:]))
-    params = model.parameters()
-
-    def step(k):
-        loss = _demo_loss(Value, model, data)
-        model.zero_grad()
-        loss.backward()
-        _sgd_by_hand(params, learning_rate(k))
-        return loss.data
-
-    return Demo("micrograd", step)
+    return _micrograd_style_demo("micrograd", Value, MLP, data)
 
 
 # -------------------------------------------------------------------------------------------
