@@ -104,8 +104,8 @@ class Graph:
     @cached_property
     def arg_indices(self) -> list[tuple[int, ...]]:
         """For each node, the positions of its arguments (always smaller than its own)."""
-        index = self.index
-        return [tuple(index[a] for a in node.args) for node in self.nodes]
+        position = self.index.__getitem__
+        return [tuple(map(position, node.args)) for node in self.nodes]
 
     def publish(self) -> None:
         """Make every node's ``data`` and ``grad`` current on its Value object.
