@@ -31,7 +31,7 @@ from .value import Value
 from .viz import format_number, layout, render_svg
 
 MAX_NODES = 200  # a page for stepping through by hand; bigger graphs belong in to_svg
-TEMPLATE = "explorer_template.html"
+TEMPLATE = "explorer_page.tmpl"  # a hand-written HTML page with one slot for the data
 
 
 def number(x: float) -> str:
