@@ -148,7 +148,7 @@ def _run_demo(args) -> int:
 
 
 def _run_explain(args) -> int:
-    from .explain import ExplainError, build, explain
+    from .explain import ExplainError, build, describe
 
     bindings = {}
     for text in args.at:
@@ -157,10 +157,9 @@ def _run_explain(args) -> int:
             raise UsageError(f"--at {name}= is given twice; give each input one value")
         bindings[name] = number
     try:
-        print(explain(args.expr, bindings))
+        output, inputs = build(args.expr, bindings)
+        print(describe(args.expr, output, inputs))  # also back-propagates, for the drawings
         if args.svg or args.html:
-            output, inputs = build(args.expr, bindings)
-            output.backward()  # so the drawing shows each node's gradient, not zeros
             if args.svg:
                 from .viz import to_svg
 

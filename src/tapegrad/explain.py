@@ -317,7 +317,12 @@ def _formula(node: Value) -> str:
 def explain(expr: str, bindings: dict[str, float]) -> str:
     """The whole explanation as text: the graph, the forward values, the reverse sweep as the
     chain rule, a forward-mode sweep per input, and the results."""
-    out, inputs = build(expr, bindings)
+    return describe(expr, *build(expr, bindings))
+
+
+def describe(expr: str, out: Value, inputs: dict[str, Value]) -> str:
+    """`explain` for a graph already built from `expr` by `build`. It back-propagates that
+    graph, so afterwards every node's ``grad`` is d(out)/d(node), ready to be drawn."""
     graph = Graph(out)
     graph.backward()
     nodes, arg_indices = graph.nodes, graph.arg_indices
@@ -391,4 +396,4 @@ def explain(expr: str, bindings: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["build", "explain", "parse", "ExplainError", "FUNCTIONS", "MAX_LENGTH", "MAX_DEPTH"]
+__all__ = ["build", "explain", "describe", "parse", "ExplainError", "FUNCTIONS", "MAX_LENGTH", "MAX_DEPTH"]
