@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from examples import seed_example
 from oracle import MP, TAPEGRAD, assert_close, mp_gradient, torch_gradient, torch_ops
 from tapegrad import Graph, Value
 from tapegrad.explorer import explorer_html
@@ -28,14 +29,6 @@ DATA = re.compile(r'<script type="application/json" id="tg-data">(.*?)</script>'
 def page_data(html: str) -> dict:
     return json.loads(DATA.search(html).group(1))
 
-
-def seed_example():
-    x = Value(2.0, label="x")
-    u = 2 * x + 3
-    u.label = "u"
-    f = u**2
-    f.label = "f"
-    return x, u, f
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,23 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from examples import seed_example
 from tapegrad import Graph, Op, RULES, Value
 from tapegrad import viz
 from tapegrad.nn import MLP
 from tapegrad.viz import format_number, nodes_to_draw, to_dot, to_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def seed_example():
-    """The seed's sanity check, f = (2x + 3)^2 at x = 2, back-propagated."""
-    x = Value(2.0, label="x")
-    u = 2 * x + 3
-    u.label = "u"
-    f = u**2
-    f.label = "f"
-    f.backward()
-    return x, u, f
 
 
 # Every op, produced through the public API, with the symbol RULES gives it.
@@ -69,7 +59,7 @@ DOT_EDGE = re.compile(r"^\s*(\w+) -> (\w+)", re.M)
 
 
 def test_dot_of_the_seed_shows_every_value_with_its_data_and_grad():
-    x, u, f = seed_example()
+    x, u, f = seed_example(backward=True)
     dot = to_dot(f)
     assert dot.startswith("digraph") and "rankdir=LR" in dot
     records = {int(i): (label, float(d), float(g)) for i, label, d, g in DOT_RECORD.findall(dot)}
@@ -121,7 +111,7 @@ def test_dot_escapes_record_syntax_in_labels():
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 def test_graphviz_accepts_the_dot_text_and_draws_every_node():
-    x, u, f = seed_example()
+    x, u, f = seed_example(backward=True)
     svg = to_svg(f, engine="dot")
     root = ET.fromstring(svg)
     titles = [t.text for t in root.iter(f"{SVG}title")]
@@ -163,7 +153,7 @@ def parse_svg(svg: str):
 
 
 def test_svg_of_the_seed_shows_the_hand_computed_numbers():
-    x, u, f = seed_example()
+    x, u, f = seed_example(backward=True)
     _, records, ops, edges = parse_svg(to_svg(f))
     shown = sorted(tuple(texts) for texts, _ in records.values())
     assert shown == sorted(
@@ -434,7 +424,7 @@ def test_number_format(x, shown):
 
 
 def test_jupyter_hooks_draw_while_repr_stays_micrograds():
-    x, u, f = seed_example()
+    x, u, f = seed_example(backward=True)
     assert f._repr_svg_() == to_svg(f)
     g = Graph(f)
     assert g._repr_svg_() == to_svg(f)
@@ -444,7 +434,7 @@ def test_jupyter_hooks_draw_while_repr_stays_micrograds():
 
 def test_ipython_displays_values_and_graphs_as_svg():
     formatters = pytest.importorskip("IPython.core.formatters")
-    x, u, f = seed_example()
+    x, u, f = seed_example(backward=True)
     fmt = formatters.DisplayFormatter()
     for obj in (f, Graph(f)):
         data, _ = fmt.format(obj)
