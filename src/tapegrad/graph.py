@@ -16,43 +16,77 @@ from __future__ import annotations
 from functools import cached_property
 
 from .ops import FLOATS, RULES, WITH_CONSTANT
-from .value import Value, evaluate
+from .tape import backprop, tapes_of
+from .value import Value, _handle
 
 
 def topological_order(outputs) -> list[Value]:
     """Every node the outputs depend on, each after its arguments.
 
-    Found with an explicit stack (never recursion); ordered by birth, since a node is always
-    made after its arguments. Ties cannot happen: every node has its own birth number.
+    One backward marking pass per tape (never recursion), newest tape first; then the marked
+    entries in tape order, with the leaves slotted in where they were made. The outputs' own
+    Values are kept; other tape nodes get fresh handles.
     """
-    seen = set(outputs)
-    stack = list(seen)
-    while stack:
-        for arg in stack.pop().args:
-            if arg not in seen:
-                seen.add(arg)
-                stack.append(arg)
-    return sorted(seen, key=_birth)
+    tapes = tapes_of(outputs)
+    deps = {serial: tape for serial, tape in tapes.items()}
+    marks = {serial: bytearray(len(tape.data)) for serial, tape in tapes.items()}
+    leaves = {}
+    given = {}
+    for out in outputs:
+        if out._tape is None:
+            leaves[id(out)] = out
+        else:
+            marks[out._tape.serial][out._i] = 1
+            given[out._tape.serial, out._i] = out
+    for serial in sorted(tapes, reverse=True):
+        tape, mark = tapes[serial], marks[serial]
+        args, ext = tape.args, tape.ext
+        for n in range(len(mark) - 1, -1, -1):
+            if mark[n]:
+                for r in args[n]:
+                    if r >= 0:
+                        mark[r] = 1
+                        continue
+                    item = ext[~r]
+                    if type(item) is tuple:
+                        marks[item[0]][item[1]] = 1
+                    else:
+                        leaves[id(item)] = item
+    # Merge the leaves (sorted by when they were made) into the entries (already in order).
+    pending = sorted(leaves.values(), key=_leaf_key, reverse=True)
+    order = []
+    for serial in sorted(tapes):
+        tape, mark = tapes[serial], marks[serial]
+        for n in range(len(mark)):
+            if mark[n]:
+                while pending and pending[-1]._key < (serial, n):
+                    order.append(pending.pop())
+                node = given.get((serial, n))
+                order.append(node if node is not None else _handle(tape, n, deps))
+    order.extend(reversed(pending))
+    return order
 
 
-def _birth(node: Value) -> int:
-    return node._birth
+def _leaf_key(leaf: Value):
+    return leaf._key
 
 
 def local_partials(node: Value, m=FLOATS) -> tuple:
     """(∂node/∂arg for each arg), from the rule table. With m=VALUES they are Values, recorded
     on the graph so they can be differentiated again; with FLOATS they are plain numbers."""
     partials = _PARTIALS[node.op]
+    args = node.args
     if m is FLOATS:
-        y, xs = node.data, [a.data for a in node.args]
+        y, xs = node.data, [a.data for a in args]
     else:
-        y, xs = node, node.args
+        y, xs = node, args
     if node.op in WITH_CONSTANT:
         return partials(m, y, *xs, node.k)
     return partials(m, y, *xs)
 
 
 _PARTIALS = {op: rule.partials for op, rule in RULES.items()}
+_FORWARD = {op: rule.forward for op, rule in RULES.items()}
 
 
 def _accumulate(total, term):
@@ -104,8 +138,26 @@ class Graph:
     @cached_property
     def arg_indices(self) -> list[tuple[int, ...]]:
         """For each node, the positions of its arguments (always smaller than its own)."""
-        position = self.index.__getitem__
-        return [tuple(map(position, node.args)) for node in self.nodes]
+        position = {}  # (tape serial, entry) for tape nodes, id() for leaves -> position
+        for p, node in enumerate(self.nodes):
+            tape = node._tape
+            position[id(node) if tape is None else (tape.serial, node._i)] = p
+        indices = []
+        for node in self.nodes:
+            tape = node._tape
+            if tape is None:
+                indices.append(())
+                continue
+            serial, ext = tape.serial, tape.ext
+            indices.append(
+                tuple(
+                    position[serial, r]
+                    if r >= 0
+                    else position[ext[~r] if type(ext[~r]) is tuple else id(ext[~r])]
+                    for r in tape.args[node._i]
+                )
+            )
+        return indices
 
     def publish(self) -> None:
         """Make every node's ``data`` and ``grad`` current on its Value object.
@@ -126,10 +178,18 @@ class Graph:
         """
         if self._compiled is not None:
             return self._compiled.forward()
-        for i, node in enumerate(self.nodes):
-            if node.args:
+        nodes, arg_indices, forward_of = self.nodes, self.arg_indices, _FORWARD
+        values = [node.data for node in nodes]
+        for i, node in enumerate(nodes):
+            positions = arg_indices[i]
+            if positions:
+                tape, n = node._tape, node._i
+                op = tape.op[n]
+                xs = [values[j] for j in positions]
+                if op in WITH_CONSTANT:
+                    xs.append(tape.k[n])
                 try:
-                    node.data = evaluate(node.op, node.args, node.k)
+                    values[i] = tape.data[n] = forward_of[op](FLOATS, *xs)
                 except (ArithmeticError, ValueError) as error:
                     raise type(error)(
                         f"Graph.forward(), node {i} ({self._describe(i)}): {error}"
@@ -146,36 +206,7 @@ class Graph:
         """
         if self._compiled is not None:
             return self._compiled.backward()
-        nodes = self.nodes
-        for node in nodes:
-            if node.args:
-                node.grad = 0.0
-        for out in self.outputs:
-            out.grad += 1.0
-        partials_of, floats = _PARTIALS, FLOATS
-        for node in reversed(nodes):
-            args = node.args
-            # NOTE: a node whose gradient is 0 (behind a dead ReLU, say) contributes nothing,
-            # so it is skipped: about a third of the demo's sweep. Like JAX's symbolic zeros,
-            # this also means 0 · inf (sqrt at 0 behind a zero gradient) gives 0, not nan.
-            if not args or not node.grad:
-                continue
-            grad = node.grad
-            # NOTE: this is local_partials() unrolled for the two shapes nearly every node has,
-            # one or two arguments; it makes the sweep about 2.5x faster. The math still comes
-            # from the rule table.
-            if len(args) == 1 and node.op not in WITH_CONSTANT:
-                (a,) = args
-                (da,) = partials_of[node.op](floats, node.data, a.data)
-                a.grad += grad * da
-            elif len(args) == 2:
-                a, b = args
-                da, db = partials_of[node.op](floats, node.data, a.data, b.data)
-                a.grad += grad * da
-                b.grad += grad * db
-            else:
-                for arg, partial in zip(args, local_partials(node)):
-                    arg.grad += grad * partial
+        backprop(self.outputs)
 
     def vjp(self, cotangents: dict, m=FLOATS, wrt=None) -> list:
         """Reverse mode without side effects: the cotangent of every node, as a list aligned with

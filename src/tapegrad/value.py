@@ -1,16 +1,21 @@
-"""Value: one node of the computation graph.
+"""Value: one node of the computation graph, as the user's code sees it.
 
-A Value holds four things (the seed's data structure, plus its arguments):
+A Value shows four things (the seed's data structure, plus its arguments):
 
 - ``data``: the number computed in the forward pass;
 - ``grad``: d(output)/d(this node), filled in by the backward pass;
-- ``op``: the `Op` that made it (``Op.LEAF`` for inputs and parameters);
+- ``op``: the `Op` that made it (``Op.LEAF`` for inputs, parameters and constants);
 - ``args``: the Values it was made from.
 
 There are no closures: a node only says *what* it is. What to do with it -- evaluate it,
-differentiate it, draw it -- is decided by the interpreters in graph.py, which read the rule
-table in ops.py. Python's operators on Values record new nodes, eagerly: ``x * 2`` computes its
-data at once and remembers that it was a product of ``x`` and the constant 2.
+differentiate it, draw it -- is decided by the interpreters (tape.py, graph.py), which read the
+rule table in ops.py. Python's operators on Values record new nodes, eagerly: ``x * 2`` computes
+its data at once and remembers that it was a product of ``x`` and the constant 2.
+
+Where the numbers live: a leaf made with ``Value(2.0)`` keeps its data and grad itself. Every
+other node is an entry of a `Tape` (parallel arrays, see tape.py), and its Value is a handle,
+(tape, index): the graph does not need the handle, so a handle the user's code drops is freed at
+once. Two handles of the same node are equal (``==``, and as dict keys and set members).
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ import itertools
 import numbers
 
 from .ops import FLOATS, RULES, WITH_CONSTANT, Op
+from .tape import CAPACITY, CURRENT, fresh_tape, merge_deps, with_tape
 
-# Every Value is stamped with its birth number. A node is always made after its arguments, so
-# sorting any set of nodes by birth is a topological order -- no recursion, no graph search.
-_births = itertools.count()
+# A leaf is stamped with where recording stood when it was made: (tape serial, position - ½,
+# count). Sorted together with the tape entries' (serial, position, 0) that is creation order,
+# a topological order, found without recursion or graph search.
+_leaf_count = itertools.count()
 
 
 def _as_float(x, context: str) -> float:
@@ -50,7 +57,9 @@ class Value:
     (49.0, 28.0)
     """
 
-    __slots__ = ("data", "grad", "op", "args", "k", "label", "_birth", "__weakref__")
+    # A leaf: _tape is None and _data, _grad, _label, _key hold its fields.
+    # A tape node: entry _i of _tape; _deps maps serial -> Tape for the older tapes it needs.
+    __slots__ = ("_tape", "_i", "_deps", "_data", "_grad", "_label", "_key", "__weakref__")
 
     def __init__(self, data, _children=(), _op="", label=""):
         # `_children` and `_op` are micrograd's constructor arguments, accepted so its
@@ -62,13 +71,96 @@ class Value:
                 "not know its derivative. Compute it with operations on Values instead "
                 "(a + b, a * b, a.tanh(), ...)."
             )
-        self.data = _as_float(data, "Value(data)")
-        self.grad = 0.0
-        self.op = Op.LEAF
-        self.args = ()
-        self.k = None  # the constant operand of ops that have one (the exponent of x ** k)
-        self.label = label
-        self._birth = next(_births)
+        self._tape = None
+        self._i = -1
+        self._deps = None
+        self._data = _as_float(data, "Value(data)")
+        self._grad = 0.0
+        self._label = label
+        now = CURRENT[0]
+        self._key = (now.serial, len(now.data) - 0.5, next(_leaf_count))
+
+    # -- the fields ---------------------------------------------------------------------------
+
+    @property
+    def data(self) -> float:
+        tape = self._tape
+        return self._data if tape is None else tape.data[self._i]
+
+    @data.setter
+    def data(self, value) -> None:
+        tape = self._tape
+        if tape is None:
+            self._data = value
+        else:
+            tape.data[self._i] = value
+
+    @property
+    def grad(self) -> float:
+        tape = self._tape
+        if tape is None:
+            return self._grad
+        grads = tape.grad
+        return grads[self._i] if grads is not None else 0.0
+
+    @grad.setter
+    def grad(self, value) -> None:
+        tape = self._tape
+        if tape is None:
+            self._grad = value
+            return
+        if tape.grad is None:
+            if CURRENT[0] is tape:
+                fresh_tape()  # a tape with gradients takes no more entries
+            tape.grad = [0.0] * len(tape.data)
+        tape.grad[self._i] = value
+
+    @property
+    def label(self) -> str:
+        tape = self._tape
+        return self._label if tape is None else tape.labels.get(self._i, "")
+
+    @label.setter
+    def label(self, value) -> None:
+        if self._tape is None:
+            self._label = value
+        else:
+            self._tape.labels[self._i] = value
+
+    @property
+    def op(self) -> Op:
+        tape = self._tape
+        return Op.LEAF if tape is None else tape.op[self._i]
+
+    @property
+    def args(self) -> tuple:
+        """The argument nodes, as Values (handles made on the spot for tape nodes)."""
+        tape = self._tape
+        if tape is None:
+            return ()
+        return tuple(_resolve(tape, r, self._deps) for r in tape.args[self._i])
+
+    @property
+    def k(self):
+        """The constant operand of ops that have one (the exponent of x ** k), else None."""
+        tape = self._tape
+        return None if tape is None else tape.k.get(self._i)
+
+    # Two handles of one tape node are the same Value; a leaf is only ever itself.
+    def __eq__(self, other):
+        if self is other:
+            return True
+        tape = self._tape
+        return (
+            tape is not None
+            and isinstance(other, Value)
+            and other._tape is tape
+            and other._i == self._i
+        )
+
+    def __hash__(self):
+        tape = self._tape
+        return object.__hash__(self) if tape is None else hash((id(tape), self._i))
 
     # -- micrograd's names for the same fields ------------------------------------------------
 
@@ -80,8 +172,9 @@ class Value:
     @property
     def _op(self) -> str:
         """The op as micrograd prints it: '+', '*', '**2', 'ReLU', or '' for a leaf."""
-        symbol = RULES[self.op].symbol
-        return f"{symbol}{self.k}" if self.op in WITH_CONSTANT else symbol
+        op = self.op
+        symbol = RULES[op].symbol
+        return f"{symbol}{self.k}" if op in WITH_CONSTANT else symbol
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
@@ -118,7 +211,7 @@ class Value:
         if isinstance(other, Value):
             return _record2(Op.POWV, self, other)
         if isinstance(other, numbers.Real):
-            return _new_node(Op.POW, (self,), _FORWARD[Op.POW](FLOATS, self.data, other), other)
+            return _record1(Op.POW, self, other)
         raise TypeError(
             f"cannot raise {self!r} to the power {other!r} ({type(other).__name__}): "
             "the exponent must be a number or a Value"
@@ -202,34 +295,94 @@ class Value:
         if type(data) is not float:
             args = tuple(_operand(v, "take the dot product of", None, "dot") for v in args)
             data = _FORWARD[Op.DOT](FLOATS, *[a.data for a in args])
-        return _new_node(Op.DOT, args, data)
+        return _record(Op.DOT, args, data)
 
     # -- reverse mode -------------------------------------------------------------------------
 
     def backward(self):
         """Fill ``.grad`` of every node this Value depends on with d(self)/d(node).
 
-        Builds the Graph of this Value and sweeps it once in reverse. Leaves accumulate across
+        One reverse sweep over the tapes this Value's graph is on. Leaves accumulate across
         calls (call ``zero_grad()`` between training steps); interior nodes hold the gradient of
         the latest call, so calling ``backward()`` twice never double-counts.
         """
-        Graph(self).backward()
+        backprop((self,))
 
 
-def _new_node(op: Op, args: tuple, data: float, k=None) -> Value:
-    node = object.__new__(Value)
-    node.data = data
-    node.grad = 0.0
-    node.op = op
-    node.args = args
-    node.k = k
-    node.label = ""
-    node._birth = next(_births)
-    return node
-
+# ---------------------------------------------------------------------------------------------
+# Recording: one tape entry per node
+# ---------------------------------------------------------------------------------------------
 
 # Each op's forward formula, looked up once per node on the hot path.
 _FORWARD = {op: rule.forward for op, rule in RULES.items()}
+
+_new = object.__new__
+
+
+def _handle(tape, i: int, deps) -> Value:
+    """The Value of entry `i` of `tape`."""
+    v = _new(Value)
+    v._tape = tape
+    v._i = i
+    v._deps = deps
+    return v
+
+
+def _resolve(tape, ref: int, deps) -> Value:
+    """The Value a reference of an entry of `tape` names (see tape.py)."""
+    if ref >= 0:
+        return _handle(tape, ref, deps)
+    item = tape.ext[~ref]
+    if type(item) is tuple:
+        serial, j = item
+        return _handle(deps[serial], j, deps)
+    return item
+
+
+def _target():
+    """The tape a new node goes on: the current one, or a fresh one once it is full."""
+    tape = CURRENT[0]
+    return tape if len(tape.data) < CAPACITY else fresh_tape()
+
+
+def _refer(tape, v: Value, deps):
+    """A reference from a new entry of `tape` to the node of `v`, and the new node's deps."""
+    t = v._tape
+    if t is tape:
+        return v._i, merge_deps(deps, v._deps)
+    ext = tape.ext
+    if t is None:
+        ext.append(v)  # a leaf: the tape holds it
+        return ~(len(ext) - 1), deps
+    ext.append((t.serial, v._i))  # an older tape's entry: the new handle keeps that tape
+    return ~(len(ext) - 1), with_tape(merge_deps(deps, v._deps), t)
+
+
+def _constant(x: float) -> Value:
+    """A number used as an operand: a constant entry (Op.LEAF, no arguments) on the tape."""
+    tape = _target()
+    i = len(tape.data)
+    tape.data.append(x)
+    tape.op.append(Op.LEAF)
+    tape.args.append(())
+    return _handle(tape, i, None)
+
+
+def _record(op: Op, args: tuple, data: float, k=None) -> Value:
+    """Append the node `op`(args) with the given data; return its Value."""
+    tape = _target()
+    deps = None
+    refs = []
+    for a in args:
+        r, deps = _refer(tape, a, deps)
+        refs.append(r)
+    i = len(tape.data)
+    tape.data.append(data)
+    tape.op.append(op)
+    tape.args.append(tuple(refs))
+    if k is not None:
+        tape.k[i] = k
+    return _handle(tape, i, deps)
 
 
 def evaluate(op: Op, args: tuple, k=None) -> float:
@@ -240,15 +393,67 @@ def evaluate(op: Op, args: tuple, k=None) -> float:
 
 
 # Recording a node computes its data first: if the formula raises, nothing is recorded and the
-# graph built so far is left intact.
+# graph built so far is left intact. These two are the hot path, _record unrolled.
 
 
-def _record1(op: Op, a: Value) -> Value:
-    return _new_node(op, (a,), _FORWARD[op](FLOATS, a.data))
+def _record1(op: Op, a: Value, k=None) -> Value:
+    tape = a._tape
+    x = a.data if tape is None else tape.data[a._i]  # (a leaf's data may live elsewhere)
+    y = _FORWARD[op](FLOATS, x) if k is None else _FORWARD[op](FLOATS, x, k)
+    tape = CURRENT[0]
+    data = tape.data
+    if len(data) >= CAPACITY:
+        tape = fresh_tape()
+        data = tape.data
+    if a._tape is tape:
+        ref, deps = a._i, a._deps
+    else:
+        ref, deps = _refer(tape, a, None)
+    i = len(data)
+    data.append(y)
+    tape.op.append(op)
+    tape.args.append((ref,))
+    if k is not None:
+        tape.k[i] = k
+    v = _new(Value)
+    v._tape = tape
+    v._i = i
+    v._deps = deps
+    return v
 
 
 def _record2(op: Op, a: Value, b: Value) -> Value:
-    return _new_node(op, (a, b), _FORWARD[op](FLOATS, a.data, b.data))
+    ta = a._tape
+    tb = b._tape
+    y = _FORWARD[op](
+        FLOATS,
+        a.data if ta is None else ta.data[a._i],  # (a leaf's data may live elsewhere)
+        b.data if tb is None else tb.data[b._i],
+    )
+    tape = CURRENT[0]
+    data = tape.data
+    if len(data) >= CAPACITY:
+        tape = fresh_tape()
+        data = tape.data
+    if ta is tape:
+        ra, deps = a._i, a._deps
+    else:
+        ra, deps = _refer(tape, a, None)
+    if tb is tape:
+        rb = b._i
+        if b._deps is not deps:
+            deps = merge_deps(deps, b._deps)
+    else:
+        rb, deps = _refer(tape, b, deps)
+    i = len(data)
+    data.append(y)
+    tape.op.append(op)
+    tape.args.append((ra, rb))
+    v = _new(Value)
+    v._tape = tape
+    v._i = i
+    v._deps = deps
+    return v
 
 
 _EXACT_INT = 2**53  # ints up to this size convert to floats exactly and never overflow
@@ -260,9 +465,9 @@ def _operand(other, verb: str, this, symbol: str, reflected: bool = False) -> Va
     if isinstance(other, Value):
         return other
     if type(other) is float:  # the common cases first: numbers.Real is a slow ABC check
-        return _new_node(Op.LEAF, (), other)
+        return _constant(other)
     if type(other) is int and -_EXACT_INT <= other <= _EXACT_INT:
-        return _new_node(Op.LEAF, (), float(other))
+        return _constant(float(other))
     if isinstance(other, numbers.Real):
         return Value(other)
     if this is None:
@@ -353,6 +558,6 @@ class ValueMath:
 
 VALUES = ValueMath()
 
-from .graph import Graph  # noqa: E402  (graph.py needs Value; Value.backward needs Graph)
+from .tape import backprop  # noqa: E402
 
 __all__ = ["Value", "VALUES", "evaluate"]

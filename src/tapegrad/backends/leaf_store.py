@@ -22,9 +22,9 @@ import math
 
 from ..value import Value
 
-# StoredLeaf's `data` property hides the `data` slot it inherits from Value. That slot is free,
-# so it keeps the leaf's home: (store, i), i.e. where its data and grad now live.
-_HOME = Value.__dict__["data"]
+# A StoredLeaf does not use the `_data` slot a leaf Value keeps its number in, so that slot
+# keeps the leaf's home: (store, i), i.e. where its data and grad now live.
+_HOME = Value.__dict__["_data"]
 
 
 class LeafStore:

@@ -7,11 +7,12 @@
 
 Compiling does four things, so that a sweep does no Python work per node:
 
-1. **Leaves move into arrays.** Every leaf (input, parameter, constant) becomes a StoredLeaf
-   whose ``data`` and ``grad`` are entries of this executor's arrays (see leaf_store.py): the
-   user's ``x.data = 3.0`` lands where the next forward() reads it, and an optimizer updates all
+1. **Leaves move into arrays.** Every leaf (input, parameter) becomes a StoredLeaf whose
+   ``data`` and ``grad`` are entries of this executor's arrays (see leaf_store.py): the user's
+   ``x.data = 3.0`` lands where the next forward() reads it, and an optimizer updates all
    parameters in one array operation. A leaf already held by another compiled Graph stays there
-   and is copied in (forward) and out (backward) with one fancy-indexing call per store.
+   and is copied in (forward) and out (backward) with one fancy-indexing call per store. Numbers
+   used as constants (the 2 of ``2 * x``) are copied in once.
 2. **Chains of additions are fused.** An ADD used only by another ADD is folded into it, so
    Python's ``sum(xs)`` (a chain ``((0 + x0) + x1) + ...``) becomes one node with many terms,
    computed with one ``np.bincount`` (which adds left to right, like the chain).
@@ -333,7 +334,10 @@ class NumpyExecutor:
         self.n_leaves = len(own) + len(held)
         self.store = LeafStore(self.val[: len(own)], self.adj[: len(own)])
         for i in own:
-            move_into(nodes[i], self.store, pos[i])
+            if nodes[i]._tape is None:
+                move_into(nodes[i], self.store, pos[i])
+            else:  # a number used as a constant (a tape entry): copied in, never changed
+                self.val[pos[i]] = nodes[i].data
 
         # Leaves held by other stores: one (store, their entries there, positions here) each.
         held_by: dict[int, tuple] = {}
@@ -454,6 +458,8 @@ class NumpyExecutor:
         val, adj, pos, root_of = self.val, self.adj, self.pos, self._root_of
         for i, node in enumerate(self.graph.nodes):
             if not node.args:
+                if node._tape is not None:  # a constant: its grad, as the python backend has it
+                    node.grad = adj.item(pos[i])
                 continue
             if i in root_of:
                 node.data = evaluate(node.op, node.args, node.k)
