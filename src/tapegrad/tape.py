@@ -30,6 +30,7 @@ of their serial numbers, each in array order, are a topological order of every n
 from __future__ import annotations
 
 import itertools
+import math
 
 from .ops import FLOATS, RULES, WITH_CONSTANT, Op
 
@@ -135,27 +136,17 @@ def backprop(outputs) -> None:
 
 def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict) -> None:
     """Back-propagate through one tape from the seeded entries (index -> gradient). Gradients
-    that leave the tape go to leaves at once, and to older tapes' entries through `pending`."""
+    that leave the tape go to leaves, and to older tapes' entries through `pending`."""
     from .value import Value  # (value.py imports this module)
 
     data, ops, args, ext = tape.data, tape.op, tape.args, tape.ext
-    grad = [0.0] * len(data)
+    # The outside references' data goes after the tape's own, in reverse: then Python's negative
+    # indexing does the rest, values[r] and grad[r] being ext[~r]'s for every r < 0.
+    values = data + [_outside_data(item, tapes, Value) for item in reversed(ext)]
+    grad = [0.0] * len(values)
     for i, g in seed.items():
         grad[i] += g
     partials_of, floats, with_constant = _PARTIALS, FLOATS, WITH_CONSTANT
-
-    def outside_data(item) -> float:  # a leaf Value's data, or an older tape's entry's
-        return tapes[item[0]].data[item[1]] if type(item) is tuple else item.data
-
-    def deliver(item, g) -> None:  # a gradient that leaves the tape
-        if type(item) is Value:
-            item._grad += g  # a plain leaf: its slot, skipping the property
-        elif type(item) is tuple:
-            serial, j = item
-            into = pending.setdefault(serial, {})
-            into[j] = into.get(j, 0.0) + g
-        else:
-            item.grad += g  # a leaf that keeps its grad elsewhere (a NumPy graph's StoredLeaf)
 
     for n in range(max(seed), -1, -1):
         g = grad[n]
@@ -166,32 +157,48 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict) -> None:
         if not g or not refs:
             continue
         op = ops[n]
-        # NOTE: the one- and two-argument shapes nearly every node has, unrolled; the math still
-        # comes from the rule table.
+        # NOTE: the two-argument shape most nodes have, unrolled; the math still comes from the
+        # rule table.
         if len(refs) == 2:
             a, b = refs
-            xa = data[a] if a >= 0 else outside_data(ext[~a])
-            xb = data[b] if b >= 0 else outside_data(ext[~b])
-            da, db = partials_of[op](floats, data[n], xa, xb)
-            if a >= 0:
-                grad[a] += g * da
-            else:
-                deliver(ext[~a], g * da)
-            if b >= 0:
-                grad[b] += g * db
-            else:
-                deliver(ext[~b], g * db)
+            da, db = partials_of[op](floats, values[n], values[a], values[b])
+            grad[a] += g * da
+            grad[b] += g * db
             continue
-        xs = [data[r] if r >= 0 else outside_data(ext[~r]) for r in refs]
+        xs = [values[r] for r in refs]
         if op in with_constant:
             xs.append(tape.k[n])
-        for r, d in zip(refs, partials_of[op](floats, data[n], *xs)):
-            if r >= 0:
-                grad[r] += g * d
-            else:
-                deliver(ext[~r], g * d)
+        for r, d in zip(refs, partials_of[op](floats, values[n], *xs)):
+            grad[r] += g * d
 
+    # Each outside reference has summed its terms in the order the sweep met them, the order
+    # micrograd adds them in; now they leave the tape, each once.
+    for k in range(len(ext)):
+        g = grad[~k]
+        if g:
+            item = ext[k]
+            if type(item) is Value:
+                item._grad += g  # a plain leaf: its slot, skipping the property
+            elif type(item) is tuple:
+                serial, j = item
+                into = pending.setdefault(serial, {})
+                into[j] = into.get(j, 0.0) + g
+            else:
+                item.grad += g  # a leaf keeping its grad elsewhere (a NumPy Graph's StoredLeaf)
+    del grad[len(data) :]
     _store_grad(tape, grad, seed)
+
+
+def _outside_data(item, tapes: dict, Value) -> float:
+    """The data of an outside reference: a leaf Value's, or an older tape's entry's."""
+    if type(item) is Value:
+        return item._data
+    if type(item) is tuple:
+        # An entry that no output depends on may refer to a tape already freed; its data is
+        # never read, since no gradient reaches it.
+        tape = tapes.get(item[0])
+        return tape.data[item[1]] if tape is not None else math.nan
+    return item.data
 
 
 def _store_grad(tape: Tape, grad: list, seed: dict) -> None:

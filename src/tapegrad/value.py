@@ -57,9 +57,12 @@ class Value:
     (49.0, 28.0)
     """
 
-    # A leaf: _tape is None and _data, _grad, _label, _key hold its fields.
+    # A leaf: _tape is None and _data, _grad, _label, _key hold its fields; _ref is where the
+    # latest tape that uses it holds it, (tape serial, reference), so each tape holds it once.
     # A tape node: entry _i of _tape; _deps maps serial -> Tape for the older tapes it needs.
-    __slots__ = ("_tape", "_i", "_deps", "_data", "_grad", "_label", "_key", "__weakref__")
+    __slots__ = (
+        "_tape", "_i", "_deps", "_data", "_grad", "_label", "_key", "_ref", "__weakref__"
+    )
 
     def __init__(self, data, _children=(), _op="", label=""):
         # `_children` and `_op` are micrograd's constructor arguments, accepted so its
@@ -79,6 +82,7 @@ class Value:
         self._label = label
         now = CURRENT[0]
         self._key = (now.serial, len(now.data) - 0.5, next(_leaf_count))
+        self._ref = _NOWHERE
 
     # -- the fields ---------------------------------------------------------------------------
 
@@ -288,14 +292,7 @@ class Value:
                 f"Value.dot: {len(weights)} weights but {len(args) - len(weights) - 1} inputs; "
                 "they must pair up"
             )
-        try:
-            data = _FORWARD[Op.DOT](FLOATS, *[a.data for a in args])
-        except AttributeError:
-            data = None  # some operand is a plain number: take the careful path below
-        if type(data) is not float:
-            args = tuple(_operand(v, "take the dot product of", None, "dot") for v in args)
-            data = _FORWARD[Op.DOT](FLOATS, *[a.data for a in args])
-        return _record(Op.DOT, args, data)
+        return _record(Op.DOT, args, verb="take the dot product of")
 
     # -- reverse mode -------------------------------------------------------------------------
 
@@ -345,15 +342,30 @@ def _target():
     return tape if len(tape.data) < CAPACITY else fresh_tape()
 
 
+_NOWHERE = (-1, 0)
+
+
+def _hold(tape, leaf: Value) -> int:
+    """The reference to `leaf` from entries of `tape`: the tape holds each leaf once, so
+    backward adds its gradient into the leaf once (~(len(ext) - 1) == -len(ext))."""
+    serial, ref = leaf._ref
+    ext = tape.ext
+    if serial == tape.serial and ext[~ref] is leaf:  # (a copied leaf carries its original's)
+        return ref
+    ext.append(leaf)
+    ref = -len(ext)
+    leaf._ref = (tape.serial, ref)
+    return ref
+
+
 def _refer(tape, v: Value, deps):
     """A reference from a new entry of `tape` to the node of `v`, and the new node's deps."""
     t = v._tape
     if t is tape:
         return v._i, merge_deps(deps, v._deps)
-    ext = tape.ext
     if t is None:
-        ext.append(v)  # a leaf: the tape holds it
-        return ~(len(ext) - 1), deps
+        return _hold(tape, v), deps
+    ext = tape.ext
     ext.append((t.serial, v._i))  # an older tape's entry: the new handle keeps that tape
     return ~(len(ext) - 1), with_tape(merge_deps(deps, v._deps), t)
 
@@ -368,21 +380,50 @@ def _constant(x: float) -> Value:
     return _handle(tape, i, None)
 
 
-def _record(op: Op, args: tuple, data: float, k=None) -> Value:
-    """Append the node `op`(args) with the given data; return its Value."""
+def _record(op: Op, args: tuple, k=None, verb: str = "") -> Value:
+    """Append the node `op`(args) (any number of args; numbers among them become constants,
+    `verb` naming the operation for an error) to the tape; return its Value."""
     tape = _target()
+    data, ext = tape.data, tape.ext
+    xs, refs = [], []
+    x_append, ref_append, ext_append = xs.append, refs.append, ext.append
+    tape_serial = tape.serial
     deps = None
-    refs = []
     for a in args:
-        r, deps = _refer(tape, a, deps)
-        refs.append(r)
-    i = len(tape.data)
-    tape.data.append(data)
+        t = getattr(a, "_tape", _NOT_A_VALUE)
+        if t is None:  # a leaf: the tape holds it once (see _hold)
+            serial, r = a._ref
+            if serial != tape_serial or ext[~r] is not a:
+                ext_append(a)
+                r = -len(ext)
+                a._ref = (tape_serial, r)
+            ref_append(r)
+            x_append(a.data)
+        elif t is tape:
+            i = a._i
+            ref_append(i)
+            x_append(data[i])
+            if a._deps is not None:
+                deps = merge_deps(deps, a._deps)
+        else:
+            if t is _NOT_A_VALUE:
+                a = _operand(a, verb, None, op.value)
+            x_append(a.data)
+            r, deps = _refer(tape, a, deps)
+            ref_append(r)
+    if k is not None:
+        xs.append(k)
+    y = _FORWARD[op](FLOATS, *xs)
+    i = len(data)
+    data.append(y)
     tape.op.append(op)
     tape.args.append(tuple(refs))
     if k is not None:
         tape.k[i] = k
     return _handle(tape, i, deps)
+
+
+_NOT_A_VALUE = object()  # what getattr(x, "_tape", ...) gives for a plain number
 
 
 def evaluate(op: Op, args: tuple, k=None) -> float:
