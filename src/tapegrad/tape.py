@@ -143,7 +143,10 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict) -> None:
     # The outside references' data goes after the tape's own, in reverse: then Python's negative
     # indexing does the rest, values[r] and grad[r] being ext[~r]'s for every r < 0.
     values = data + [_outside_data(item, tapes, Value) for item in reversed(ext)]
-    grad = [0.0] * len(values)
+    grad = [0.0] * len(data)
+    # A leaf's slot starts from the leaf's own gradient and is written back at the end, so its
+    # terms add up one by one in the order the sweep meets them, across tapes: micrograd's sums.
+    grad += [_leaf_grad(item, Value) for item in reversed(ext)]
     for i, g in seed.items():
         grad[i] += g
     partials_of, floats, with_constant = _PARTIALS, FLOATS, WITH_CONSTANT
@@ -171,22 +174,27 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict) -> None:
         for r, d in zip(refs, partials_of[op](floats, values[n], *xs)):
             grad[r] += g * d
 
-    # Each outside reference has summed its terms in the order the sweep met them, the order
-    # micrograd adds them in; now they leave the tape, each once.
-    for k in range(len(ext)):
+    # Gradients leave the tape: the leaves' running totals, and older tapes' seeds.
+    for k, item in enumerate(ext):
         g = grad[~k]
-        if g:
-            item = ext[k]
-            if type(item) is Value:
-                item._grad += g  # a plain leaf: its slot, skipping the property
-            elif type(item) is tuple:
+        if type(item) is Value:
+            item._grad = g  # a plain leaf: its slot, skipping the property
+        elif type(item) is tuple:
+            if g:
                 serial, j = item
                 into = pending.setdefault(serial, {})
                 into[j] = into.get(j, 0.0) + g
-            else:
-                item.grad += g  # a leaf keeping its grad elsewhere (a NumPy Graph's StoredLeaf)
+        elif g != item.grad:
+            item.grad = g  # a leaf keeping its grad elsewhere (a NumPy Graph's StoredLeaf)
     del grad[len(data) :]
     _store_grad(tape, grad, seed)
+
+
+def _leaf_grad(item, Value) -> float:
+    """Where an outside reference's gradient slot starts: a leaf's own gradient, else 0."""
+    if type(item) is Value:
+        return item._grad
+    return 0.0 if type(item) is tuple else item.grad
 
 
 def _outside_data(item, tapes: dict, Value) -> float:

@@ -398,7 +398,7 @@ def _record(op: Op, args: tuple, k=None, verb: str = "") -> Value:
                 r = -len(ext)
                 a._ref = (tape_serial, r)
             ref_append(r)
-            x_append(a.data)
+            x_append(a._data if type(a) is Value else a.data)  # (a StoredLeaf's is elsewhere)
         elif t is tape:
             i = a._i
             ref_append(i)

@@ -1,0 +1,231 @@
+"""Tapes: where the nodes live (tape.py), checked for what the design promises.
+
+- a graph costs no Python object per node: the garbage collector has nothing to walk;
+- a finished training step's tape is freed by reference counting alone, and a loop that keeps
+  the previous result alive while building the next stays bounded;
+- a graph spread over many tapes computes exactly what it computes on one (small capacities
+  force many tapes and cross-tape references everywhere);
+- Values are handles: two handles of one node are equal, and leaves are themselves;
+- backward twice, or on two graphs sharing a tape, keeps micrograd's semantics.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import weakref
+
+import pytest
+from hypothesis import given, settings
+
+import tapegrad.value as value_module
+from oracle import TAPEGRAD
+from tapegrad import Graph, Value
+from tapegrad.nn import MLP
+from tapegrad.tape import CURRENT
+from test_random_dags import programs, record
+
+
+@pytest.fixture
+def small_tapes(monkeypatch):
+    """Tapes of 3 entries: nearly every node refers to an older tape."""
+    monkeypatch.setattr(value_module, "CAPACITY", 3)
+    value_module.fresh_tape()
+    yield
+    value_module.fresh_tape()
+
+
+def _tape_of(v: Value):
+    return v._tape
+
+
+# -- no object per node ---------------------------------------------------------------------
+
+
+def test_a_long_chain_leaves_the_collector_nothing_to_walk():
+    gc.collect()
+    before = len(gc.get_objects())
+    x = Value(1.0)
+    y = x
+    for _ in range(20_000):
+        y = y * 1.0000001  # 40,000 nodes: the constants and the products
+    gc.collect()  # (young tuples of references are untracked at the first collection)
+    after = len(gc.get_objects())
+    y.backward()
+    assert after - before < 200, f"{after - before} tracked objects for 40,000 nodes"
+    assert x.grad == pytest.approx(1.0000001**20_000, rel=1e-12)
+
+
+# -- lifetime -------------------------------------------------------------------------------
+
+
+def _demo_step(model, xs, ys):
+    scores = [model([Value(a), Value(b)]) for a, b in xs]
+    loss = sum((1 + -y * s).relu() for y, s in zip(ys, scores)) * (1.0 / len(ys))
+    model.zero_grad()
+    loss.backward()
+    for p in model.parameters():
+        p.data -= 0.1 * p.grad
+    return loss
+
+
+def test_a_training_steps_tape_is_freed_by_reference_counting_alone():
+    model = MLP(2, [4, 1])
+    xs, ys = [(0.5, -1.0), (1.5, 0.3), (-0.7, 0.2)], [1.0, -1.0, 1.0]
+    gc.disable()  # freed without the collector: no reference cycles
+    try:
+        loss = _demo_step(model, xs, ys)
+        first = weakref.ref(_tape_of(loss))
+        loss = _demo_step(model, xs, ys)
+        assert first() is None
+        assert _tape_of(loss) is not CURRENT[0]  # backward retired it: the next step starts anew
+    finally:
+        gc.enable()
+
+
+def test_a_loop_that_keeps_its_previous_result_stays_bounded(small_tapes):
+    w = [Value(0.5), Value(-0.25), Value(2.0)]
+    tapes = []
+    previous = None
+    gc.disable()
+    try:
+        for step in range(300):
+            out = sum((wi * (step + i) for i, wi in enumerate(w)), Value(0.0)).tanh()
+            tapes.append(weakref.ref(_tape_of(out)))
+            del previous  # the previous result lives until the new one exists
+            previous = out
+        alive = sum(1 for t in tapes if t() is not None)
+    finally:
+        gc.enable()
+    assert alive <= 6, f"{alive} tapes still alive after 300 independent results"
+
+
+def test_a_node_keeps_the_older_tapes_it_needs(small_tapes):
+    x = Value(3.0)
+    y = ((x * 2 + 1) * x - 4).tanh() * 5  # several tapes of 3 entries
+    older = [weakref.ref(t) for t in y._deps.values()]
+    assert older, "the expression should span tapes"
+    gc.collect()
+    assert all(t() is not None for t in older)
+    y.backward()
+    u = 3.0
+    inner = (2 * u + 1) * u - 4
+    slope = (4 * u + 1) * (1 - __import__("math").tanh(inner) ** 2) * 5
+    assert x.grad == pytest.approx(slope, rel=1e-12)
+
+
+# -- many tapes compute what one tape computes -------------------------------------------------
+
+
+def _grads_and_data(program):
+    xs, nodes = record(program)
+    nodes[-1].backward()
+    return [n.data for n in nodes], [x.grad for x in xs], [n.grad for n in nodes]
+
+
+@settings(max_examples=40, deadline=None)
+@given(programs(max_steps=12))
+def test_any_program_gives_the_same_floats_on_tapes_of_three(program):
+    expected = _grads_and_data(program)
+    saved = value_module.CAPACITY
+    value_module.CAPACITY = 3
+    value_module.fresh_tape()
+    try:
+        got = _grads_and_data(program)
+    finally:
+        value_module.CAPACITY = saved
+        value_module.fresh_tape()
+    assert got == expected
+
+
+def test_a_graph_over_many_tapes_replays_and_lists_in_order(small_tapes):
+    x, w = Value(2.0, label="x"), Value(-1.5, label="w")
+    f = ((x * w).tanh() + x**2) * w
+    g = Graph(f)
+    for i, args in enumerate(g.arg_indices):
+        assert all(j < i for j in args), f"node {i} comes before one of its arguments"
+    assert g.nodes[0] is x and g.nodes[1] is w and g.nodes[-1] is f
+    g.backward()
+    first = (x.grad, w.grad)
+    x.grad = w.grad = 0.0
+    x.data = 3.0
+    g.forward()
+    g.backward()
+    x2 = Value(3.0)
+    w2 = Value(-1.5)
+    f2 = ((x2 * w2).tanh() + x2**2) * w2
+    f2.backward()
+    assert (f.data, x.grad, w.grad) == (f2.data, x2.grad, w2.grad)
+    assert first != (x.grad, w.grad)
+
+
+# -- handles --------------------------------------------------------------------------------
+
+
+def test_handles_of_one_node_are_equal_and_leaves_are_themselves():
+    x, y = Value(2.0), Value(3.0)
+    z = x * y + 1
+    product = z.args[0]
+    assert product == z.args[0] and hash(product) == hash(z.args[0])
+    assert product is not z.args[0]  # a fresh handle each time ...
+    assert product.args[0] is x and product.args[1] is y  # ... but leaves are the user's own
+    assert {product, z.args[0]} == {product}
+    assert x != y and product != z
+    assert z._prev == {product, z.args[1]}
+    product.label = "p"
+    assert z.args[0].label == "p"  # labels live on the tape, shared by every handle
+
+
+def test_a_copied_leaf_is_a_leaf_of_its_own():
+    x = Value(2.0)
+    twin = copy.deepcopy(x)
+    f = x * 3 + twin * 5  # both on one tape
+    f.backward()
+    assert (x.grad, twin.grad) == (3.0, 5.0)
+
+
+def test_the_same_leaf_twice_in_one_op():
+    x = Value(3.0)
+    (x * x).backward()
+    assert x.grad == 6.0
+
+
+# -- backward twice --------------------------------------------------------------------------
+
+
+def test_backward_twice_and_on_a_second_graph_on_the_same_tape():
+    x = Value(2.0)
+    u = x * 3  # on one tape: u, then two graphs using it
+    f = u * u
+    h = u + 1
+    f.backward()
+    assert (u.grad, f.grad, x.grad) == (12.0, 1.0, 36.0)
+    h.backward()  # same tape, second sweep: u's gradient is now h's, f keeps its own
+    assert (u.grad, h.grad, f.grad, x.grad) == (1.0, 1.0, 1.0, 39.0)
+    constant = u.args[1]  # the 3: a leaf, so it accumulates, as micrograd's would
+    assert (constant.data, constant.grad) == (3.0, 2 * 12.0 + 2 * 1.0)  # x · 12, then x · 1
+
+
+def test_an_interior_grad_set_by_hand_reads_back():
+    x = Value(2.0)
+    u = x * 3
+    u.grad = 5.0
+    assert u.grad == 5.0
+    v = u + 1  # a tape that has gradients takes no more entries: v goes on a new one
+    assert v._tape is not u._tape and v.data == 7.0
+
+
+@pytest.mark.parametrize("make", [lambda x: x * 2, lambda x: (x + 1).relu(), lambda x: x**3])
+def test_values_of_every_kind_compare_by_node(make):
+    x = Value(1.5)
+    a = make(x)
+    g = Graph(a)
+    assert g.nodes[-1] is a
+    assert g.index[a] == len(g) - 1
+    assert all(g.index[node] == i for i, node in enumerate(g.nodes))
+
+
+def test_recording_runs_through_the_rule_table_for_every_path():
+    x = Value(0.3)
+    vals = [TAPEGRAD.exp(x), TAPEGRAD.log(x), TAPEGRAD.tanh(x), x.sigmoid(), x.sin(), x.cos()]
+    assert [v.op.value for v in vals] == ["exp", "log", "tanh", "sigmoid", "sin", "cos"]
