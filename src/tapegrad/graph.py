@@ -27,6 +27,11 @@ def topological_order(outputs) -> list[Value]:
     entries in tape order, with the leaves slotted in where they were made. The outputs' own
     Values are kept; other tape nodes get fresh handles.
     """
+    return _order_and_marks(outputs)[0]
+
+
+def _order_and_marks(outputs):
+    """topological_order(outputs), and for each tape (by serial) which entries are in it."""
     tapes = tapes_of(outputs)
     deps = {serial: tape for serial, tape in tapes.items()}
     marks = {serial: bytearray(len(tape.data)) for serial, tape in tapes.items()}
@@ -64,7 +69,7 @@ def topological_order(outputs) -> list[Value]:
                 node = given.get((serial, n))
                 order.append(node if node is not None else _handle(tape, n, deps))
     order.extend(reversed(pending))
-    return order
+    return order, marks
 
 
 def _leaf_key(leaf: Value):
@@ -112,7 +117,7 @@ class Graph:
             )
         self.outputs = outputs
         self.backend = backend
-        self.nodes: list[Value] = topological_order(outputs)
+        self.nodes, self._marks = _order_and_marks(outputs)
         self._compiled = None  # the NumPy executor: forward and backward run there instead
         if backend == "numpy":
             from .backends import compile_graph
@@ -178,24 +183,32 @@ class Graph:
         """
         if self._compiled is not None:
             return self._compiled.forward()
-        nodes, arg_indices, forward_of = self.nodes, self.arg_indices, _FORWARD
-        values = [node.data for node in nodes]
-        for i, node in enumerate(nodes):
-            positions = arg_indices[i]
+        values = [node.data for node in self.nodes]  # the leaves' current data (and the rest)
+        for i, formula, positions, k, tape_data, n in self._replay_plan:
+            xs = [values[j] for j in positions]
+            if k is not None:
+                xs.append(k)
+            try:
+                values[i] = tape_data[n] = formula(FLOATS, *xs)
+            except (ArithmeticError, ValueError) as error:
+                raise type(error)(
+                    f"Graph.forward(), node {i} ({self._describe(i)}): {error}"
+                ) from error
+        datas = [out.data for out in self.outputs]
+        return datas[0] if len(datas) == 1 else datas
+
+    @cached_property
+    def _replay_plan(self) -> list[tuple]:
+        """Per computed node: (position, forward formula, argument positions, constant, the
+        list its data lives in, its index there)."""
+        plan = []
+        for i, (node, positions) in enumerate(zip(self.nodes, self.arg_indices)):
             if positions:
                 tape, n = node._tape, node._i
                 op = tape.op[n]
-                xs = [values[j] for j in positions]
-                if op in WITH_CONSTANT:
-                    xs.append(tape.k[n])
-                try:
-                    values[i] = tape.data[n] = forward_of[op](FLOATS, *xs)
-                except (ArithmeticError, ValueError) as error:
-                    raise type(error)(
-                        f"Graph.forward(), node {i} ({self._describe(i)}): {error}"
-                    ) from error
-        datas = [out.data for out in self.outputs]
-        return datas[0] if len(datas) == 1 else datas
+                k = tape.k[n] if op in WITH_CONSTANT else None
+                plan.append((i, _FORWARD[op], positions, k, tape.data, n))
+        return plan
 
     def backward(self) -> None:
         """Reverse mode: one sweep from the outputs back to the leaves.
@@ -206,7 +219,7 @@ class Graph:
         """
         if self._compiled is not None:
             return self._compiled.backward()
-        backprop(self.outputs)
+        backprop(self.outputs, self._marks)
 
     def vjp(self, cotangents: dict, m=FLOATS, wrt=None) -> list:
         """Reverse mode without side effects: the cotangent of every node, as a list aligned with

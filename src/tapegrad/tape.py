@@ -112,12 +112,13 @@ def tapes_of(values) -> dict:
 _PARTIALS = {op: rule.partials for op, rule in RULES.items()}
 
 
-def backprop(outputs) -> None:
+def backprop(outputs, reached: dict | None = None) -> None:
     """Add 1 to each output's gradient and back-propagate: one reverse sweep per tape involved.
 
     Interior nodes reached from the outputs hold this call's gradient afterwards (they are
     reset, so a second call never double-counts); leaves, and constants, accumulate, as in
-    micrograd and PyTorch.
+    micrograd and PyTorch. `reached` (serial -> bytearray), when the caller knows it (a
+    Graph does), says which entries of each tape the outputs depend on.
     """
     tapes = tapes_of(outputs)
     seeds: dict[int, dict[int, float]] = {}
@@ -131,10 +132,11 @@ def backprop(outputs) -> None:
     # tape is swept, every contribution to it has arrived.
     for serial in sorted(tapes, reverse=True):
         if serial in seeds:
-            _sweep(tapes[serial], seeds.pop(serial), seeds, tapes)
+            mask = reached.get(serial) if reached is not None else None
+            _sweep(tapes[serial], seeds.pop(serial), seeds, tapes, mask)
 
 
-def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict) -> None:
+def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, reached=None) -> None:
     """Back-propagate through one tape from the seeded entries (index -> gradient). Gradients
     that leave the tape go to leaves, and to older tapes' entries through `pending`."""
     from .value import Value  # (value.py imports this module)
@@ -187,7 +189,7 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict) -> None:
         elif g != item.grad:
             item.grad = g  # a leaf keeping its grad elsewhere (a NumPy Graph's StoredLeaf)
     del grad[len(data) :]
-    _store_grad(tape, grad, seed)
+    _store_grad(tape, grad, seed, reached)
 
 
 def _leaf_grad(item, Value) -> float:
@@ -209,7 +211,7 @@ def _outside_data(item, tapes: dict, Value) -> float:
     return item.data
 
 
-def _store_grad(tape: Tape, grad: list, seed: dict) -> None:
+def _store_grad(tape: Tape, grad: list, seed: dict, reached=None) -> None:
     """Keep this sweep's gradients on the tape: the first sweep's as they are; a later one's
     only for the entries it reached (others keep theirs), with constants accumulating."""
     if CURRENT[0] is tape:
@@ -218,9 +220,10 @@ def _store_grad(tape: Tape, grad: list, seed: dict) -> None:
     if old is None:
         tape.grad = grad
         return
-    reached = reached_from(tape, seed)
+    if reached is None:
+        reached = reached_from(tape, seed)
     args = tape.args
-    for n in range(len(old)):
+    for n in range(min(len(old), len(reached))):  # (a Graph's masks end where the tape did)
         if reached[n]:
             old[n] = grad[n] if args[n] else old[n] + grad[n]
 
