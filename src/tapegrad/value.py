@@ -386,31 +386,33 @@ def _record(op: Op, args: tuple, k=None, verb: str = "") -> Value:
     tape = _target()
     data, ext = tape.data, tape.ext
     xs, refs = [], []
-    x_append, ref_append, ext_append = xs.append, refs.append, ext.append
+    x_append, ref_append = xs.append, refs.append
     tape_serial = tape.serial
     deps = None
-    for a in args:
-        t = getattr(a, "_tape", _NOT_A_VALUE)
-        if t is None:  # a leaf: the tape holds it once (see _hold)
-            serial, r = a._ref
-            if serial != tape_serial or ext[~r] is not a:
-                ext_append(a)
-                r = -len(ext)
-                a._ref = (tape_serial, r)
-            ref_append(r)
-            x_append(a._data if type(a) is Value else a.data)  # (a StoredLeaf's is elsewhere)
-        elif t is tape:
-            i = a._i
-            ref_append(i)
-            x_append(data[i])
-            if a._deps is not None:
-                deps = merge_deps(deps, a._deps)
-        else:
-            if t is _NOT_A_VALUE:
-                a = _operand(a, verb, None, op.value)
-            x_append(a.data)
-            r, deps = _refer(tape, a, deps)
-            ref_append(r)
+    try:
+        for a in args:
+            t = a._tape
+            if t is tape:
+                i = a._i
+                ref_append(i)
+                x_append(data[i])
+                if a._deps is not None:
+                    deps = merge_deps(deps, a._deps)
+            elif t is None:  # a leaf: the tape holds it once (see _hold)
+                serial, r = a._ref
+                if serial != tape_serial or ext[~r] is not a:
+                    r = _hold(tape, a)
+                ref_append(r)
+                x_append(a._data if type(a) is Value else a.data)  # (a StoredLeaf's: elsewhere)
+            else:
+                x_append(a.data)
+                r, deps = _refer(tape, a, deps)
+                ref_append(r)
+    except AttributeError:
+        if all(isinstance(a, Value) for a in args):
+            raise
+        # Some arguments are plain numbers: make them constants, and record again.
+        return _record(op, tuple(_operand(a, verb, None, op.value) for a in args), k, verb)
     if k is not None:
         xs.append(k)
     y = _FORWARD[op](FLOATS, *xs)
@@ -421,9 +423,6 @@ def _record(op: Op, args: tuple, k=None, verb: str = "") -> Value:
     if k is not None:
         tape.k[i] = k
     return _handle(tape, i, deps)
-
-
-_NOT_A_VALUE = object()  # what getattr(x, "_tape", ...) gives for a plain number
 
 
 def evaluate(op: Op, args: tuple, k=None) -> float:

@@ -310,7 +310,7 @@ class NumpyExecutor:
             if node.op is Op.ADD:
                 if i in terms:
                     args_of[i] = tuple(terms[i])
-            elif node.args:
+            elif arg_indices[i]:
                 args_of[i] = arg_indices[i]
 
         # Levels: 0 for leaves, 1 + the highest argument's level otherwise (array order is
@@ -324,8 +324,9 @@ class NumpyExecutor:
 
         # Positions: own leaves first (their part of the arrays *is* their LeafStore), then
         # leaves held elsewhere, then the groups in level order.
-        own = [i for i, n in enumerate(nodes) if not n.args and home_of(n) is None]
-        held = [i for i, n in enumerate(nodes) if not n.args and home_of(n) is not None]
+        leaves = [i for i, args in enumerate(arg_indices) if not args]
+        own = [i for i in leaves if home_of(nodes[i]) is None]
+        held = [i for i in leaves if home_of(nodes[i]) is not None]
         size = len(own) + len(held) + len(args_of)
         self.val, self.adj = np.zeros(size), np.zeros(size)
         pos = [-1] * len(nodes)
@@ -456,8 +457,8 @@ class NumpyExecutor:
         nodes: for printing and inspecting, not for training loops). Leaves are always current
         and need no copy; a folded ADD gets its own partial sum and its chain's gradient."""
         val, adj, pos, root_of = self.val, self.adj, self.pos, self._root_of
-        for i, node in enumerate(self.graph.nodes):
-            if not node.args:
+        for i, (node, args) in enumerate(zip(self.graph.nodes, self.graph.arg_indices)):
+            if not args:
                 if node._tape is not None:  # a constant: its grad, as the python backend has it
                     node.grad = adj.item(pos[i])
                 continue
