@@ -191,14 +191,15 @@ def test_a_second_backward_adds_to_leaves_and_resets_interior_nodes(program):
     out = nodes[-1]
     out.backward()
     first_leaves = [x.grad for x in xs]
-    first_interior = {id(n): n.grad for n in Graph(out) if n.op is not Op.LEAF}
+    # Keyed by node: each Graph hands out its own Values of the tape's nodes (equal, not same).
+    first_interior = {n: n.grad for n in Graph(out) if n.op is not Op.LEAF}
     out.backward()
     # Leaves add each contribution as it comes, so 2g is right only up to rounding.
     twice = [2 * g for g in first_leaves]
     assert_close([x.grad for x in xs], twice, "leaves accumulate", 1e-12, 1e-12 * scale(nodes))
     for node in Graph(out):
-        if id(node) in first_interior:
-            assert node.grad == first_interior[id(node)], "interior grads must not double-count"
+        if node in first_interior:
+            assert node.grad == first_interior[node], "interior grads must not double-count"
 
 
 @common

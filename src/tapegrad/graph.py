@@ -13,6 +13,7 @@ order back-propagates (reverse mode). No pass recurses, so graphs a million node
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 
 from .ops import FLOATS, RULES, WITH_CONSTANT
@@ -35,35 +36,57 @@ def _order_and_marks(outputs):
     tapes = tapes_of(outputs)
     deps = {serial: tape for serial, tape in tapes.items()}
     marks = {serial: bytearray(len(tape.data)) for serial, tape in tapes.items()}
+    # Per tape: marked entries not yet visited, and the range the marks span. A sweep stops
+    # once nothing marked is left below it, so a graph at the end of a long tape (one shared
+    # with earlier, unrelated work) costs its own size, not the tape's.
+    todo = dict.fromkeys(tapes, 0)
+    span = {}
     leaves = {}
     given = {}
+
+    def mark(serial: int, n: int) -> None:
+        if not marks[serial][n]:
+            marks[serial][n] = 1
+            todo[serial] += 1
+            low, high = span.get(serial, (n, n))
+            span[serial] = (min(low, n), max(high, n))
+
     for out in outputs:
         if out._tape is None:
             leaves[id(out)] = out
         else:
-            marks[out._tape.serial][out._i] = 1
+            mark(out._tape.serial, out._i)
             given[out._tape.serial, out._i] = out
     for serial in sorted(tapes, reverse=True):
-        tape, mark = tapes[serial], marks[serial]
+        if serial not in span:
+            continue
+        tape, marked = tapes[serial], marks[serial]
         args, ext = tape.args, tape.ext
-        for n in range(len(mark) - 1, -1, -1):
-            if mark[n]:
+        n = span[serial][1]
+        while todo[serial]:
+            if marked[n]:
+                todo[serial] -= 1
                 for r in args[n]:
                     if r >= 0:
-                        mark[r] = 1
+                        if not marked[r]:
+                            marked[r] = 1
+                            todo[serial] += 1
                         continue
                     item = ext[~r]
                     if type(item) is tuple:
-                        marks[item[0]][item[1]] = 1
+                        mark(*item)
                     else:
                         leaves[id(item)] = item
+                span[serial] = (n, span[serial][1])
+            n -= 1
     # Merge the leaves (sorted by when they were made) into the entries (already in order).
     pending = sorted(leaves.values(), key=_leaf_key, reverse=True)
     order = []
-    for serial in sorted(tapes):
-        tape, mark = tapes[serial], marks[serial]
-        for n in range(len(mark)):
-            if mark[n]:
+    for serial in sorted(span):
+        tape, marked = tapes[serial], marks[serial]
+        low, high = span[serial]
+        for n in range(low, high + 1):
+            if marked[n]:
                 while pending and pending[-1]._key < (serial, n):
                     order.append(pending.pop())
                 node = given.get((serial, n))
@@ -79,19 +102,65 @@ def _leaf_key(leaf: Value):
 def local_partials(node: Value, m=FLOATS) -> tuple:
     """(∂node/∂arg for each arg), from the rule table. With m=VALUES they are Values, recorded
     on the graph so they can be differentiated again; with FLOATS they are plain numbers."""
-    partials = _PARTIALS[node.op]
-    args = node.args
-    if m is FLOATS:
-        y, xs = node.data, [a.data for a in args]
+    tape = node._tape
+    if tape is None:
+        return ()  # a leaf
+    n = node._i
+    op = tape.op[n]
+    if m is FLOATS:  # read the arguments' data straight from the tape: no handles needed
+        y = tape.data[n]
+        data, ext, deps = tape.data, tape.ext, node._deps
+        xs = [data[r] if r >= 0 else _outside_data(ext[~r], deps) for r in tape.args[n]]
     else:
-        y, xs = node, args
-    if node.op in WITH_CONSTANT:
-        return partials(m, y, *xs, node.k)
-    return partials(m, y, *xs)
+        y, xs = node, list(node.args)
+    if op in WITH_CONSTANT:
+        xs.append(tape.k[n])
+    return _PARTIALS[op](m, y, *xs)
+
+
+def _outside_data(item, deps) -> float:
+    """The data of a tape's outside reference: a leaf's, or an older tape's entry's."""
+    if type(item) is tuple:
+        serial, j = item
+        return deps[serial].data[j]
+    return item.data
 
 
 _PARTIALS = {op: rule.partials for op, rule in RULES.items()}
 _FORWARD = {op: rule.forward for op, rule in RULES.items()}
+
+
+def _node_key(v: Value):
+    """What identifies a node: (tape serial, entry) for a tape node, id() for a leaf."""
+    tape = v._tape
+    return id(v) if tape is None else (tape.serial, v._i)
+
+
+class NodeIndex(Mapping):
+    """Value -> position in a Graph's array, a read-only mapping. Keyed by what identifies a
+    node, so any handle of a node finds it, and no Value has to be hashed to build it."""
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+        self.positions = {_node_key(v): i for i, v in enumerate(nodes)}
+
+    def __getitem__(self, v) -> int:
+        try:
+            return self.positions[_node_key(v)]
+        except (KeyError, AttributeError):
+            raise KeyError(v) from None
+
+    def __contains__(self, v) -> bool:
+        return isinstance(v, Value) and _node_key(v) in self.positions
+
+    def __iter__(self):
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __repr__(self) -> str:
+        return f"<NodeIndex of {len(self.nodes)} nodes>"
 
 
 def _accumulate(total, term):
@@ -136,17 +205,14 @@ class Graph:
         return self.nodes[i]
 
     @cached_property
-    def index(self) -> dict[Value, int]:
-        """Each node's position in the array."""
-        return {node: i for i, node in enumerate(self.nodes)}
+    def index(self) -> "NodeIndex":
+        """Each node's position in the array: ``g.index[v]`` for any Value of the graph."""
+        return NodeIndex(self.nodes)
 
     @cached_property
     def arg_indices(self) -> list[tuple[int, ...]]:
         """For each node, the positions of its arguments (always smaller than its own)."""
-        position = {}  # (tape serial, entry) for tape nodes, id() for leaves -> position
-        for p, node in enumerate(self.nodes):
-            tape = node._tape
-            position[id(node) if tape is None else (tape.serial, node._i)] = p
+        position = self.index.positions
         indices = []
         for node in self.nodes:
             tape = node._tape
@@ -250,10 +316,11 @@ class Graph:
 
     def _downstream_of(self, sources) -> list[bool]:
         """For each node, whether it is one of `sources` or depends on one."""
-        sources = set(sources)
+        index = self.index
+        starts = {index[s] for s in sources if s in index}
         live = [False] * len(self.nodes)
-        for i, (node, args) in enumerate(zip(self.nodes, self.arg_indices)):
-            live[i] = node in sources or any(live[j] for j in args)
+        for i, args in enumerate(self.arg_indices):
+            live[i] = i in starts or any(live[j] for j in args)
         return live
 
     def jvp(self, tangents: dict, m=FLOATS) -> list:
@@ -266,9 +333,10 @@ class Graph:
         self.publish()
         nodes, arg_indices = self.nodes, self.arg_indices
         tangent = [None] * len(nodes)
+        seeded = {self.index[v]: t for v, t in tangents.items() if v in self.index}
         for i, node in enumerate(nodes):
-            if node in tangents:
-                tangent[i] = tangents[node]
+            if i in seeded:
+                tangent[i] = seeded[i]
                 continue
             total = partials = None
             for position, j in enumerate(arg_indices[i]):
