@@ -776,3 +776,14 @@ def test_numpy_math_computes_what_float_math_computes(name):
         else:
             assert not isinstance(actual, type), f"{name}{xs}: raised {actual.__name__}"
             assert_close(actual, expected, f"{name}{xs}", rel=1e-15, abs_=0)
+
+
+def test_backward_before_any_forward_uses_the_recorded_data():
+    x, w = Value(2.0), Value(-0.5)
+    f = ((x * w).tanh() + x * x) * 3
+    g = Graph(f, backend="numpy")
+    g.backward()
+    numpy_grads = (x.grad, w.grad)
+    x.grad = w.grad = 0.0
+    f.backward()
+    assert numpy_grads == pytest.approx((x.grad, w.grad), rel=1e-12)

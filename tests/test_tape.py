@@ -229,3 +229,78 @@ def test_recording_runs_through_the_rule_table_for_every_path():
     x = Value(0.3)
     vals = [TAPEGRAD.exp(x), TAPEGRAD.log(x), TAPEGRAD.tanh(x), x.sigmoid(), x.sin(), x.cos()]
     assert [v.op.value for v in vals] == ["exp", "log", "tanh", "sigmoid", "sin", "cos"]
+
+
+# -- found in review -------------------------------------------------------------------------
+
+
+def test_a_second_backward_resets_a_tape_only_zeros_reach():
+    x = Value(3.0)
+    u = x * 2
+    y = u * u
+    y.backward()  # retires the tape: z goes on a new one
+    z = y * 0.0
+    z.backward()
+    assert (y.grad, u.grad, z.grad) == (0.0, 0.0, 1.0)
+
+
+def _rounding_sensitive_program():
+    import random
+
+    rng = random.Random(0)
+    x = Value(rng.uniform(-1, 1))
+    u = (x * rng.uniform(-1, 1)).tanh()
+    nodes = [x, u]
+    for _ in range(rng.randint(4, 20)):
+        a, b = rng.choice(nodes), rng.choice(nodes)
+        if rng.random() < 0.7:
+            nodes.append(a * rng.uniform(-3, 3) + b * rng.uniform(-3, 3))
+        else:
+            nodes.append(a * b)
+    f = nodes[-1]
+    for n in nodes[2:-1]:
+        f = f + n
+    f.backward()
+    return x.grad, u.grad
+
+
+def test_terms_from_several_tapes_add_up_in_micrograds_order(small_tapes):
+    on_tapes_of_three = _rounding_sensitive_program()
+    value_module.CAPACITY = 1 << 16
+    value_module.fresh_tape()
+    assert on_tapes_of_three == _rounding_sensitive_program()
+
+
+@pytest.mark.parametrize("make", [lambda x: x * 3, lambda x: (x * 3).args[1]], ids=["product", "constant"])
+def test_a_computed_value_cannot_be_copied_but_says_what_to_do(make):
+    v = make(Value(2.0))
+    with pytest.raises(TypeError, match="only leaves .* can be copied"):
+        copy.deepcopy(v)
+
+
+def test_a_pickled_leaf_comes_back_as_a_fresh_leaf():
+    import pickle
+
+    w = Value(0.5, label="w")
+    (w * 2).backward()  # w is now held by that tape
+    again = pickle.loads(pickle.dumps(w))
+    assert (again.data, again.grad, again.label) == (0.5, 2.0, "w")
+    f = again * 4 + w  # both on one new tape: two different leaves
+    f.backward()
+    assert (again.grad, w.grad) == (6.0, 3.0)
+    assert Graph(f).nodes[:2] == [w, again] or Graph(f).nodes[:2] == [again, w]
+
+
+def test_a_constant_shared_by_two_numpy_graphs_accumulates():
+    pytest.importorskip("numpy")
+    x = Value(2.0)
+    u = x * 3
+    f, h = u * u, u + 1
+    constant = u.args[1]
+    g1, g2 = Graph(f, backend="numpy"), Graph(h, backend="numpy")
+    g1.backward()
+    g2.backward()
+    g1.publish()
+    g2.publish()
+    g1.publish()  # publishing again adds nothing new
+    assert (constant.grad, x.grad) == (26.0, 39.0)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from functools import cached_property
 
 from .ops import FLOATS, RULES, WITH_CONSTANT
-from .tape import backprop, tapes_of
+from .tape import backprop, reach, tapes_of
 from .value import Value, _handle
 
 
@@ -35,50 +35,9 @@ def _order_and_marks(outputs):
     """topological_order(outputs), and for each tape (by serial) which entries are in it."""
     tapes = tapes_of(outputs)
     deps = {serial: tape for serial, tape in tapes.items()}
-    marks = {serial: bytearray(len(tape.data)) for serial, tape in tapes.items()}
-    # Per tape: marked entries not yet visited, and the range the marks span. A sweep stops
-    # once nothing marked is left below it, so a graph at the end of a long tape (one shared
-    # with earlier, unrelated work) costs its own size, not the tape's.
-    todo = dict.fromkeys(tapes, 0)
-    span = {}
-    leaves = {}
-    given = {}
-
-    def mark(serial: int, n: int) -> None:
-        if not marks[serial][n]:
-            marks[serial][n] = 1
-            todo[serial] += 1
-            low, high = span.get(serial, (n, n))
-            span[serial] = (min(low, n), max(high, n))
-
-    for out in outputs:
-        if out._tape is None:
-            leaves[id(out)] = out
-        else:
-            mark(out._tape.serial, out._i)
-            given[out._tape.serial, out._i] = out
-    for serial in sorted(tapes, reverse=True):
-        if serial not in span:
-            continue
-        tape, marked = tapes[serial], marks[serial]
-        args, ext = tape.args, tape.ext
-        n = span[serial][1]
-        while todo[serial]:
-            if marked[n]:
-                todo[serial] -= 1
-                for r in args[n]:
-                    if r >= 0:
-                        if not marked[r]:
-                            marked[r] = 1
-                            todo[serial] += 1
-                        continue
-                    item = ext[~r]
-                    if type(item) is tuple:
-                        mark(*item)
-                    else:
-                        leaves[id(item)] = item
-                span[serial] = (n, span[serial][1])
-            n -= 1
+    found = reach(outputs, tapes)
+    marks, span, leaves = found.marks, found.spans, found.leaves
+    given = {(out._tape.serial, out._i): out for out in outputs if out._tape is not None}
     # Merge the leaves (sorted by when they were made) into the entries (already in order).
     pending = sorted(leaves.values(), key=_leaf_key, reverse=True)
     order = []

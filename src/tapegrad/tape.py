@@ -42,7 +42,9 @@ _serials = itertools.count()
 class Tape:
     """The entries of one stretch of recording; see the module docstring."""
 
-    __slots__ = ("serial", "data", "op", "args", "ext", "k", "labels", "grad", "__weakref__")
+    __slots__ = (
+        "serial", "data", "op", "args", "ext", "held", "k", "labels", "grad", "__weakref__"
+    )
 
     def __init__(self):
         self.serial = next(_serials)
@@ -50,6 +52,7 @@ class Tape:
         self.op: list[Op] = []
         self.args: list[tuple[int, ...]] = []
         self.ext: list = []  # leaf Values and (serial, j) of older tapes' entries
+        self.held: dict[tuple, int] = {}  # (serial, j) -> its reference, so each is held once
         self.k: dict[int, object] = {}
         self.labels: dict[int, str] = {}
         self.grad: list[float] | None = None
@@ -121,6 +124,10 @@ def backprop(outputs, reached: dict | None = None) -> None:
     Graph does), says which entries of each tape the outputs depend on.
     """
     tapes = tapes_of(outputs)
+    if reached is None and any(tape.grad is not None for tape in tapes.values()):
+        # Some tape holds an earlier sweep's gradients: which of its entries this graph
+        # reaches decides which of them to reset.
+        reached = reach(outputs, tapes).marks
     seeds: dict[int, dict[int, float]] = {}
     for out in outputs:
         if out._tape is None:
@@ -131,9 +138,12 @@ def backprop(outputs, reached: dict | None = None) -> None:
     # Newest tape first: entries only refer to their own tape or older ones, so by the time a
     # tape is swept, every contribution to it has arrived.
     for serial in sorted(tapes, reverse=True):
+        tape = tapes[serial]
+        mask = reached.get(serial) if reached is not None else None
         if serial in seeds:
-            mask = reached.get(serial) if reached is not None else None
-            _sweep(tapes[serial], seeds.pop(serial), seeds, tapes, mask)
+            _sweep(tape, seeds.pop(serial), seeds, tapes, mask)
+        elif mask is not None and tape.grad is not None:
+            _store_grad(tape, [0.0] * len(tape.data), mask)  # reached, but only by zeros
 
 
 def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, reached=None) -> None:
@@ -148,7 +158,7 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, reached=None) -> 
     grad = [0.0] * len(data)
     # A leaf's slot starts from the leaf's own gradient and is written back at the end, so its
     # terms add up one by one in the order the sweep meets them, across tapes: micrograd's sums.
-    grad += [_leaf_grad(item, Value) for item in reversed(ext)]
+    grad += [_running_total(item, Value, pending) for item in reversed(ext)]
     for i, g in seed.items():
         grad[i] += g
     partials_of, floats, with_constant = _PARTIALS, FLOATS, WITH_CONSTANT
@@ -182,21 +192,25 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, reached=None) -> 
         if type(item) is Value:
             item._grad = g  # a plain leaf: its slot, skipping the property
         elif type(item) is tuple:
-            if g:
-                serial, j = item
-                into = pending.setdefault(serial, {})
-                into[j] = into.get(j, 0.0) + g
+            serial, j = item
+            into = pending.get(serial)
+            if g or (into is not None and j in into):
+                pending.setdefault(serial, {})[j] = g
         elif g != item.grad:
             item.grad = g  # a leaf keeping its grad elsewhere (a NumPy Graph's StoredLeaf)
     del grad[len(data) :]
-    _store_grad(tape, grad, seed, reached)
+    _store_grad(tape, grad, reached)
 
 
-def _leaf_grad(item, Value) -> float:
-    """Where an outside reference's gradient slot starts: a leaf's own gradient, else 0."""
+def _running_total(item, Value, pending: dict) -> float:
+    """Where an outside reference's gradient slot starts: a leaf's gradient, or what newer
+    tapes have sent an older tape's entry so far. The slot is written back after the sweep."""
     if type(item) is Value:
         return item._grad
-    return 0.0 if type(item) is tuple else item.grad
+    if type(item) is tuple:
+        serial, j = item
+        return pending.get(serial, {}).get(j, 0.0)
+    return item.grad
 
 
 def _outside_data(item, tapes: dict, Value) -> float:
@@ -211,7 +225,7 @@ def _outside_data(item, tapes: dict, Value) -> float:
     return item.data
 
 
-def _store_grad(tape: Tape, grad: list, seed: dict, reached=None) -> None:
+def _store_grad(tape: Tape, grad: list, reached) -> None:
     """Keep this sweep's gradients on the tape: the first sweep's as they are; a later one's
     only for the entries it reached (others keep theirs), with constants accumulating."""
     if CURRENT[0] is tape:
@@ -220,26 +234,67 @@ def _store_grad(tape: Tape, grad: list, seed: dict, reached=None) -> None:
     if old is None:
         tape.grad = grad
         return
-    if reached is None:
-        reached = reached_from(tape, seed)
     args = tape.args
     for n in range(min(len(old), len(reached))):  # (a Graph's masks end where the tape did)
         if reached[n]:
             old[n] = grad[n] if args[n] else old[n] + grad[n]
 
 
-def reached_from(tape: Tape, starts) -> bytearray:
-    """For each entry of `tape`, whether one of the `starts` (indices) depends on it there."""
-    reached = bytearray(len(tape.data))
-    for i in starts:
-        reached[i] = 1
-    args = tape.args
-    for n in range(max(starts, default=-1), -1, -1):
-        if reached[n]:
-            for r in args[n]:
-                if r >= 0:
-                    reached[r] = 1
-    return reached
+class Reach:
+    """What some outputs depend on: per tape (by serial) a mask of its entries, and the span
+    of entries marked; and the leaves, by id."""
+
+    __slots__ = ("marks", "spans", "leaves")
+
+    def __init__(self, marks: dict, spans: dict, leaves: dict):
+        self.marks, self.spans, self.leaves = marks, spans, leaves
 
 
-__all__ = ["Tape", "CURRENT", "CAPACITY", "backprop", "fresh_tape", "tapes_of", "reached_from"]
+def reach(outputs, tapes: dict | None = None) -> Reach:
+    """Mark every node the outputs depend on: one backward pass per tape, newest first (never
+    recursion). A pass stops once nothing marked is left below it, so a graph at the end of a
+    long tape (shared with earlier, unrelated work) costs its own size, not the tape's."""
+    if tapes is None:
+        tapes = tapes_of(outputs)
+    marks = {serial: bytearray(len(tape.data)) for serial, tape in tapes.items()}
+    todo = dict.fromkeys(tapes, 0)  # per tape, marked entries not yet visited
+    spans: dict[int, tuple[int, int]] = {}
+    leaves: dict[int, object] = {}
+
+    def mark(serial: int, n: int) -> None:
+        if not marks[serial][n]:
+            marks[serial][n] = 1
+            todo[serial] += 1
+            low, high = spans.get(serial, (n, n))
+            spans[serial] = (min(low, n), max(high, n))
+
+    for out in outputs:
+        if out._tape is None:
+            leaves[id(out)] = out
+        else:
+            mark(out._tape.serial, out._i)
+    for serial in sorted(tapes, reverse=True):
+        if serial not in spans:
+            continue
+        marked, args, ext = marks[serial], tapes[serial].args, tapes[serial].ext
+        n = spans[serial][1]
+        while todo[serial]:
+            if marked[n]:
+                todo[serial] -= 1
+                for r in args[n]:
+                    if r >= 0:
+                        if not marked[r]:
+                            marked[r] = 1
+                            todo[serial] += 1
+                        continue
+                    item = ext[~r]
+                    if type(item) is tuple:
+                        mark(*item)
+                    else:
+                        leaves[id(item)] = item
+                spans[serial] = (n, spans[serial][1])
+            n -= 1
+    return Reach(marks, spans, leaves)
+
+
+__all__ = ["Tape", "CURRENT", "CAPACITY", "backprop", "fresh_tape", "tapes_of", "reach"]

@@ -166,6 +166,18 @@ class Value:
         tape = self._tape
         return object.__hash__(self) if tape is None else hash((id(tape), self._i))
 
+    def __reduce__(self):
+        # copy.deepcopy and pickle: a leaf comes back as a new leaf with the same data, grad and
+        # label (made now, held by no tape yet). A computed Value has no copy of its own: its
+        # history is shared tape, which belongs to the process that recorded it.
+        if self._tape is not None:
+            raise TypeError(
+                f"cannot copy or pickle the computed {self!r} ({self._op or 'constant'}): only "
+                "leaves (inputs, parameters) can be copied; copy those and compute again, or "
+                "keep the number: Value(v.data)"
+            )
+        return (_copied_leaf, (self._data, self._grad, self._label))
+
     # -- micrograd's names for the same fields ------------------------------------------------
 
     @property
@@ -306,6 +318,12 @@ class Value:
         backprop((self,))
 
 
+def _copied_leaf(data: float, grad: float, label: str) -> Value:
+    leaf = Value(data, label=label)
+    leaf._grad = grad
+    return leaf
+
+
 # ---------------------------------------------------------------------------------------------
 # Recording: one tape entry per node
 # ---------------------------------------------------------------------------------------------
@@ -366,8 +384,13 @@ def _refer(tape, v: Value, deps):
     if t is None:
         return _hold(tape, v), deps
     ext = tape.ext
-    ext.append((t.serial, v._i))  # an older tape's entry: the new handle keeps that tape
-    return ~(len(ext) - 1), with_tape(merge_deps(deps, v._deps), t)
+    # An older tape's entry, held once per tape like a leaf; the new handle keeps that tape.
+    key = (t.serial, v._i)
+    ref = tape.held.get(key)
+    if ref is None:
+        ext.append(key)
+        ref = tape.held[key] = -len(ext)
+    return ref, with_tape(merge_deps(deps, v._deps), t)
 
 
 def _constant(x: float) -> Value:

@@ -363,6 +363,13 @@ class NumpyExecutor:
             self.groups.append(group)
             self._members.append(members)
         self.pos = pos
+        self._published = {}  # constant's position -> its gradient as last published
+        # The recorded data, so that backward() is right before any forward() (a fused sum's
+        # members have no place of their own: their chain's root holds the total).
+        for i in args_of:
+            self.val[pos[i]] = nodes[i].data
+        for store, entries, here in self._held:
+            self.val[here] = store.data[entries]
         self._outputs = [(graph.outputs[k], pos[i]) for k, i in enumerate(out_index)]
         self._interior_outputs = [(out, p) for out, p in self._outputs if p >= self.n_leaves]
 
@@ -459,8 +466,12 @@ class NumpyExecutor:
         val, adj, pos, root_of = self.val, self.adj, self.pos, self._root_of
         for i, (node, args) in enumerate(zip(self.graph.nodes, self.graph.arg_indices)):
             if not args:
-                if node._tape is not None:  # a constant: its grad, as the python backend has it
-                    node.grad = adj.item(pos[i])
+                if node._tape is not None:
+                    # A constant lives on its tape, where other Graphs may add to its gradient
+                    # too: add what this executor accumulated since it last published.
+                    total = adj.item(pos[i])
+                    node.grad += total - self._published.get(i, 0.0)
+                    self._published[i] = total
                 continue
             if i in root_of:
                 node.data = evaluate(node.op, node.args, node.k)
