@@ -154,11 +154,18 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, reached=None) -> 
     data, ops, args, ext = tape.data, tape.op, tape.args, tape.ext
     # The outside references' data goes after the tape's own, in reverse: then Python's negative
     # indexing does the rest, values[r] and grad[r] being ext[~r]'s for every r < 0.
-    values = data + [_outside_data(item, tapes, Value) for item in reversed(ext)]
+    outside = ext[::-1]
+    values = data + [
+        item._data if type(item) is Value else _outside_data(item, tapes, Value)
+        for item in outside  # (the plain leaf, commonest by far, inline)
+    ]
     grad = [0.0] * len(data)
     # A leaf's slot starts from the leaf's own gradient and is written back at the end, so its
     # terms add up one by one in the order the sweep meets them, across tapes: micrograd's sums.
-    grad += [_running_total(item, Value, pending) for item in reversed(ext)]
+    grad += [
+        item._grad if type(item) is Value else _running_total(item, Value, pending)
+        for item in outside
+    ]
     for i, g in seed.items():
         grad[i] += g
     partials_of, floats, with_constant = _PARTIALS, FLOATS, WITH_CONSTANT

@@ -204,21 +204,29 @@ class Value:
     # -- arithmetic: each records one node ----------------------------------------------------
 
     def __add__(self, other):
+        if type(other) is float:
+            return _record_with_constant(Op.ADD, self, other)
         if not isinstance(other, Value):
             other = _operand(other, "add", self, "+")
         return _record2(Op.ADD, self, other)
 
     def __radd__(self, other):
+        if type(other) is float:
+            return _record_with_constant(Op.ADD, self, other)
         if not isinstance(other, Value):
             other = _operand(other, "add", self, "+", reflected=True)
         return _record2(Op.ADD, self, other)  # micrograd's order: self + other
 
     def __mul__(self, other):
+        if type(other) is float:
+            return _record_with_constant(Op.MUL, self, other)
         if not isinstance(other, Value):
             other = _operand(other, "multiply", self, "*")
         return _record2(Op.MUL, self, other)
 
     def __rmul__(self, other):
+        if type(other) is float:
+            return _record_with_constant(Op.MUL, self, other)
         if not isinstance(other, Value):
             other = _operand(other, "multiply", self, "*", reflected=True)
         return _record2(Op.MUL, self, other)  # micrograd's order: self * other
@@ -485,6 +493,35 @@ def _record1(op: Op, a: Value, k=None) -> Value:
     return v
 
 
+def _record_with_constant(op: Op, a: Value, c: float) -> Value:
+    """`a` op `c` for a number `c`: the constant's entry and the node's, in one go (the same
+    two entries _constant and _record2 would make, for the commonest shape, x * 0.5)."""
+    ta = a._tape
+    y = _FORWARD[op](FLOATS, a.data if ta is None else ta.data[a._i], c)
+    tape = CURRENT[0]
+    data = tape.data
+    if len(data) >= CAPACITY - 1:
+        tape = fresh_tape()
+        data = tape.data
+    if ta is tape:
+        ra, deps = a._i, a._deps
+    else:
+        ra, deps = _refer(tape, a, None)
+    i = len(data)
+    data.append(c)
+    data.append(y)
+    ops, args = tape.op, tape.args
+    ops.append(Op.LEAF)
+    ops.append(op)
+    args.append(())
+    args.append((ra, i))
+    v = _new(Value)
+    v._tape = tape
+    v._i = i + 1
+    v._deps = deps
+    return v
+
+
 def _record2(op: Op, a: Value, b: Value) -> Value:
     ta = a._tape
     tb = b._tape
@@ -500,12 +537,16 @@ def _record2(op: Op, a: Value, b: Value) -> Value:
         data = tape.data
     if ta is tape:
         ra, deps = a._i, a._deps
+    elif ta is None:
+        ra, deps = _hold(tape, a), None
     else:
         ra, deps = _refer(tape, a, None)
     if tb is tape:
         rb = b._i
         if b._deps is not deps:
             deps = merge_deps(deps, b._deps)
+    elif tb is None:
+        rb = _hold(tape, b)
     else:
         rb, deps = _refer(tape, b, deps)
     i = len(data)
