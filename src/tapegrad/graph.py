@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from functools import cached_property
 
 from .ops import FLOATS, RULES, WITH_CONSTANT
-from .tape import backprop, reach, tapes_of
+from .tape import backprop, outside_data, reach, tapes_of
 from .value import Value, _handle
 
 
@@ -69,20 +69,12 @@ def local_partials(node: Value, m=FLOATS) -> tuple:
     if m is FLOATS:  # read the arguments' data straight from the tape: no handles needed
         y = tape.data[n]
         data, ext, deps = tape.data, tape.ext, node._deps
-        xs = [data[r] if r >= 0 else _outside_data(ext[~r], deps) for r in tape.args[n]]
+        xs = [data[r] if r >= 0 else outside_data(ext[~r], deps) for r in tape.args[n]]
     else:
         y, xs = node, list(node.args)
     if op in WITH_CONSTANT:
         xs.append(tape.k[n])
     return _PARTIALS[op](m, y, *xs)
-
-
-def _outside_data(item, deps) -> float:
-    """The data of a tape's outside reference: a leaf's, or an older tape's entry's."""
-    if type(item) is tuple:
-        serial, j = item
-        return deps[serial].data[j]
-    return item.data
 
 
 _PARTIALS = {op: rule.partials for op, rule in RULES.items()}

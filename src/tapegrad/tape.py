@@ -156,7 +156,7 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, reached=None) -> 
     # indexing does the rest, values[r] and grad[r] being ext[~r]'s for every r < 0.
     outside = ext[::-1]
     values = data + [
-        item._data if type(item) is Value else _outside_data(item, tapes, Value)
+        item._data if type(item) is Value else outside_data(item, tapes)
         for item in outside  # (the plain leaf, commonest by far, inline)
     ]
     grad = [0.0] * len(data)
@@ -220,10 +220,9 @@ def _running_total(item, Value, pending: dict) -> float:
     return item.grad
 
 
-def _outside_data(item, tapes: dict, Value) -> float:
-    """The data of an outside reference: a leaf Value's, or an older tape's entry's."""
-    if type(item) is Value:
-        return item._data
+def outside_data(item, tapes: dict) -> float:
+    """The data of an outside reference (an item of some tape's ext): a leaf's, or an older
+    tape's entry's, found in `tapes` (serial -> Tape)."""
     if type(item) is tuple:
         # An entry that no output depends on may refer to a tape already freed; its data is
         # never read, since no gradient reaches it.
