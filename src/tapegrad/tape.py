@@ -10,7 +10,8 @@ Every interior node (and every number used as a constant) is one entry of a tape
 
 A reference ``r`` to an argument is an int: ``r >= 0`` is entry ``r`` of the same tape, and
 ``r < 0`` is ``tape.ext[~r]``, something outside it: a leaf Value (an input or a parameter,
-which keeps its own data and grad), or ``(serial, j)``, entry ``j`` of an older tape.
+which keeps its own data and grad), or ``(serial, j)``, entry ``j`` of an older tape. A tape
+holds each outside thing once, however many of its entries use it.
 
 Why arrays and not one object per node: CPython's garbage collector tracks every object that
 can hold references and walks all the live ones again and again while a program allocates. A
@@ -148,7 +149,8 @@ def backprop(outputs, reached: dict | None = None) -> None:
 
 def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, reached=None) -> None:
     """Back-propagate through one tape from the seeded entries (index -> gradient). Gradients
-    that leave the tape go to leaves, and to older tapes' entries through `pending`."""
+    that leave the tape go to leaves, and to older tapes' entries through `pending`; `reached`
+    masks the entries the outputs depend on (needed when the tape holds older gradients)."""
     from .value import Value  # (value.py imports this module)
 
     data, ops, args, ext = tape.data, tape.op, tape.args, tape.ext
@@ -163,8 +165,7 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, reached=None) -> 
     # A leaf's slot starts from the leaf's own gradient and is written back at the end, so its
     # terms add up one by one in the order the sweep meets them, across tapes: micrograd's sums.
     grad += [
-        item._grad if type(item) is Value else _running_total(item, Value, pending)
-        for item in outside
+        item._grad if type(item) is Value else _running_total(item, pending) for item in outside
     ]
     for i, g in seed.items():
         grad[i] += g
@@ -209,11 +210,9 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, reached=None) -> 
     _store_grad(tape, grad, reached)
 
 
-def _running_total(item, Value, pending: dict) -> float:
+def _running_total(item, pending: dict) -> float:
     """Where an outside reference's gradient slot starts: a leaf's gradient, or what newer
     tapes have sent an older tape's entry so far. The slot is written back after the sweep."""
-    if type(item) is Value:
-        return item._grad
     if type(item) is tuple:
         serial, j = item
         return pending.get(serial, {}).get(j, 0.0)
