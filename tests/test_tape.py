@@ -18,7 +18,7 @@ import weakref
 import pytest
 from hypothesis import given, settings
 
-import tapegrad.value as value_module
+import tapegrad.tape as tape_module
 from oracle import TAPEGRAD
 from tapegrad import Graph, Value
 from tapegrad.nn import MLP
@@ -29,10 +29,10 @@ from test_random_dags import programs, record
 @pytest.fixture
 def small_tapes(monkeypatch):
     """Tapes of 3 entries: nearly every node refers to an older tape."""
-    monkeypatch.setattr(value_module, "CAPACITY", 3)
-    value_module.fresh_tape()
+    monkeypatch.setattr(tape_module, "CAPACITY", 3)
+    tape_module.fresh_tape()
     yield
-    value_module.fresh_tape()
+    tape_module.fresh_tape()
 
 
 def _tape_of(v: Value):
@@ -127,14 +127,14 @@ def _grads_and_data(program):
 @given(programs(max_steps=12))
 def test_any_program_gives_the_same_floats_on_tapes_of_three(program):
     expected = _grads_and_data(program)
-    saved = value_module.CAPACITY
-    value_module.CAPACITY = 3
-    value_module.fresh_tape()
+    saved = tape_module.CAPACITY
+    tape_module.CAPACITY = 3
+    tape_module.fresh_tape()
     try:
         got = _grads_and_data(program)
     finally:
-        value_module.CAPACITY = saved
-        value_module.fresh_tape()
+        tape_module.CAPACITY = saved
+        tape_module.fresh_tape()
     assert got == expected
 
 
@@ -167,8 +167,8 @@ def test_handles_of_one_node_are_equal_and_leaves_are_themselves():
     z = x * y + 1
     product = z.args[0]
     assert product == z.args[0] and hash(product) == hash(z.args[0])
-    assert product is not z.args[0]  # a fresh handle each time ...
-    assert product.args[0] is x and product.args[1] is y  # ... but leaves are the user's own
+    assert product is z.args[0]  # one object per node while it is held (micrograd's id() works)
+    assert product.args[0] is x and product.args[1] is y  # and leaves are the user's own
     assert {product, z.args[0]} == {product}
     assert x != y and product != z
     assert z._prev == {product, z.args[1]}
@@ -266,8 +266,8 @@ def _rounding_sensitive_program():
 
 def test_terms_from_several_tapes_add_up_in_micrograds_order(small_tapes):
     on_tapes_of_three = _rounding_sensitive_program()
-    value_module.CAPACITY = 1 << 16
-    value_module.fresh_tape()
+    tape_module.CAPACITY = 1 << 16
+    tape_module.fresh_tape()
     assert on_tapes_of_three == _rounding_sensitive_program()
 
 
@@ -304,3 +304,43 @@ def test_a_constant_shared_by_two_numpy_graphs_accumulates():
     g2.publish()
     g1.publish()  # publishing again adds nothing new
     assert (constant.grad, x.grad) == (26.0, 39.0)
+
+
+def test_micrograds_draw_dot_trace_sees_one_id_per_node():
+    # micrograd's draw_dot: nodes in a set, edges as pairs, then names from id().
+    x = Value(3.0)
+    shared = x * 2
+    out = shared * shared + shared.relu()
+    nodes, edges = set(), set()
+    stack = [out]
+    while stack:
+        v = stack.pop()
+        if v not in nodes:
+            nodes.add(v)
+            for child in v._prev:
+                edges.add((child, v))
+                stack.append(child)
+    ids = {id(n) for n in nodes}
+    assert all(id(a) in ids and id(b) in ids for a, b in edges)
+    assert len(nodes) == 6  # x, 2, shared, shared*shared, relu, the sum
+
+
+def test_topological_order_takes_any_iterable():
+    from tapegrad.graph import topological_order
+
+    x = Value(1.0)
+    y = x * 2 + 1
+    assert topological_order(v for v in [y]) == topological_order([y])
+
+
+def test_a_leaf_pickled_by_tapegrad_before_tapes_still_loads():
+    old_state = (None, {"data": 0.25, "grad": 1.5, "op": None, "args": (), "k": None,
+                        "label": "w", "_birth": 7})
+    leaf = Value.__new__(Value)
+    leaf.__setstate__(old_state)
+    assert (leaf.data, leaf.grad, leaf.label) == (0.25, 1.5, "w")
+    (leaf * 4).backward()
+    assert leaf.grad == 5.5
+    computed = Value.__new__(Value)
+    with pytest.raises(TypeError, match="older tapegrad"):
+        computed.__setstate__((None, {"data": 1.0, "args": (leaf,)}))

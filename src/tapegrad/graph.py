@@ -18,7 +18,7 @@ from functools import cached_property
 
 from .ops import FLOATS, RULES, WITH_CONSTANT
 from .tape import backprop, outside_data, reach, tapes_of
-from .value import Value, _handle
+from .value import Value, view
 
 
 def topological_order(outputs) -> list[Value]:
@@ -28,7 +28,7 @@ def topological_order(outputs) -> list[Value]:
     entries in tape order, with the leaves slotted in where they were made. The outputs' own
     Values are kept; other tape nodes get fresh handles.
     """
-    return _order_and_marks(outputs)[0]
+    return _order_and_marks(tuple(outputs))[0]
 
 
 def _order_and_marks(outputs):
@@ -49,9 +49,9 @@ def _order_and_marks(outputs):
                 while pending and pending[-1]._key < (serial, n):
                     order.append(pending.pop())
                 node = given.get((serial, n))
-                order.append(node if node is not None else _handle(tape, n, deps))
+                order.append(node if node is not None else view(tape, n, deps))
     order.extend(reversed(pending))
-    return order, marks
+    return order, found
 
 
 def _leaf_key(leaf: Value):
@@ -137,7 +137,7 @@ class Graph:
             )
         self.outputs = outputs
         self.backend = backend
-        self.nodes, self._marks = _order_and_marks(outputs)
+        self.nodes, self._reach = _order_and_marks(outputs)
         self._compiled = None  # the NumPy executor: forward and backward run there instead
         if backend == "numpy":
             from .backends import compile_graph
@@ -236,7 +236,7 @@ class Graph:
         """
         if self._compiled is not None:
             return self._compiled.backward()
-        backprop(self.outputs, self._marks)
+        backprop(self.outputs, self._reach)
 
     def vjp(self, cotangents: dict, m=FLOATS, wrt=None) -> list:
         """Reverse mode without side effects: the cotangent of every node, as a list aligned with

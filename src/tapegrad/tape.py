@@ -44,7 +44,8 @@ class Tape:
     """The entries of one stretch of recording; see the module docstring."""
 
     __slots__ = (
-        "serial", "data", "op", "args", "ext", "held", "k", "labels", "grad", "__weakref__"
+        "serial", "data", "op", "args", "ext", "held", "k", "labels", "grad", "views",
+        "__weakref__",
     )
 
     def __init__(self):
@@ -57,6 +58,7 @@ class Tape:
         self.k: dict[int, object] = {}
         self.labels: dict[int, str] = {}
         self.grad: list[float] | None = None
+        self.views: dict = {}  # entry -> weak reference to the Value handed out for it
 
     def __len__(self) -> int:
         return len(self.data)
@@ -116,19 +118,20 @@ def tapes_of(values) -> dict:
 _PARTIALS = {op: rule.partials for op, rule in RULES.items()}
 
 
-def backprop(outputs, reached: dict | None = None) -> None:
+def backprop(outputs, found: Reach | None = None) -> None:
     """Add 1 to each output's gradient and back-propagate: one reverse sweep per tape involved.
 
     Interior nodes reached from the outputs hold this call's gradient afterwards (they are
     reset, so a second call never double-counts); leaves, and constants, accumulate, as in
-    micrograd and PyTorch. `reached` (serial -> bytearray), when the caller knows it (a
-    Graph does), says which entries of each tape the outputs depend on.
+    micrograd and PyTorch. `found`, the outputs' `reach()` when the caller has it (a Graph
+    does), says which entries of each tape the outputs depend on.
     """
+    outputs = tuple(outputs)
     tapes = tapes_of(outputs)
-    if reached is None and any(tape.grad is not None for tape in tapes.values()):
+    if found is None and any(tape.grad is not None for tape in tapes.values()):
         # Some tape holds an earlier sweep's gradients: which of its entries this graph
         # reaches decides which of them to reset.
-        reached = reach(outputs, tapes).marks
+        found = reach(outputs, tapes)
     seeds: dict[int, dict[int, float]] = {}
     for out in outputs:
         if out._tape is None:
@@ -140,59 +143,72 @@ def backprop(outputs, reached: dict | None = None) -> None:
     # tape is swept, every contribution to it has arrived.
     for serial in sorted(tapes, reverse=True):
         tape = tapes[serial]
-        mask = reached.get(serial) if reached is not None else None
         if serial in seeds:
-            _sweep(tape, seeds.pop(serial), seeds, tapes, mask)
-        elif mask is not None and tape.grad is not None:
-            _store_grad(tape, [0.0] * len(tape.data), mask)  # reached, but only by zeros
+            _sweep(tape, seeds.pop(serial), seeds, tapes, found)
+        elif found is not None and serial in found.spans and tape.grad is not None:
+            _store_grad(tape, [], 0, found)  # reached, but only by zeros: reset
 
 
-def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, reached=None) -> None:
+def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, found=None) -> None:
     """Back-propagate through one tape from the seeded entries (index -> gradient). Gradients
-    that leave the tape go to leaves, and to older tapes' entries through `pending`; `reached`
-    masks the entries the outputs depend on (needed when the tape holds older gradients)."""
+    that leave the tape go to leaves, and to older tapes' entries through `pending`; `found`
+    says which entries the outputs depend on (needed when the tape holds older gradients).
+
+    The work is the graph's stretch of the tape, not the tape: it starts at the highest seed
+    and stops below the lowest entry a gradient reached."""
     from .value import Value  # (value.py imports this module)
 
     data, ops, args, ext = tape.data, tape.op, tape.args, tape.ext
-    # The outside references' data goes after the tape's own, in reverse: then Python's negative
-    # indexing does the rest, values[r] and grad[r] being ext[~r]'s for every r < 0.
+    top = max(seed)
+    size = len(data)
     outside = ext[::-1]
-    values = data + [
-        item._data if type(item) is Value else outside_data(item, tapes)
-        for item in outside  # (the plain leaf, commonest by far, inline)
-    ]
-    grad = [0.0] * len(data)
+    # The outside references' data goes after the tape's own, in reverse, for the sweep's
+    # length only: Python's negative indexing then makes values[r] and grad[r] ext[~r]'s for
+    # every r < 0. (grad covers entries up to the top seed, then the outside slots.)
+    data += [item._data if type(item) is Value else outside_data(item, tapes) for item in outside]
+    values = data
+    grad = [0.0] * (top + 1)
     # A leaf's slot starts from the leaf's own gradient and is written back at the end, so its
     # terms add up one by one in the order the sweep meets them, across tapes: micrograd's sums.
-    grad += [
-        item._grad if type(item) is Value else _running_total(item, pending) for item in outside
-    ]
+    grad += [item._grad if type(item) is Value else _running_total(item, pending) for item in outside]
     for i, g in seed.items():
         grad[i] += g
     partials_of, floats, with_constant = _PARTIALS, FLOATS, WITH_CONSTANT
 
-    for n in range(max(seed), -1, -1):
-        g = grad[n]
-        refs = args[n]
-        # NOTE: an entry whose gradient is 0 (behind a dead ReLU, say) contributes nothing, so
-        # it is skipped: about a third of the demo's sweep. Like JAX's symbolic zeros, this also
-        # means 0 · inf (sqrt at 0 behind a zero gradient) gives 0, not nan.
-        if not g or not refs:
-            continue
-        op = ops[n]
-        # NOTE: the two-argument shape most nodes have, unrolled; the math still comes from the
-        # rule table.
-        if len(refs) == 2:
-            a, b = refs
-            da, db = partials_of[op](floats, values[n], values[a], values[b])
-            grad[a] += g * da
-            grad[b] += g * db
-            continue
-        xs = [values[r] for r in refs]
-        if op in with_constant:
-            xs.append(tape.k[n])
-        for r, d in zip(refs, partials_of[op](floats, values[n], *xs)):
-            grad[r] += g * d
+    low = min(seed)  # no entry below the lowest one a gradient was sent to gets one
+    try:
+        for n in range(top, -1, -1):
+            if n < low:
+                break
+            g = grad[n]
+            refs = args[n]
+            # NOTE: an entry whose gradient is 0 (behind a dead ReLU, say) contributes nothing,
+            # so it is skipped: about a third of the demo's sweep. Like JAX's symbolic zeros,
+            # this also means 0 · inf (sqrt at 0 behind a zero gradient) gives 0, not nan.
+            if not g or not refs:
+                continue
+            op = ops[n]
+            # NOTE: the two-argument shape most nodes have, unrolled; the math still comes from
+            # the rule table.
+            if len(refs) == 2:
+                a, b = refs
+                da, db = partials_of[op](floats, values[n], values[a], values[b])
+                grad[a] += g * da
+                grad[b] += g * db
+                if 0 <= a < low:
+                    low = a
+                if 0 <= b < low:
+                    low = b
+                continue
+            xs = [values[r] for r in refs]
+            if op in with_constant:
+                xs.append(tape.k[n])
+            for r, d in zip(refs, partials_of[op](floats, values[n], *xs)):
+                grad[r] += g * d
+                if 0 <= r < low:
+                    low = r
+    finally:
+        del data[size:]
 
     # Gradients leave the tape: the leaves' running totals, and older tapes' seeds.
     for k, item in enumerate(ext):
@@ -206,8 +222,8 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, reached=None) -> 
                 pending.setdefault(serial, {})[j] = g
         elif g != item.grad:
             item.grad = g  # a leaf keeping its grad elsewhere (a NumPy Graph's StoredLeaf)
-    del grad[len(data) :]
-    _store_grad(tape, grad, reached)
+    del grad[top + 1 :]
+    _store_grad(tape, grad, low, found)
 
 
 def _running_total(item, pending: dict) -> float:
@@ -230,19 +246,25 @@ def outside_data(item, tapes: dict) -> float:
     return item.data
 
 
-def _store_grad(tape: Tape, grad: list, reached) -> None:
-    """Keep this sweep's gradients on the tape: the first sweep's as they are; a later one's
-    only for the entries it reached (others keep theirs), with constants accumulating."""
+def _store_grad(tape: Tape, grad: list, low: int, found) -> None:
+    """Keep a sweep's gradients (`grad`: entries up to its top; zero below `low`) on the tape:
+    the first sweep's as they are; a later one's only for the entries the outputs depend on
+    (others keep theirs), with constants accumulating."""
     if CURRENT[0] is tape:
         fresh_tape()  # a swept tape is a finished step's: new nodes go on a tape of their own
     old = tape.grad
     if old is None:
+        grad += [0.0] * (len(tape.data) - len(grad))
         tape.grad = grad
         return
+    reached = found.marks[tape.serial]
+    first, last = found.spans.get(tape.serial, (0, -1))
     args = tape.args
-    for n in range(min(len(old), len(reached))):  # (a Graph's masks end where the tape did)
+    # Only the graph's stretch: (a Graph's masks end where the tape did when it was built)
+    for n in range(first, min(last + 1, len(old), len(reached))):
         if reached[n]:
-            old[n] = grad[n] if args[n] else old[n] + grad[n]
+            new = grad[n] if low <= n < len(grad) else 0.0
+            old[n] = new if args[n] else old[n] + new
 
 
 class Reach:

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import weakref
 
 from .ops import FLOATS, RULES, WITH_CONSTANT, Op
-from .tape import CAPACITY, CURRENT, fresh_tape, merge_deps, with_tape
+from . import tape as _tapes
+from .tape import CURRENT, fresh_tape, merge_deps, with_tape
 
 # A leaf is stamped with where recording stood when it was made: (tape serial, position - ½,
 # count). Sorted together with the tape entries' (serial, position, 0) that is creation order,
@@ -177,6 +179,19 @@ class Value:
                 "keep the number: Value(v.data)"
             )
         return (_copied_leaf, (self._data, self._grad, self._label))
+
+    def __setstate__(self, state):
+        # Only pickles of tapegrad before tapes come here: then a Value pickled its slots,
+        # data, grad, op, args, k, label. Their leaves still load.
+        slots = state[1] if isinstance(state, tuple) else state
+        if not isinstance(slots, dict) or "data" not in slots or slots.get("args"):
+            raise TypeError(
+                "this pickle holds a computed Value from an older tapegrad, which kept one "
+                "object per node; only its leaves (inputs, parameters) can be loaded now"
+            )
+        fresh = _copied_leaf(slots["data"], slots.get("grad", 0.0), slots.get("label", ""))
+        for name in Value.__slots__[:-1]:
+            object.__setattr__(self, name, getattr(fresh, name))
 
     # -- micrograd's names for the same fields ------------------------------------------------
 
@@ -351,21 +366,34 @@ def _handle(tape, i: int, deps) -> Value:
     return v
 
 
+def view(tape, i: int, deps) -> Value:
+    """The Value of entry `i` of `tape` for code that walks the graph (``args``, ``_prev``,
+    Graph): the same object each time while it is alive, so code that tells nodes apart by
+    ``id()`` -- micrograd's ``draw_dot`` does -- sees one object per node. The tape keeps only
+    a weak reference, so it makes no cycle."""
+    ref = tape.views.get(i)
+    v = ref() if ref is not None else None
+    if v is None:
+        v = _handle(tape, i, deps)
+        tape.views[i] = weakref.ref(v)
+    return v
+
+
 def _resolve(tape, ref: int, deps) -> Value:
     """The Value a reference of an entry of `tape` names (see tape.py)."""
     if ref >= 0:
-        return _handle(tape, ref, deps)
+        return view(tape, ref, deps)
     item = tape.ext[~ref]
     if type(item) is tuple:
         serial, j = item
-        return _handle(deps[serial], j, deps)
+        return view(deps[serial], j, deps)
     return item
 
 
 def _target():
     """The tape a new node goes on: the current one, or a fresh one once it is full."""
     tape = CURRENT[0]
-    return tape if len(tape.data) < CAPACITY else fresh_tape()
+    return tape if len(tape.data) < _tapes.CAPACITY else fresh_tape()
 
 
 _NOWHERE = (-1, 0)
@@ -376,7 +404,7 @@ def _hold(tape, leaf: Value) -> int:
     backward adds its gradient into the leaf once (~(len(ext) - 1) == -len(ext))."""
     serial, ref = leaf._ref
     ext = tape.ext
-    if serial == tape.serial and ext[~ref] is leaf:  # (a copied leaf carries its original's)
+    if serial == tape.serial and ext[~ref] is leaf:
         return ref
     ext.append(leaf)
     ref = -len(ext)
@@ -473,7 +501,7 @@ def _record1(op: Op, a: Value, k=None) -> Value:
     y = _FORWARD[op](FLOATS, x) if k is None else _FORWARD[op](FLOATS, x, k)
     tape = CURRENT[0]
     data = tape.data
-    if len(data) >= CAPACITY:
+    if len(data) >= _tapes.CAPACITY:
         tape = fresh_tape()
         data = tape.data
     if a._tape is tape:
@@ -500,7 +528,7 @@ def _record_with_constant(op: Op, a: Value, c: float) -> Value:
     y = _FORWARD[op](FLOATS, a.data if ta is None else ta.data[a._i], c)
     tape = CURRENT[0]
     data = tape.data
-    if len(data) >= CAPACITY - 1:
+    if len(data) >= _tapes.CAPACITY - 1:
         tape = fresh_tape()
         data = tape.data
     if ta is tape:
@@ -532,7 +560,7 @@ def _record2(op: Op, a: Value, b: Value) -> Value:
     )
     tape = CURRENT[0]
     data = tape.data
-    if len(data) >= CAPACITY:
+    if len(data) >= _tapes.CAPACITY:
         tape = fresh_tape()
         data = tape.data
     if ta is tape:
