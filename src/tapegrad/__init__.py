@@ -6,7 +6,7 @@
     f.backward()            # f.data == 49.0, x.grad == 28.0
 """
 
-from .value import Value  # first: value.py and graph.py import each other
+from .value import Value  # first: value.py and record.py import each other
 from .graph import Graph
 from .ops import RULES, Op
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp

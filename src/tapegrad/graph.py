@@ -18,7 +18,8 @@ from functools import cached_property
 
 from .ops import FLOATS, RULES, WITH_CONSTANT
 from .tape import backprop, outside_data, reach, tapes_of
-from .value import Value, view
+from .record import view
+from .value import Value
 
 
 def topological_order(outputs) -> list[Value]:

@@ -170,7 +170,9 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, found=None) -> No
     grad = [0.0] * (top + 1)
     # A leaf's slot starts from the leaf's own gradient and is written back at the end, so its
     # terms add up one by one in the order the sweep meets them, across tapes: micrograd's sums.
-    grad += [item._grad if type(item) is Value else _running_total(item, pending) for item in outside]
+    grad += [
+        item._grad if type(item) is Value else _running_total(item, pending) for item in outside
+    ]
     for i, g in seed.items():
         grad[i] += g
     partials_of, floats, with_constant = _PARTIALS, FLOATS, WITH_CONSTANT

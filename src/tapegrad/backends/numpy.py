@@ -54,7 +54,7 @@ except ImportError:  # pragma: no cover - exercised only without numpy
     ) from None
 
 from ..ops import RULES, Op
-from ..value import evaluate
+from ..record import evaluate
 from .leaf_store import LeafStore, home_of, move_into
 from .numpy_math import NUMPY_MATH
 
