@@ -78,7 +78,7 @@ def test_a_training_steps_tape_is_freed_by_reference_counting_alone():
         first = weakref.ref(_tape_of(loss))
         loss = _demo_step(model, xs, ys)
         assert first() is None
-        assert _tape_of(loss) is not CURRENT[0]  # backward retired it: the next step starts anew
+        assert _tape_of(loss) is not CURRENT.tape  # backward retired it: the next step starts anew
     finally:
         gc.enable()
 
@@ -344,3 +344,34 @@ def test_a_leaf_pickled_by_tapegrad_before_tapes_still_loads():
     computed = Value.__new__(Value)
     with pytest.raises(TypeError, match="older tapegrad"):
         computed.__setstate__((None, {"data": 1.0, "args": (leaf,)}))
+
+
+def test_threads_recording_at_once_each_get_their_own_tape():
+    import sys
+    import threading
+
+    results = {}
+
+    def work(name, factor):
+        x = Value(1.0)
+        y = x
+        for _ in range(5_000):
+            y = y * factor + 0.0
+        y.backward()
+        results[name] = (y.data, x.grad)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        jobs = [("a", 1.0001), ("b", 0.9999)]
+        threads = [threading.Thread(target=work, args=job) for job in jobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for name, factor in [("a", 1.0001), ("b", 0.9999)]:
+        data, grad = results[name]
+        assert data == pytest.approx(factor**5_000, rel=1e-9)
+        assert grad == pytest.approx(factor**5_000, rel=1e-9)

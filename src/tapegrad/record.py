@@ -58,7 +58,7 @@ def _resolve(tape, ref: int, deps) -> Value:
 
 def _target():
     """The tape a new node goes on: the current one, or a fresh one once it is full."""
-    tape = CURRENT[0]
+    tape = CURRENT.tape
     return tape if len(tape.data) < _tapes.CAPACITY else fresh_tape()
 
 
@@ -165,7 +165,7 @@ def _record1(op: Op, a: Value, k=None) -> Value:
     tape = a._tape
     x = a.data if tape is None else tape.data[a._i]  # (a leaf's data may live elsewhere)
     y = _FORWARD[op](FLOATS, x) if k is None else _FORWARD[op](FLOATS, x, k)
-    tape = CURRENT[0]
+    tape = CURRENT.tape
     data = tape.data
     if len(data) >= _tapes.CAPACITY:
         tape = fresh_tape()
@@ -192,7 +192,7 @@ def _record_with_constant(op: Op, a: Value, c: float) -> Value:
     two entries _constant and _record2 would make, for the commonest shape, x * 0.5)."""
     ta = a._tape
     y = _FORWARD[op](FLOATS, a.data if ta is None else ta.data[a._i], c)
-    tape = CURRENT[0]
+    tape = CURRENT.tape
     data = tape.data
     if len(data) >= _tapes.CAPACITY - 1:
         tape = fresh_tape()
@@ -224,7 +224,7 @@ def _record2(op: Op, a: Value, b: Value) -> Value:
         a.data if ta is None else ta.data[a._i],  # (a leaf's data may live elsewhere)
         b.data if tb is None else tb.data[b._i],
     )
-    tape = CURRENT[0]
+    tape = CURRENT.tape
     data = tape.data
     if len(data) >= _tapes.CAPACITY:
         tape = fresh_tape()

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 
 from .ops import FLOATS, RULES, WITH_CONSTANT, Op
 
@@ -67,13 +68,20 @@ class Tape:
         return f"<Tape #{self.serial}: {len(self.data)} entries, {len(self.ext)} outside refs>"
 
 
-# The tape new nodes go on. A one-element list, so recording reads it with one index.
-CURRENT = [Tape()]
+class _Current(threading.local):
+    """The tape new nodes go on (``CURRENT.tape``), one per thread: two threads recording at
+    once must not interleave their entries on one tape."""
+
+    def __init__(self):
+        self.tape = Tape()
+
+
+CURRENT = _Current()
 
 
 def fresh_tape() -> Tape:
     """Retire the current tape (it stays alive while anything holds its nodes) and start one."""
-    tape = CURRENT[0] = Tape()
+    tape = CURRENT.tape = Tape()
     return tape
 
 
@@ -252,7 +260,7 @@ def _store_grad(tape: Tape, grad: list, low: int, found) -> None:
     """Keep a sweep's gradients (`grad`: entries up to its top; zero below `low`) on the tape:
     the first sweep's as they are; a later one's only for the entries the outputs depend on
     (others keep theirs), with constants accumulating."""
-    if CURRENT[0] is tape:
+    if CURRENT.tape is tape:
         fresh_tape()  # a swept tape is a finished step's: new nodes go on a tape of their own
     old = tape.grad
     if old is None:

@@ -80,7 +80,7 @@ class Value:
         self._data = _as_float(data, "Value(data)")
         self._grad = 0.0
         self._label = label
-        now = CURRENT[0]
+        now = CURRENT.tape
         self._key = (now.serial, len(now.data) - 0.5, next(_leaf_count))
         self._ref = _NOWHERE
 
@@ -114,7 +114,7 @@ class Value:
             self._grad = value
             return
         if tape.grad is None:
-            if CURRENT[0] is tape:
+            if CURRENT.tape is tape:
                 fresh_tape()  # a tape with gradients takes no more entries
             tape.grad = [0.0] * len(tape.data)
         tape.grad[self._i] = value
