@@ -82,28 +82,39 @@ _PARTIALS = {op: rule.partials for op, rule in RULES.items()}
 _FORWARD = {op: rule.forward for op, rule in RULES.items()}
 
 
-def _node_key(v: Value):
-    """What identifies a node: (tape serial, entry) for a tape node, id() for a leaf."""
-    tape = v._tape
-    return id(v) if tape is None else (tape.serial, v._i)
-
-
 class NodeIndex(Mapping):
     """Value -> position in a Graph's array, a read-only mapping. Keyed by what identifies a
-    node, so any handle of a node finds it, and no Value has to be hashed to build it."""
+    node -- its tape and entry, or a leaf's id() -- so any handle of a node finds it, and no
+    Value has to be hashed to build it."""
 
     def __init__(self, nodes):
         self.nodes = nodes
-        self.positions = {_node_key(v): i for i, v in enumerate(nodes)}
+        self.leaves: dict[int, int] = {}  # id(leaf) -> position
+        self.entries: dict[int, dict[int, int]] = {}  # tape serial -> {entry: position}
+        leaves, entries = self.leaves, self.entries
+        for p, v in enumerate(nodes):
+            tape = v._tape
+            if tape is None:
+                leaves[id(v)] = p
+            else:
+                at = entries.get(tape.serial)
+                if at is None:
+                    at = entries[tape.serial] = {}
+                at[v._i] = p
 
     def __getitem__(self, v) -> int:
         try:
-            return self.positions[_node_key(v)]
+            tape = v._tape
+            return self.leaves[id(v)] if tape is None else self.entries[tape.serial][v._i]
         except (KeyError, AttributeError):
             raise KeyError(v) from None
 
     def __contains__(self, v) -> bool:
-        return isinstance(v, Value) and _node_key(v) in self.positions
+        try:
+            self[v]
+        except KeyError:
+            return False
+        return True
 
     def __iter__(self):
         return iter(self.nodes)
@@ -164,22 +175,25 @@ class Graph:
     @cached_property
     def arg_indices(self) -> list[tuple[int, ...]]:
         """For each node, the positions of its arguments (always smaller than its own)."""
-        position = self.index.positions
+        leaves, entries = self.index.leaves, self.index.entries
         indices = []
         for node in self.nodes:
             tape = node._tape
             if tape is None:
                 indices.append(())
                 continue
-            serial, ext = tape.serial, tape.ext
-            indices.append(
-                tuple(
-                    position[serial, r]
-                    if r >= 0
-                    else position[ext[~r] if type(ext[~r]) is tuple else id(ext[~r])]
-                    for r in tape.args[node._i]
-                )
-            )
+            here, ext = entries[tape.serial], tape.ext
+            positions = []
+            for r in tape.args[node._i]:
+                if r >= 0:
+                    positions.append(here[r])
+                else:
+                    item = ext[~r]
+                    if type(item) is tuple:
+                        positions.append(entries[item[0]][item[1]])
+                    else:
+                        positions.append(leaves[id(item)])
+            indices.append(tuple(positions))
         return indices
 
     def publish(self) -> None:
