@@ -375,3 +375,22 @@ def test_threads_recording_at_once_each_get_their_own_tape():
         data, grad = results[name]
         assert data == pytest.approx(factor**5_000, rel=1e-9)
         assert grad == pytest.approx(factor**5_000, rel=1e-9)
+
+
+def test_grad_of_numbers_sweeps_the_tapes_without_touching_any_grad(small_tapes):
+    from tapegrad import grad
+
+    w = Value(0.7)  # captured, not differentiated: its grad must stay as it is
+    w.grad = 5.0
+
+    def f(x, y):
+        h = (x * w + y).tanh() * x
+        return h * h + (y * 3).relu() + x**3
+
+    dx, dy = grad(f, argnums=(0, 1))(0.4, -1.2)
+    x, y = Value(0.4), Value(-1.2)
+    out = f(x, y)
+    before = w.grad
+    out.backward()
+    assert (dx, dy) == (x.grad, y.grad)  # the same floats as backward()
+    assert before == 5.0

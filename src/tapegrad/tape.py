@@ -160,27 +160,48 @@ def backprop(outputs, found: Reach | None = None) -> None:
 def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, found=None) -> None:
     """Back-propagate through one tape from the seeded entries (index -> gradient). Gradients
     that leave the tape go to leaves, and to older tapes' entries through `pending`; `found`
-    says which entries the outputs depend on (needed when the tape holds older gradients).
+    says which entries the outputs depend on (needed when the tape holds older gradients)."""
+    from .value import Value  # (value.py imports this module)
+
+    ext = tape.ext
+    # A leaf's slot starts from the leaf's own gradient and is written back at the end, so its
+    # terms add up one by one in the order the sweep meets them, across tapes: micrograd's sums.
+    starts = [
+        item._grad if type(item) is Value else _running_total(item, pending) for item in ext
+    ]
+    grad, low = _reverse(tape, seed, tapes, starts)
+    for k, item in enumerate(ext):
+        g = grad[~k]
+        if type(item) is Value:
+            item._grad = g  # a plain leaf: its slot, skipping the property
+        elif type(item) is tuple:
+            _send(pending, item, g)
+        elif g != item.grad:
+            item.grad = g  # a leaf keeping its grad elsewhere (a NumPy Graph's StoredLeaf)
+    del grad[max(seed) + 1 :]
+    _store_grad(tape, grad, low, found)
+
+
+def _reverse(tape: Tape, seed: dict, tapes: dict, starts: list) -> tuple[list, int]:
+    """The reverse sweep of one tape, with no side effects: (grad, low), where grad holds the
+    gradients of the entries up to the highest seed, then one slot per outside reference,
+    started at `starts` (grad[~k] is ext[k]'s); no entry below `low` got a gradient.
 
     The work is the graph's stretch of the tape, not the tape: it starts at the highest seed
     and stops below the lowest entry a gradient reached."""
     from .value import Value  # (value.py imports this module)
 
-    data, ops, args, ext = tape.data, tape.op, tape.args, tape.ext
+    data, ops, args = tape.data, tape.op, tape.args
     top = max(seed)
     size = len(data)
-    outside = ext[::-1]
     # The outside references' data goes after the tape's own, in reverse, for the sweep's
     # length only: Python's negative indexing then makes values[r] and grad[r] ext[~r]'s for
-    # every r < 0. (grad covers entries up to the top seed, then the outside slots.)
+    # every r < 0.
+    outside = tape.ext[::-1]
     data += [item._data if type(item) is Value else outside_data(item, tapes) for item in outside]
     values = data
     grad = [0.0] * (top + 1)
-    # A leaf's slot starts from the leaf's own gradient and is written back at the end, so its
-    # terms add up one by one in the order the sweep meets them, across tapes: micrograd's sums.
-    grad += [
-        item._grad if type(item) is Value else _running_total(item, pending) for item in outside
-    ]
+    grad += starts[::-1]
     for i, g in seed.items():
         grad[i] += g
     partials_of, floats, with_constant = _PARTIALS, FLOATS, WITH_CONSTANT
@@ -219,21 +240,59 @@ def _sweep(tape: Tape, seed: dict, pending: dict, tapes: dict, found=None) -> No
                     low = r
     finally:
         del data[size:]
+    return grad, low
 
-    # Gradients leave the tape: the leaves' running totals, and older tapes' seeds.
-    for k, item in enumerate(ext):
-        g = grad[~k]
-        if type(item) is Value:
-            item._grad = g  # a plain leaf: its slot, skipping the property
-        elif type(item) is tuple:
-            serial, j = item
-            into = pending.get(serial)
-            if g or (into is not None and j in into):
-                pending.setdefault(serial, {})[j] = g
-        elif g != item.grad:
-            item.grad = g  # a leaf keeping its grad elsewhere (a NumPy Graph's StoredLeaf)
-    del grad[top + 1 :]
-    _store_grad(tape, grad, low, found)
+
+def _send(pending: dict, item: tuple, g: float) -> None:
+    """Pass an older tape's entry its running total (see _running_total)."""
+    serial, j = item
+    into = pending.get(serial)
+    if g or (into is not None and j in into):
+        pending.setdefault(serial, {})[j] = g
+
+
+def cotangents(seeds: dict, wanted) -> list[float]:
+    """Reverse mode on floats without side effects: for each Value in `wanted`, the gradient of
+    Σ seed · output over the `seeds` (output Value -> float). No ``.grad`` is touched, on any
+    tape or leaf: this is what ``grad()`` of a function of numbers needs. The sums run in the
+    same order as backward()'s, so the floats are the same."""
+    outputs = tuple(seeds)
+    tapes = tapes_of(outputs)
+    totals: dict[int, float] = {}  # id(leaf) -> its running total
+    pending: dict[int, dict[int, float]] = {}
+    for out, ct in seeds.items():
+        if out._tape is None:
+            totals[id(out)] = totals.get(id(out), 0.0) + ct
+        else:
+            seed = pending.setdefault(out._tape.serial, {})
+            seed[out._i] = seed.get(out._i, 0.0) + ct
+    swept: dict[int, tuple[list, int]] = {}
+    for serial in sorted(tapes, reverse=True):
+        seed = pending.pop(serial, None)
+        if not seed:
+            continue
+        tape = tapes[serial]
+        ext = tape.ext
+        starts = [
+            _running_total(item, pending) if type(item) is tuple else totals.get(id(item), 0.0)
+            for item in ext
+        ]
+        grad, low = _reverse(tape, seed, tapes, starts)
+        for k, item in enumerate(ext):
+            if type(item) is tuple:
+                _send(pending, item, grad[~k])
+            else:
+                totals[id(item)] = grad[~k]
+        swept[serial] = (grad, low, max(seed))
+    result = []
+    for v in wanted:
+        tape = v._tape
+        if tape is None:
+            result.append(totals.get(id(v), 0.0))
+            continue
+        grad, low, top = swept.get(tape.serial, (None, 0, -1))
+        result.append(grad[v._i] if grad is not None and low <= v._i <= top else 0.0)
+    return result
 
 
 def _running_total(item, pending: dict) -> float:
@@ -334,4 +393,6 @@ def reach(outputs, tapes: dict | None = None) -> Reach:
     return Reach(marks, spans, leaves)
 
 
-__all__ = ["Tape", "CURRENT", "CAPACITY", "backprop", "fresh_tape", "tapes_of", "reach"]
+__all__ = [
+    "Tape", "CURRENT", "CAPACITY", "backprop", "cotangents", "fresh_tape", "tapes_of", "reach"
+]

@@ -40,8 +40,11 @@ import functools
 import inspect
 import numbers
 from dataclasses import dataclass
+from functools import cached_property
 
 from .graph import Graph
+from .tape import cotangents as tape_cotangents
+from .tape import reach
 from .ops import FLOATS
 from .value import VALUES, Value
 
@@ -199,8 +202,13 @@ class _Trace:
     in_shape: object  # the shape of the differentiated arguments (one, or a tuple of them)
     outputs: list  # f's result, flattened: Values and numbers
     out_shape: object
-    graph: Graph | None  # the graph of the Value outputs (None if f returned only numbers)
+    values: list  # the outputs that are Values (none if f returned only numbers)
     m: object  # FLOATS, or VALUES when the derivatives must be recorded (see module doc)
+
+    @cached_property
+    def graph(self) -> Graph | None:
+        """The Graph of the Value outputs, made when a sweep needs it (None if there are none)."""
+        return Graph(*self.values) if self.values else None
 
     def result(self, x):
         """A sweep's entry as this trace returns it: a float, or a Value when recording. (A float
@@ -211,12 +219,15 @@ class _Trace:
 
     def reverse(self, cotangents: list) -> list:
         """One reverse sweep: the cotangent of every input, given one per output."""
-        if self.graph is None:
+        if not self.values:
             return [self.result(0.0)] * len(self.inputs)
         seeds: dict = {}
         for out, ct in zip(self.outputs, cotangents):
             if isinstance(out, Value) and not _is_zero(ct):
                 seeds[out] = ct if out not in seeds else seeds[out] + ct
+        if self.m is FLOATS and not any(isinstance(ct, Value) for ct in seeds.values()):
+            # Numbers all the way: sweep the tapes directly, with no Graph to build.
+            return [float(total) for total in tape_cotangents(seeds, self.inputs)]
         totals = self.graph.vjp(seeds, self.m, wrt=self.inputs)
         index = self.graph.index
         return [self.result(_at(totals, index, x)) for x in self.inputs]
@@ -273,13 +284,12 @@ def _trace(f, args: tuple, argnums, caller: str, kwargs=None) -> _Trace:
 
     outputs, out_shape = _flatten_result(out, f, caller)
     values = [o for o in outputs if isinstance(o, Value)]
-    graph = Graph(*values) if values else None
     return _Trace(
-        inputs, in_shape, outputs, out_shape, graph, _arithmetic(args, kwargs, positions, graph)
+        inputs, in_shape, outputs, out_shape, values, _arithmetic(args, kwargs, positions, values)
     )
 
 
-def _arithmetic(args: tuple, kwargs, positions: tuple, graph: Graph | None):
+def _arithmetic(args: tuple, kwargs, positions: tuple, values: list):
     """VALUES (record the derivatives) when a differentiated argument is a Value, or when f's graph
     reaches a Value passed in another argument or an enclosing transform's input; else FLOATS."""
     anchors = set(_enclosing_inputs)
@@ -292,9 +302,19 @@ def _arithmetic(args: tuple, kwargs, positions: tuple, graph: Graph | None):
             if i in positions and any(isinstance(x, Value) for x in leaves):
                 return VALUES
             anchors.update(x for x in leaves if isinstance(x, Value))
-    if graph is not None and anchors and not anchors.isdisjoint(graph.nodes):
-        return VALUES
+    if values and anchors:
+        found = reach(values)
+        if any(_is_reached(found, a) for a in anchors):
+            return VALUES
     return FLOATS
+
+
+def _is_reached(found, v: Value) -> bool:
+    """Whether `v` is one of the nodes a `reach()` found."""
+    if v._tape is None:
+        return id(v) in found.leaves
+    mark = found.marks.get(v._tape.serial)
+    return mark is not None and v._i < len(mark) and bool(mark[v._i])
 
 
 def _scalar_output(trace: _Trace, f, caller: str) -> None:
