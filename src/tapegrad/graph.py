@@ -13,6 +13,7 @@ order back-propagates (reverse mode). No pass recurses, so graphs a million node
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import cached_property
 
@@ -39,24 +40,25 @@ def _order_and_marks(outputs):
     found = reach(outputs, tapes)
     marks, span, leaves = found.marks, found.spans, found.leaves
     given = {(out._tape.serial, out._i): out for out in outputs if out._tape is not None}
-    # Merge the leaves (sorted by when they were made) into the entries (already in order).
-    pending = sorted(leaves.values(), key=_leaf_key, reverse=True)
+    # Merge the leaves into the entries (already in order): each where it was made, or just
+    # before its first use if that comes earlier (a leaf made on another thread's newer tape).
+    def leaf_key(leaf):
+        serial, n = found.first_use.get(id(leaf), (math.inf, 0))
+        return min(leaf._key, (serial, n - 0.75, leaf._key[2]))
+
+    pending = sorted(leaves.values(), key=leaf_key, reverse=True)
     order = []
     for serial in sorted(span):
         tape, marked = tapes[serial], marks[serial]
         low, high = span[serial]
         for n in range(low, high + 1):
             if marked[n]:
-                while pending and pending[-1]._key < (serial, n):
+                while pending and leaf_key(pending[-1]) < (serial, n):
                     order.append(pending.pop())
                 node = given.get((serial, n))
                 order.append(node if node is not None else view(tape, n, deps))
     order.extend(reversed(pending))
     return order, found
-
-
-def _leaf_key(leaf: Value):
-    return leaf._key
 
 
 def local_partials(node: Value, m=FLOATS) -> tuple:

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import weakref
 
-from . import tape as _tapes
 from .ops import FLOATS, RULES, WITH_CONSTANT, Op
-from .tape import CURRENT, fresh_tape, merge_deps, with_tape
+from .tape import CURRENT, LIVE_TAPES, fresh_tape, merge_deps, with_tape
 from .value import Value, _operand
 
 # Each op's forward formula, looked up once per node on the hot path.
@@ -59,19 +58,32 @@ def _resolve(tape, ref: int, deps) -> Value:
 def _target():
     """The tape a new node goes on: the current one, or a fresh one once it is full."""
     tape = CURRENT.tape
-    return tape if len(tape.data) < _tapes.CAPACITY else fresh_tape()
+    return tape if len(tape.data) < tape.limit else fresh_tape()
 
 
-_NOWHERE = (-1, 0)
+_NOWHERE = (-1, 0)  # a leaf no tape holds yet
 
 
 def _hold(tape, leaf: Value) -> int:
     """The reference to `leaf` from entries of `tape`: the tape holds each leaf once, so
-    backward adds its gradient into the leaf once (~(len(ext) - 1) == -len(ext))."""
+    backward adds its gradient into the leaf once (~(len(ext) - 1) == -len(ext)).
+
+    The leaf remembers where the latest tape to use it holds it, (serial, reference): a pair of
+    ints, which the garbage collector does not track. When another tape (another thread's,
+    say) takes the leaf over, the tape it leaves notes it in its `held`, so it finds the leaf
+    there if it uses it again."""
     serial, ref = leaf._ref
     ext = tape.ext
     if serial == tape.serial and ext[~ref] is leaf:
         return ref
+    if serial >= 0:  # held by another tape before: note it there; maybe held here already
+        other = LIVE_TAPES.get(serial)
+        if other is not None:
+            other.held[id(leaf)] = ref
+        mine = tape.held.get(id(leaf))
+        if mine is not None and ext[~mine] is leaf:
+            leaf._ref = (tape.serial, mine)
+            return mine
     ext.append(leaf)
     ref = -len(ext)
     leaf._ref = (tape.serial, ref)
@@ -167,7 +179,7 @@ def _record1(op: Op, a: Value, k=None) -> Value:
     y = _FORWARD[op](FLOATS, x) if k is None else _FORWARD[op](FLOATS, x, k)
     tape = CURRENT.tape
     data = tape.data
-    if len(data) >= _tapes.CAPACITY:
+    if len(data) >= tape.limit:
         tape = fresh_tape()
         data = tape.data
     if a._tape is tape:
@@ -194,7 +206,7 @@ def _record_with_constant(op: Op, a: Value, c: float) -> Value:
     y = _FORWARD[op](FLOATS, a.data if ta is None else ta.data[a._i], c)
     tape = CURRENT.tape
     data = tape.data
-    if len(data) >= _tapes.CAPACITY - 1:
+    if len(data) >= tape.limit - 1:
         tape = fresh_tape()
         data = tape.data
     if ta is tape:
@@ -226,7 +238,7 @@ def _record2(op: Op, a: Value, b: Value) -> Value:
     )
     tape = CURRENT.tape
     data = tape.data
-    if len(data) >= _tapes.CAPACITY:
+    if len(data) >= tape.limit:
         tape = fresh_tape()
         data = tape.data
     if ta is tape:

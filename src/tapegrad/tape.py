@@ -33,6 +33,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+import weakref
 
 from .ops import FLOATS, RULES, WITH_CONSTANT, Op
 
@@ -45,27 +46,37 @@ class Tape:
     """The entries of one stretch of recording; see the module docstring."""
 
     __slots__ = (
-        "serial", "data", "op", "args", "ext", "held", "k", "labels", "grad", "views",
+        "serial", "limit", "data", "op", "args", "ext", "held", "k", "labels", "grad", "views",
         "__weakref__",
     )
 
     def __init__(self):
         self.serial = next(_serials)
+        self.limit = CAPACITY  # entries it takes; 0 once it is retired (see retire)
         self.data: list[float] = []
         self.op: list[Op] = []
         self.args: list[tuple[int, ...]] = []
         self.ext: list = []  # leaf Values and (serial, j) of older tapes' entries
-        self.held: dict[tuple, int] = {}  # (serial, j) -> its reference, so each is held once
+        self.held: dict = {}  # (serial, j), or a leaf's id -> its reference: each held once
         self.k: dict[int, object] = {}
         self.labels: dict[int, str] = {}
         self.grad: list[float] | None = None
         self.views: dict = {}  # entry -> weak reference to the Value handed out for it
+        LIVE_TAPES[self.serial] = self
 
     def __len__(self) -> int:
         return len(self.data)
 
+    def retire(self) -> None:
+        """Take no more entries: recording, on any thread, moves on to a fresh tape. A tape is
+        retired once it holds gradients, which must stay aligned with its entries."""
+        self.limit = 0
+
     def __repr__(self) -> str:
         return f"<Tape #{self.serial}: {len(self.data)} entries, {len(self.ext)} outside refs>"
+
+
+LIVE_TAPES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # serial -> Tape
 
 
 class _Current(threading.local):
@@ -191,15 +202,15 @@ def _reverse(tape: Tape, seed: dict, tapes: dict, starts: list) -> tuple[list, i
     and stops below the lowest entry a gradient reached."""
     from .value import Value  # (value.py imports this module)
 
-    data, ops, args = tape.data, tape.op, tape.args
+    ops, args = tape.op, tape.args
     top = max(seed)
-    size = len(data)
-    # The outside references' data goes after the tape's own, in reverse, for the sweep's
-    # length only: Python's negative indexing then makes values[r] and grad[r] ext[~r]'s for
-    # every r < 0.
-    outside = tape.ext[::-1]
-    data += [item._data if type(item) is Value else outside_data(item, tapes) for item in outside]
-    values = data
+    # The entries' data up to the top seed, then the outside references' data in reverse: then
+    # Python's negative indexing makes values[r] and grad[r] ext[~r]'s for every r < 0. (A copy,
+    # so the tape is only read: another thread may be recording on it.)
+    values = tape.data[: top + 1]
+    values += [
+        item._data if type(item) is Value else outside_data(item, tapes) for item in tape.ext[::-1]
+    ]
     grad = [0.0] * (top + 1)
     grad += starts[::-1]
     for i, g in seed.items():
@@ -207,39 +218,36 @@ def _reverse(tape: Tape, seed: dict, tapes: dict, starts: list) -> tuple[list, i
     partials_of, floats, with_constant = _PARTIALS, FLOATS, WITH_CONSTANT
 
     low = min(seed)  # no entry below the lowest one a gradient was sent to gets one
-    try:
-        for n in range(top, -1, -1):
-            if n < low:
-                break
-            g = grad[n]
-            refs = args[n]
-            # NOTE: an entry whose gradient is 0 (behind a dead ReLU, say) contributes nothing,
-            # so it is skipped: about a third of the demo's sweep. Like JAX's symbolic zeros,
-            # this also means 0 · inf (sqrt at 0 behind a zero gradient) gives 0, not nan.
-            if not g or not refs:
-                continue
-            op = ops[n]
-            # NOTE: the two-argument shape most nodes have, unrolled; the math still comes from
-            # the rule table.
-            if len(refs) == 2:
-                a, b = refs
-                da, db = partials_of[op](floats, values[n], values[a], values[b])
-                grad[a] += g * da
-                grad[b] += g * db
-                if 0 <= a < low:
-                    low = a
-                if 0 <= b < low:
-                    low = b
-                continue
-            xs = [values[r] for r in refs]
-            if op in with_constant:
-                xs.append(tape.k[n])
-            for r, d in zip(refs, partials_of[op](floats, values[n], *xs)):
-                grad[r] += g * d
-                if 0 <= r < low:
-                    low = r
-    finally:
-        del data[size:]
+    for n in range(top, -1, -1):
+        if n < low:
+            break
+        g = grad[n]
+        refs = args[n]
+        # NOTE: an entry whose gradient is 0 (behind a dead ReLU, say) contributes nothing,
+        # so it is skipped: about a third of the demo's sweep. Like JAX's symbolic zeros,
+        # this also means 0 · inf (sqrt at 0 behind a zero gradient) gives 0, not nan.
+        if not g or not refs:
+            continue
+        op = ops[n]
+        # NOTE: the two-argument shape most nodes have, unrolled; the math still comes from
+        # the rule table.
+        if len(refs) == 2:
+            a, b = refs
+            da, db = partials_of[op](floats, values[n], values[a], values[b])
+            grad[a] += g * da
+            grad[b] += g * db
+            if 0 <= a < low:
+                low = a
+            if 0 <= b < low:
+                low = b
+            continue
+        xs = [values[r] for r in refs]
+        if op in with_constant:
+            xs.append(tape.k[n])
+        for r, d in zip(refs, partials_of[op](floats, values[n], *xs)):
+            grad[r] += g * d
+            if 0 <= r < low:
+                low = r
     return grad, low
 
 
@@ -319,8 +327,7 @@ def _store_grad(tape: Tape, grad: list, low: int, found) -> None:
     """Keep a sweep's gradients (`grad`: entries up to its top; zero below `low`) on the tape:
     the first sweep's as they are; a later one's only for the entries the outputs depend on
     (others keep theirs), with constants accumulating."""
-    if CURRENT.tape is tape:
-        fresh_tape()  # a swept tape is a finished step's: new nodes go on a tape of their own
+    tape.retire()  # a swept tape is a finished step's: new nodes go on a tape of their own
     old = tape.grad
     if old is None:
         grad += [0.0] * (len(tape.data) - len(grad))
@@ -338,12 +345,13 @@ def _store_grad(tape: Tape, grad: list, low: int, found) -> None:
 
 class Reach:
     """What some outputs depend on: per tape (by serial) a mask of its entries, and the span
-    of entries marked; and the leaves, by id."""
+    of entries marked; and the leaves, by id, with the first entry that uses each,
+    (serial, index)."""
 
-    __slots__ = ("marks", "spans", "leaves")
+    __slots__ = ("marks", "spans", "leaves", "first_use")
 
-    def __init__(self, marks: dict, spans: dict, leaves: dict):
-        self.marks, self.spans, self.leaves = marks, spans, leaves
+    def __init__(self, marks: dict, spans: dict, leaves: dict, first_use: dict):
+        self.marks, self.spans, self.leaves, self.first_use = marks, spans, leaves, first_use
 
 
 def reach(outputs, tapes: dict | None = None) -> Reach:
@@ -356,6 +364,7 @@ def reach(outputs, tapes: dict | None = None) -> Reach:
     todo = dict.fromkeys(tapes, 0)  # per tape, marked entries not yet visited
     spans: dict[int, tuple[int, int]] = {}
     leaves: dict[int, object] = {}
+    first_use: dict[int, tuple[int, int]] = {}
 
     def mark(serial: int, n: int) -> None:
         if not marks[serial][n]:
@@ -388,9 +397,10 @@ def reach(outputs, tapes: dict | None = None) -> Reach:
                         mark(*item)
                     else:
                         leaves[id(item)] = item
+                        first_use[id(item)] = (serial, n)  # the sweep goes down: earliest last
                 spans[serial] = (n, spans[serial][1])
             n -= 1
-    return Reach(marks, spans, leaves)
+    return Reach(marks, spans, leaves, first_use)
 
 
 __all__ = [

@@ -24,7 +24,7 @@ import itertools
 import numbers
 
 from .ops import FLOATS, RULES, WITH_CONSTANT, Op
-from .tape import CURRENT, fresh_tape
+from .tape import CURRENT
 
 # A leaf is stamped with where recording stood when it was made: (tape serial, position - ½,
 # count). Sorted together with the tape entries' (serial, position, 0) that is creation order,
@@ -58,7 +58,7 @@ class Value:
     """
 
     # A leaf: _tape is None and _data, _grad, _label, _key hold its fields; _ref is where the
-    # latest tape that uses it holds it, (tape serial, reference), so each tape holds it once.
+    # latest tape that uses it holds it, so each tape holds it once (see record._hold).
     # A tape node: entry _i of _tape; _deps maps serial -> Tape for the older tapes it needs.
     __slots__ = (
         "_tape", "_i", "_deps", "_data", "_grad", "_label", "_key", "_ref", "__weakref__"
@@ -105,7 +105,7 @@ class Value:
         if tape is None:
             return self._grad
         grads = tape.grad
-        return grads[self._i] if grads is not None else 0.0
+        return grads[self._i] if grads is not None and self._i < len(grads) else 0.0
 
     @grad.setter
     def grad(self, value) -> None:
@@ -114,9 +114,10 @@ class Value:
             self._grad = value
             return
         if tape.grad is None:
-            if CURRENT.tape is tape:
-                fresh_tape()  # a tape with gradients takes no more entries
+            tape.retire()  # a tape with gradients takes no more entries
             tape.grad = [0.0] * len(tape.data)
+        if self._i >= len(tape.grad):  # (an entry another thread added as it was retired)
+            tape.grad += [0.0] * (len(tape.data) - len(tape.grad))
         tape.grad[self._i] = value
 
     @property
