@@ -17,9 +17,9 @@ import math
 from collections.abc import Mapping
 from functools import cached_property
 
-from .ops import FLOATS, RULES, WITH_CONSTANT
-from .tape import backprop, outside_data, reach, tapes_of
-from .record import view
+from .ops import FLOATS, WITH_CONSTANT
+from .tape import _PARTIALS, backprop, outside_data, reach, tapes_of
+from .record import _FORWARD, view
 from .value import Value
 
 
@@ -80,8 +80,6 @@ def local_partials(node: Value, m=FLOATS) -> tuple:
     return _PARTIALS[op](m, y, *xs)
 
 
-_PARTIALS = {op: rule.partials for op, rule in RULES.items()}
-_FORWARD = {op: rule.forward for op, rule in RULES.items()}
 
 
 class NodeIndex(Mapping):

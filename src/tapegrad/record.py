@@ -117,7 +117,7 @@ def _constant(x: float) -> Value:
     return _handle(tape, i, None)
 
 
-def _record(op: Op, args: tuple, k=None, verb: str = "") -> Value:
+def _record(op: Op, args: tuple, verb: str = "") -> Value:
     """Append the node `op`(args) (any number of args; numbers among them become constants,
     `verb` naming the operation for an error) to the tape; return its Value."""
     tape = _target()
@@ -149,16 +149,12 @@ def _record(op: Op, args: tuple, k=None, verb: str = "") -> Value:
         if all(isinstance(a, Value) for a in args):
             raise
         # Some arguments are plain numbers: make them constants, and record again.
-        return _record(op, tuple(_operand(a, verb, None, op.value) for a in args), k, verb)
-    if k is not None:
-        xs.append(k)
+        return _record(op, tuple(_operand(a, verb, None, op.value) for a in args), verb)
     y = _FORWARD[op](FLOATS, *xs)
     i = len(data)
     data.append(y)
     tape.op.append(op)
     tape.args.append(tuple(refs))
-    if k is not None:
-        tape.k[i] = k
     return _handle(tape, i, deps)
 
 
