@@ -9,9 +9,9 @@ sweep per input, seeded at that input). It counts two things per mode:
 
 - sweeps: passes over the graph's array;
 - node visits: nodes at which a sweep applied the chain rule, i.e. evaluated the node's local
-  derivatives from the rule table. Counted, not derived: every sweep calls
-  ``tapegrad.graph.local_partials`` once per node it visits, and this script wraps that function
-  with a counter.
+  derivatives from the rule table. Counted, not derived: every sweep looks up the node's
+  partials in ``tapegrad.ops.PARTIALS`` once per node it visits, and this script wraps each
+  entry of that table with a counter.
 
 Both modes must give the same n partials; the script checks it. docs/forward-vs-reverse.md prints
 its output, and tests/test_transforms.py runs it for small n.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-import tapegrad.graph as graph_module
+import tapegrad.ops as ops_module
 from tapegrad import Graph, Value
 
 DEFAULT_NS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -36,19 +36,23 @@ def neighbour_products(xs):
 
 @contextlib.contextmanager
 def counting_visits():
-    """Count calls of graph.local_partials (one per node a sweep visits) while the block runs."""
+    """Count evaluations of the rule table's partials (one per node a sweep visits)."""
     counter = {"visits": 0}
-    original = graph_module.local_partials
+    originals = dict(ops_module.PARTIALS)
 
-    def counted(node, *rest):
-        counter["visits"] += 1
-        return original(node, *rest)
+    def counted(partials):
+        def counting(*args):
+            counter["visits"] += 1
+            return partials(*args)
 
-    graph_module.local_partials = counted
+        return counting
+
+    for op, partials in originals.items():
+        ops_module.PARTIALS[op] = counted(partials)
     try:
         yield counter
     finally:
-        graph_module.local_partials = original
+        ops_module.PARTIALS.update(originals)
 
 
 def count(n: int) -> dict:

@@ -6,11 +6,26 @@
     f.backward()            # f.data == 49.0, x.grad == 28.0
 """
 
-from .value import Value  # first: value.py and record.py import each other
-from .graph import Graph
 from .ops import RULES, Op
+from .value import Value
+from .graph import Graph
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .gradcheck import GradcheckError, gradcheck
+from . import backends as _backends  # registers Graph(..., backend="numpy")
+
+
+def _repr_svg_(self) -> str:
+    """Jupyter shows a Value or a Graph as a drawing of its graph; repr stays text."""
+    from .viz import to_svg
+
+    if isinstance(self, Graph):
+        self.publish()
+        return to_svg(*self.outputs)
+    return to_svg(self)
+
+
+# The drawing hooks, attached here: the engine never imports the tools that draw it.
+Value._repr_svg_ = Graph._repr_svg_ = _repr_svg_
 
 __version__ = "0.1.0"
 __all__ = [

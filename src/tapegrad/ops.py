@@ -20,15 +20,17 @@ The first argument, ``m``, is the arithmetic the formula runs on. With ``FLOATS`
 formulas compute plain numbers: the fast path used for training. With the Value arithmetic of
 ``tapegrad.value.VALUES`` the very same formulas *record new nodes*, so a derivative is itself a
 graph that can be differentiated again (grad of grad, Hessians) -- the trick JAX and HIPS autograd
-use. Formulas therefore only use ``+ - * /``, numbers, and the functions of ``m``.
-"""
+use. The NumPy backend runs them on whole arrays. Formulas therefore only use ``+ - * /``,
+numbers, and the functions of ``m``.
 
-from __future__ import annotations
+A *function* op (exp, tanh, ...) is written `Rule.function(name, floats, numpy, partials)`: its
+forward formula is ``m.<name>(x)``, and each arithmetic gets its ``<name>`` from this entry --
+``floats`` for FLOATS, ``numpy(np, x)`` for the NumPy backend, a recorded node for VALUES -- and
+Value gets the method ``x.<name>()``. So a new op is one entry here, plus its rows in the tests.
+"""
 
 import enum
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 VARIADIC = -1
 
@@ -36,7 +38,7 @@ VARIADIC = -1
 class Op(enum.Enum):
     """How a node was made. A closed set: adding an op means adding one entry to RULES."""
 
-    LEAF = "leaf"  # an input or a parameter: made by the user, not computed
+    LEAF = "leaf"  # an input, a parameter or a constant: made by the user, not computed
     ADD = "add"
     MUL = "mul"
     POW = "pow"  # x ** k with k a constant number
@@ -56,60 +58,80 @@ class Op(enum.Enum):
     __hash__ = object.__hash__
 
 
-@dataclass(frozen=True)
 class Rule:
-    """What one Op means: its symbol, its value, and its local derivatives."""
+    """What one Op means: its symbol, its value, and its local derivatives (module docstring)."""
 
-    symbol: str
-    arity: int
-    forward: Callable
-    partials: Callable
-    takes_constant: bool = False  # True when the op has a constant operand (the exponent of POW)
-    kink_at_zero: bool = False  # not differentiable at x = 0; its partials there are a convention
+    __slots__ = (
+        "symbol", "arity", "forward", "partials", "method", "floats", "numpy", "doc",
+        "takes_constant", "kink_at_zero",
+    )
+
+    def __init__(self, symbol, arity, forward, partials, takes_constant=False, kink_at_zero=False):
+        self.symbol, self.arity, self.forward, self.partials = symbol, arity, forward, partials
+        self.takes_constant = takes_constant  # the op has a constant operand (POW's exponent)
+        self.kink_at_zero = kink_at_zero  # not differentiable at 0: its partials there are a convention
+        self.method = self.floats = self.numpy = None
+        self.doc = ""
+
+    @classmethod
+    def function(cls, name, floats, numpy, partials, doc, symbol=None, kink_at_zero=False):
+        """A one-argument function op: y = m.<name>(x) in every arithmetic, ``x.<name>()`` on a
+        Value. `floats` computes it on a float, `numpy(np, x)` on an array."""
+        rule = cls(symbol or name, 1, lambda m, a: getattr(m, name)(a), partials,
+                   kink_at_zero=kink_at_zero)
+        rule.method, rule.floats, rule.numpy, rule.doc = name, floats, numpy, doc
+        return rule
 
 
 # ---------------------------------------------------------------------------------------------
-# The arithmetic of plain floats. Errors are raised here, before any node exists, so a bad
+# The float versions of the functions. Errors are raised here, before any node exists, so a bad
 # operation never leaves a half-built node in the user's graph.
 # ---------------------------------------------------------------------------------------------
 
 
+def _exp(x):
+    try:
+        return math.exp(x)
+    except OverflowError:
+        raise OverflowError(
+            f"exp({x!r}) overflows a float (the largest is about 1.8e308, reached near "
+            f"exp(709.78)); scale the input down, or use tanh/sigmoid, which never overflow"
+        ) from None
+
+
+def _log(x):
+    if x <= 0:  # (nan passes through as nan, as in PyTorch)
+        raise ValueError(
+            f"log({x!r}) is undefined: log needs a number > 0; if the input can reach 0, add a "
+            f"small epsilon, e.g. log(x + 1e-12)"
+        )
+    return math.log(x)
+
+
+def _sigmoid(x):
+    # Two branches so that exp only ever sees a number <= 0: sigmoid(±1000) is 1 or 0, never an
+    # OverflowError.
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _periodic(name, fn):
+    def periodic(x):
+        if math.isinf(x):
+            raise ValueError(f"{name}({x!r}) is undefined: {name} needs a finite number")
+        return fn(x)
+
+    periodic.__name__ = name
+    return periodic
+
+
 class FloatMath:
-    """Plain-float versions of the functions the rules use. Each checks its domain and says so."""
+    """The arithmetic of plain floats: the functions the rules use, each checking its domain.
 
-    @staticmethod
-    def exp(x):
-        try:
-            return math.exp(x)
-        except OverflowError:
-            raise OverflowError(
-                f"exp({x!r}) overflows a float (the largest is about 1.8e308, reached near "
-                f"exp(709.78)); scale the input down, or use tanh/sigmoid, which never overflow"
-            ) from None
-
-    @staticmethod
-    def log(x):
-        if x <= 0:  # (nan passes through as nan, as in PyTorch)
-            raise ValueError(
-                f"log({x!r}) is undefined: log needs a number > 0; "
-                f"if the input can reach 0, add a small epsilon, e.g. (x + 1e-12).log()"
-            )
-        return math.log(x)
-
-    tanh = staticmethod(math.tanh)  # saturates to ±1, never overflows
-
-    @staticmethod
-    def sigmoid(x):
-        # Two branches so that exp only ever sees a number <= 0: sigmoid(±1000) is 1 or 0,
-        # never an OverflowError.
-        if x >= 0:
-            return 1.0 / (1.0 + math.exp(-x))
-        e = math.exp(x)
-        return e / (1.0 + e)
-
-    @staticmethod
-    def relu(x):
-        return 0.0 if x <= 0 else x  # nan stays nan, as in micrograd and PyTorch
+    The function ops' own functions (exp, log, ...) are attached from RULES below; these are
+    the pieces their derivatives share."""
 
     @staticmethod
     def step(x):
@@ -121,47 +143,34 @@ class FloatMath:
         """d |x|/dx: the sign of x, 0 at x = 0 (as in PyTorch)."""
         return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
 
-    abs = staticmethod(abs)
-
-    sin = staticmethod(math.sin)
-
-    cos = staticmethod(math.cos)
-
     @staticmethod
     def pow(x, k):
         """x ** k for real numbers: never a complex number, never a silent inf."""
         x, k = float(x), float(k)  # plain floats: no numpy scalar semantics, no complex results
-        written = f"({x!r}) ** {k!r}" if x < 0 else f"{x!r} ** {k!r}"
-        if k == 0.5:
-            written += " (sqrt)"
-        if x < 0 and not k.is_integer():
-            raise ValueError(
-                f"{written} is not a real number: a negative base needs an integer "
-                f"exponent; use abs(x) ** k if you meant the magnitude"
-            )
-        if x == 0 and k < 0:
-            raise ZeroDivisionError(
-                f"{written} divides by zero: 0 to a negative power is undefined"
-            )
+        if (x < 0 and not k.is_integer()) or (x == 0 and k < 0):
+            raise _pow_error(x, k)
         try:
             return x**k
         except OverflowError:
-            raise OverflowError(f"{written} overflows a float") from None
+            raise _pow_error(x, k) from None
+
+    @staticmethod
+    def slope_power(x, e):
+        """x ** e where it only feeds a derivative: at a pole it is +inf instead of an error
+        (0 ** -0.5), and ±inf where it overflows -- the limits PyTorch's derivatives take."""
+        x, e = float(x), float(e)
+        if x == 0 and e < 0:
+            return math.inf
+        try:
+            return x**e
+        except OverflowError:
+            return -math.inf if x < 0 and e % 2 == 1 else math.inf
 
     @staticmethod
     def pow_slope(x, k):
-        """d(x ** k)/dx = k · x ** (k - 1), with the limits where that formula breaks down:
-        0 when k == 0 (x ** 0 is flat), +inf at x == 0 for 0 < k < 1, and ±inf where the slope
-        overflows a float (as in PyTorch)."""
-        if k == 0:
-            return 0.0
-        if x == 0 and k < 1:
-            return math.inf
-        try:
-            return k * float(x) ** (k - 1)
-        except OverflowError:  # a finite x ** k can have a slope beyond the float range
-            negative = (k < 0) != (x < 0 and (k - 1) % 2 == 1)
-            return -math.inf if negative else math.inf
+        """d(x ** k)/dx = k · x ** (k - 1); 0 when k == 0 (x ** 0 is flat), +inf at x = 0 for
+        0 < k < 1, ±inf where the slope overflows a float (as in PyTorch)."""
+        return 0.0 if k == 0 else k * FloatMath.slope_power(x, k - 1)
 
     @staticmethod
     def log_base(x):
@@ -172,7 +181,17 @@ class FloatMath:
         return 0.0 if x == 0 else math.nan
 
 
-FLOATS = FloatMath()
+def _pow_error(x: float, k: float) -> ArithmeticError:
+    """The error for x ** k, spelled as the user wrote it (made only once there is an error)."""
+    written = f"({x!r}) ** {k!r}" if x < 0 else f"{x!r} ** {k!r}"
+    if k == 0.5:
+        written += " (sqrt)"
+    if x < 0:
+        return ValueError(f"{written} is not a real number: a negative base needs an integer "
+                          "exponent; use abs(x) ** k if you meant the magnitude")
+    if x == 0:
+        return ZeroDivisionError(f"{written} divides by zero: 0 to a negative power is undefined")
+    return OverflowError(f"{written} overflows a float")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,9 +203,8 @@ def _dot_forward(m, *operands):
     """b + Σ w_i x_i, summed left to right from b: the same floats, in the same order, as
     micrograd's ``sum((wi*xi for wi, xi in zip(w, x)), b)``."""
     n = len(operands) // 2
-    weights, inputs, bias = operands[:n], operands[n:-1], operands[-1]
-    total = bias
-    for w, x in zip(weights, inputs):
+    total = operands[-1]
+    for w, x in zip(operands[:n], operands[n:-1]):
         total = total + w * x
     return total
 
@@ -197,47 +215,53 @@ def _dot_partials(m, y, *operands):
     return operands[n : 2 * n] + operands[:n] + (1.0,)
 
 
-RULES: dict[Op, Rule] = {
+def _sigmoid_numpy(np, x):
+    e = np.exp(-np.abs(x))  # as _sigmoid does it: exp only ever sees a number <= 0
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+RULES = {
     Op.LEAF: Rule("", 0, forward=lambda m: None, partials=lambda m, y: ()),
     Op.ADD: Rule("+", 2, forward=lambda m, a, b: a + b, partials=lambda m, y, a, b: (1.0, 1.0)),
     Op.MUL: Rule("*", 2, forward=lambda m, a, b: a * b, partials=lambda m, y, a, b: (b, a)),
-    Op.POW: Rule(
-        "**",
-        1,
-        forward=lambda m, a, k: m.pow(a, k),
-        partials=lambda m, y, a, k: (m.pow_slope(a, k),),
-        takes_constant=True,
-    ),
-    Op.POWV: Rule(
-        "**",
-        2,
-        forward=lambda m, a, b: m.pow(a, b),
-        partials=lambda m, y, a, b: (m.pow_slope(a, b), y * m.log_base(a)),
-    ),
-    Op.EXP: Rule("exp", 1, forward=lambda m, a: m.exp(a), partials=lambda m, y, a: (y,)),
-    Op.LOG: Rule("log", 1, forward=lambda m, a: m.log(a), partials=lambda m, y, a: (1.0 / a,)),
-    Op.TANH: Rule("tanh", 1, forward=lambda m, a: m.tanh(a), partials=lambda m, y, a: (1.0 - y * y,)),
-    Op.SIGMOID: Rule(
-        "sigmoid", 1, forward=lambda m, a: m.sigmoid(a), partials=lambda m, y, a: (y * (1.0 - y),)
-    ),
-    Op.RELU: Rule(
-        "ReLU",
-        1,
-        forward=lambda m, a: m.relu(a),
-        partials=lambda m, y, a: (m.step(a),),
-        kink_at_zero=True,
-    ),
-    Op.ABS: Rule(
-        "abs",
-        1,
-        forward=lambda m, a: m.abs(a),
-        partials=lambda m, y, a: (m.sign(a),),
-        kink_at_zero=True,
-    ),
-    Op.SIN: Rule("sin", 1, forward=lambda m, a: m.sin(a), partials=lambda m, y, a: (m.cos(a),)),
-    Op.COS: Rule("cos", 1, forward=lambda m, a: m.cos(a), partials=lambda m, y, a: (-m.sin(a),)),
+    Op.POW: Rule("**", 1, forward=lambda m, a, k: m.pow(a, k),
+                 partials=lambda m, y, a, k: (m.pow_slope(a, k),), takes_constant=True),
+    Op.POWV: Rule("**", 2, forward=lambda m, a, b: m.pow(a, b),
+                  partials=lambda m, y, a, b: (m.pow_slope(a, b), y * m.log_base(a))),
+    Op.EXP: Rule.function("exp", _exp, lambda np, a: np.exp(a), lambda m, y, a: (y,),
+                          "e to the power x; d/dx = exp(x)."),
+    Op.LOG: Rule.function("log", _log, lambda np, a: np.log(a), lambda m, y, a: (1.0 / a,),
+                          "The natural logarithm, for x > 0; d/dx = 1/x."),
+    # (1 - y)(1 + y), not 1 - y²: near saturation y² rounds away the digits that matter.
+    Op.TANH: Rule.function("tanh", math.tanh, lambda np, a: np.tanh(a),
+                           lambda m, y, a: ((1.0 - y) * (1.0 + y),),
+                           "The hyperbolic tangent; d/dx = (1 - y)(1 + y) with y = tanh(x)."),
+    Op.SIGMOID: Rule.function("sigmoid", _sigmoid, _sigmoid_numpy,
+                              lambda m, y, a: (y * (1.0 - y),),
+                              "1 / (1 + e^-x); d/dx = y (1 - y) with y = sigmoid(x)."),
+    Op.RELU: Rule.function("relu", lambda x: 0.0 if x <= 0 else x,  # nan stays nan
+                           lambda np, a: np.where(a <= 0, 0.0, a), lambda m, y, a: (m.step(a),),
+                           "max(0, x), micrograd's ReLU; d/dx = 1 for x > 0, else 0.",
+                           symbol="ReLU", kink_at_zero=True),
+    Op.ABS: Rule.function("abs", abs, lambda np, a: np.abs(a), lambda m, y, a: (m.sign(a),),
+                          "|x|; d/dx = the sign of x (0 at 0, as in PyTorch).", kink_at_zero=True),
+    Op.SIN: Rule.function("sin", _periodic("sin", math.sin), lambda np, a: np.sin(a),
+                          lambda m, y, a: (m.cos(a),), "The sine; d/dx = cos(x)."),
+    Op.COS: Rule.function("cos", _periodic("cos", math.cos), lambda np, a: np.cos(a),
+                          lambda m, y, a: (-m.sin(a),), "The cosine; d/dx = -sin(x)."),
     Op.DOT: Rule("dot", VARIADIC, forward=_dot_forward, partials=_dot_partials),
 }
 
+for _rule in RULES.values():  # each function op's float version, as FLOATS.<name>
+    if _rule.method:
+        setattr(FloatMath, _rule.method, staticmethod(_rule.floats))
+
+FLOATS = FloatMath()
+
+# Looked up once per node by the interpreters.
+FORWARD = {op: rule.forward for op, rule in RULES.items()}
+PARTIALS = {op: rule.partials for op, rule in RULES.items()}
 # The ops whose nodes carry a constant operand in `node.k`; interpreters pass it last.
 WITH_CONSTANT = frozenset(op for op, rule in RULES.items() if rule.takes_constant)
+
+__all__ = ["Op", "Rule", "RULES", "FLOATS", "FloatMath", "VARIADIC", "WITH_CONSTANT"]

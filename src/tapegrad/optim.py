@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 
-from .backends import param_block
 from .value import Value
 
 
@@ -47,7 +46,9 @@ class Optimizer:
         before its parameters moved into a Graph goes on updating them Value by Value (slower,
         but its state carries on and the updates stay exact)."""
         if self._block is None:
-            block = param_block(self.params)
+            # Leaves that live in a NumPy-backend Graph's arrays can be updated together.
+            together = getattr(type(self.params[0]), "update_together", None)
+            block = together(self.params) if together is not None else None
             if block is not None:
                 self._block = False if self._has_state() else block  # False: decided, per Value
         return self._block or None

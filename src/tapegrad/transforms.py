@@ -9,8 +9,8 @@
     hessian(f)(x)                   H, nested lists               reverse over reverse
 
 Every transform works the same way: call ``f`` once on fresh input nodes, which records its
-graph; then sweep that graph (Graph.vjp backwards, Graph.jvp forwards) with the local derivatives
-from the rule table in ops.py.
+graph; then sweep that graph -- backwards with record.backprop, the very loop ``backward()`` runs,
+or forwards with graph.push_tangents -- with the local derivatives from the rule table in ops.py.
 
 **Floats in, floats out; Values in, Values out.** When every argument is a number, the sweeps run
 on plain floats (the fast path). When an argument is a Value -- the input of an enclosing
@@ -36,17 +36,71 @@ when a finite difference straddles such a kink.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import numbers
-from dataclasses import dataclass
-from functools import cached_property
 
-from .graph import Graph
-from .tape import cotangents as tape_cotangents
-from .tape import reach
-from .ops import FLOATS
-from .value import VALUES, Value
+from .graph import push_tangents
+from .ops import FLOATS, RULES, Op
+from .record import CURRENT, ZERO, backprop, found_at, reach, records_of
+from .value import NodesOf, Value, _data, _record
+
+# ---------------------------------------------------------------------------------------------
+# The arithmetic of Values: the rule table's formulas run on this to record derivatives as new
+# nodes, which is what makes higher-order derivatives work (see ops.py).
+# ---------------------------------------------------------------------------------------------
+
+
+def _lift(name: str, float_fn):
+    """A function of `m` that records a node for a Value and computes a float for a number."""
+
+    def apply(x):
+        return getattr(x, name)() if isinstance(x, Value) else float_fn(x)
+
+    apply.__name__ = name
+    return staticmethod(apply)
+
+
+class ValueMath:
+    """The functions the rules use, recording nodes. Piecewise-constant pieces (relu's step,
+    abs's sign) are constants: their derivative is 0 wherever it exists."""
+
+    @staticmethod
+    def step(x):
+        return FLOATS.step(_data(x))
+
+    @staticmethod
+    def sign(x):
+        return FLOATS.sign(_data(x))
+
+    @staticmethod
+    def pow(x, k):
+        if isinstance(x, Value):
+            return x**k
+        return Value(x) ** k if isinstance(k, Value) else FLOATS.pow(x, k)
+
+    @staticmethod
+    def pow_slope(x, k):
+        """k · x ** (k - 1), recorded even at a pole (0 ** -0.5 is +inf there), so that every
+        higher derivative keeps its infinite limit, as in PyTorch."""
+        if not isinstance(x, Value) and not isinstance(k, Value):
+            return FLOATS.pow_slope(x, k)
+        if not isinstance(k, Value):
+            if k == 0:
+                return 0.0
+            return k * _record(Op.POW, (x,), k - 1, FLOATS.slope_power(x.data, k - 1))
+        e = k - 1
+        return k * _record(Op.POWV, (x, e), None, FLOATS.slope_power(_data(x), e.data))
+
+    @staticmethod
+    def log_base(x):
+        return x.log() if isinstance(x, Value) and x.data > 0 else FLOATS.log_base(_data(x))
+
+
+for _rule in RULES.values():  # each function op records its node: VALUES.tanh(x) is x.tanh()
+    if _rule.method:
+        setattr(ValueMath, _rule.method, _lift(_rule.method, _rule.floats))
+
+VALUES = ValueMath()
+
 
 # The input nodes of the transforms currently calling their function. A transform whose function
 # reaches one of them is running inside an enclosing transform's function, so its result must be a
@@ -126,9 +180,12 @@ def _name(f) -> str:
 
 
 def _wrapper(transformed, f, name: str):
-    """`transformed` named `name`, and pointing back at f so that inspect.signature (and so the
-    argument names in error messages) see f's parameters."""
-    functools.update_wrapper(transformed, f)
+    """`transformed` named `name`, and pointing back at f (``__wrapped__``) so that tools that
+    read signatures see f's parameters."""
+    for attribute in ("__module__", "__doc__"):
+        if hasattr(f, attribute):
+            setattr(transformed, attribute, getattr(f, attribute))
+    transformed.__wrapped__ = f
     transformed.__name__ = transformed.__qualname__ = name
     return transformed
 
@@ -136,15 +193,15 @@ def _wrapper(transformed, f, name: str):
 def _argument_names(f, nargs: int) -> list[str]:
     """What the user calls each positional argument (`x`, `y`), or `argument i` when unknown."""
     names = [f"argument {i}" for i in range(nargs)]
-    try:
-        params = list(inspect.signature(f).parameters.values())
-    except (TypeError, ValueError):
-        return names
-    for i, p in enumerate(params[:nargs]):
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            names[i] = p.name
-        elif p.kind is p.VAR_POSITIONAL:
-            break
+    while hasattr(f, "__wrapped__"):
+        f = f.__wrapped__
+    code = getattr(f, "__code__", None)
+    if code is not None:
+        params = code.co_varnames[: code.co_argcount]
+        if type(f).__name__ == "method":  # a bound method: self is given already
+            params = params[1:]
+        for i, name in enumerate(params[:nargs]):
+            names[i] = name
     return names
 
 
@@ -194,21 +251,19 @@ def _input_node(primal, label: str) -> Value:
     return node
 
 
-@dataclass
 class _Trace:
-    """f called once on fresh input nodes: what the sweeps need."""
+    """f called once on fresh input nodes: what the sweeps need.
 
-    inputs: list  # the fresh input nodes, flattened over the differentiated arguments
-    in_shape: object  # the shape of the differentiated arguments (one, or a tuple of them)
-    outputs: list  # f's result, flattened: Values and numbers
-    out_shape: object
-    values: list  # the outputs that are Values (none if f returned only numbers)
-    m: object  # FLOATS, or VALUES when the derivatives must be recorded (see module doc)
+    ``inputs`` are the fresh input nodes (flattened over the differentiated arguments),
+    ``outputs`` f's result flattened (Values and numbers), ``values`` those that are Values,
+    ``m`` FLOATS or VALUES (when the derivatives must be recorded, see the module docstring),
+    and ``floor`` (record, entry) where recording stood when f was called: nothing before it
+    depends on the inputs, so no sweep needs to go below it."""
 
-    @cached_property
-    def graph(self) -> Graph | None:
-        """The Graph of the Value outputs, made when a sweep needs it (None if there are none)."""
-        return Graph(*self.values) if self.values else None
+    def __init__(self, inputs, in_shape, outputs, out_shape, m, floor):
+        self.inputs, self.in_shape, self.outputs, self.out_shape = inputs, in_shape, outputs, out_shape
+        self.values = [o for o in outputs if isinstance(o, Value)]
+        self.m, self.floor = m, floor
 
     def result(self, x):
         """A sweep's entry as this trace returns it: a float, or a Value when recording. (A float
@@ -218,28 +273,29 @@ class _Trace:
         return float(x) if self.m is FLOATS else Value(x)
 
     def reverse(self, cotangents: list) -> list:
-        """One reverse sweep: the cotangent of every input, given one per output."""
-        if not self.values:
-            return [self.result(0.0)] * len(self.inputs)
+        """One reverse sweep (record.backprop, writing nothing): the cotangent of every input."""
         seeds: dict = {}
         for out, ct in zip(self.outputs, cotangents):
             if isinstance(out, Value) and not _is_zero(ct):
                 seeds[out] = ct if out not in seeds else seeds[out] + ct
-        if self.m is FLOATS and not any(isinstance(ct, Value) for ct in seeds.values()):
-            # Numbers all the way: sweep the tapes directly, with no Graph to build.
-            return [float(total) for total in tape_cotangents(seeds, self.inputs)]
-        totals = self.graph.vjp(seeds, self.m, wrt=self.inputs)
-        index = self.graph.index
-        return [self.result(_at(totals, index, x)) for x in self.inputs]
+        swept, totals = backprop(seeds.items(), self.m, False, NodesOf, self.floor)
+        grads = dict(swept)
+        return [self.result(_found(x, grads, totals)) for x in self.inputs]
 
     def forward(self, tangents: list) -> list:
-        """One forward sweep: the tangent of every output, given one per input."""
-        if self.graph is None:
-            return [self.result(0.0)] * len(self.outputs)
+        """One forward sweep (graph.push_tangents): the tangent of every output."""
         seeds = {x: t for x, t in zip(self.inputs, tangents) if not _is_zero(t)}
-        totals = self.graph.jvp(seeds, self.m)
-        index = self.graph.index
-        return [self.result(_at(totals, index, out)) for out in self.outputs]
+        rec, first = self.floor
+        stretches = [
+            (r, None, first if r is rec else 0, len(r.data) - 1)
+            for r in reversed(records_of(self.values, since=rec.serial))
+        ]
+        found = push_tangents(stretches, seeds, self.m)
+        by_leaf = {id(x): t for x, t in seeds.items() if x._rec is None}
+        return [
+            self.result(_found(out, found, by_leaf)) if isinstance(out, Value) else self.result(0.0)
+            for out in self.outputs
+        ]
 
     def output_values(self) -> list:
         if self.m is FLOATS:
@@ -251,11 +307,13 @@ def _is_zero(x) -> bool:
     return not isinstance(x, Value) and x == 0
 
 
-def _at(totals: list, index: dict, node):
-    """The entry of a sweep's result for `node`: 0.0 when the sweep never reached it."""
-    i = index.get(node) if isinstance(node, Value) else None
-    total = None if i is None else totals[i]
-    return 0.0 if total is None else total
+def _found(node: Value, per_record: dict, per_leaf: dict):
+    """A sweep's result for `node`: 0.0 where the sweep never reached it."""
+    if node._rec is None:
+        total = per_leaf.get(id(node))
+    else:
+        total = found_at(per_record.get(node._rec, ()), node._i)
+    return 0.0 if total is None or total is ZERO else total
 
 
 def _trace(f, args: tuple, argnums, caller: str, kwargs=None) -> _Trace:
@@ -268,6 +326,7 @@ def _trace(f, args: tuple, argnums, caller: str, kwargs=None) -> _Trace:
     names = _argument_names(f, nargs)
     call_args = list(args)
     inputs, shapes = [], []
+    floor = (CURRENT.record, len(CURRENT.record.data))  # (see _Trace)
     for a in positions:
         leaves, shape, leaf_paths = _flatten(args[a], names[a], f"{caller}: argument")
         nodes = [_input_node(leaf, path) for leaf, path in zip(leaves, leaf_paths)]
@@ -284,9 +343,8 @@ def _trace(f, args: tuple, argnums, caller: str, kwargs=None) -> _Trace:
 
     outputs, out_shape = _flatten_result(out, f, caller)
     values = [o for o in outputs if isinstance(o, Value)]
-    return _Trace(
-        inputs, in_shape, outputs, out_shape, values, _arithmetic(args, kwargs, positions, values)
-    )
+    m = _arithmetic(args, kwargs, positions, values)
+    return _Trace(inputs, in_shape, outputs, out_shape, m, floor)
 
 
 def _arithmetic(args: tuple, kwargs, positions: tuple, values: list):
@@ -309,12 +367,16 @@ def _arithmetic(args: tuple, kwargs, positions: tuple, values: list):
     return FLOATS
 
 
-def _is_reached(found, v: Value) -> bool:
-    """Whether `v` is one of the nodes a `reach()` found."""
-    if v._tape is None:
-        return id(v) in found.leaves
-    mark = found.marks.get(v._tape.serial)
-    return mark is not None and v._i < len(mark) and bool(mark[v._i])
+def _is_reached(found: dict, v: Value) -> bool:
+    """Whether `v` is one of the nodes a `reach()` found (a leaf through a marked import)."""
+    if v._rec is not None:
+        marks = found.get(v._rec)
+        return marks is not None and v._i < len(marks[0]) and bool(marks[0][v._i])
+    for rec, (mask, _, _) in found.items():
+        i = rec.held.get(id(v))
+        if i is not None and rec.outside.get(i) is v and mask[i]:
+            return True
+    return False
 
 
 def _scalar_output(trace: _Trace, f, caller: str) -> None:

@@ -8,28 +8,30 @@ A Value shows four things (the seed's data structure, plus its arguments):
 - ``args``: the Values it was made from.
 
 There are no closures: a node only says *what* it is. What to do with it -- evaluate it,
-differentiate it, draw it -- is decided by the interpreters (tape.py, graph.py), which read the
+differentiate it, draw it -- is decided by the interpreters (record.py, graph.py), which read the
 rule table in ops.py. Python's operators on Values record new nodes, eagerly: ``x * 2`` computes
-its data at once and remembers that it was a product of ``x`` and the constant 2.
+its data at once and appends an entry to the current record (record.py) saying that it was a
+product of ``x`` and the constant 2.
 
 Where the numbers live: a leaf made with ``Value(2.0)`` keeps its data and grad itself. Every
-other node is an entry of a `Tape` (parallel arrays, see tape.py), and its Value is a handle,
-(tape, index): the graph does not need the handle, so a handle the user's code drops is freed at
-once. Two handles of the same node are equal (``==``, and as dict keys and set members).
+other node is an entry of a record, and its Value is a handle, (record, entry): the graph does not
+need the handle, so a handle the user's code drops is freed at once.
+
+Equality and hashing are micrograd's, by node: ``a == b`` says whether they are the same node
+(two handles of one entry are), never compares numbers. Like micrograd's, a Value takes any
+attribute you give it (``p.m = 0.0``).
 """
 
-from __future__ import annotations
-
+import _weakref
 import itertools
 import numbers
 
-from .ops import FLOATS, RULES, WITH_CONSTANT, Op
-from .tape import CURRENT
+from .ops import FLOATS, FORWARD, RULES, WITH_CONSTANT, Op
+from .record import CURRENT, backprop, fresh, grad_of, import_value, sync
 
-# A leaf is stamped with where recording stood when it was made: (tape serial, position - ½,
-# count). Sorted together with the tape entries' (serial, position, 0) that is creation order,
-# a topological order, found without recursion or graph search.
-_leaf_count = itertools.count()
+_new = object.__new__
+_NOWHERE = (-1, 0)  # the stamp of a leaf no record has imported yet (see _import_leaf)
+_leaves_made = itertools.count()  # numbers the leaves: a Graph lists them in the order made
 
 
 def _as_float(x, context: str) -> float:
@@ -57,140 +59,123 @@ class Value:
     (49.0, 28.0)
     """
 
-    # A leaf: _tape is None and _data, _grad, _label, _key hold its fields; _ref is where the
-    # latest tape that uses it holds it, so each tape holds it once (see record._hold).
-    # A tape node: entry _i of _tape; _deps maps serial -> Tape for the older tapes it needs.
+    # A leaf: _rec is None, and _data, _grad, _label hold its fields; _made numbers it; _seen is
+    # where the latest record to import it holds it, (serial, entry). A computed node: entry _i
+    # of record _rec.
     __slots__ = (
-        "_tape", "_i", "_deps", "_data", "_grad", "_label", "_key", "_ref", "__weakref__"
+        "_rec", "_i", "_data", "_grad", "_label", "_made", "_seen", "__weakref__", "__dict__"
     )
 
     def __init__(self, data, _children=(), _op="", label=""):
-        # `_children` and `_op` are micrograd's constructor arguments, accepted so its
-        # signature works; a node with children must come from an operation, which knows
-        # its derivative.
+        # `_children` and `_op` are micrograd's constructor arguments, accepted so its signature
+        # works; a node with children must come from an operation, which knows its derivative.
         if _children:
             raise TypeError(
-                "Value(data, _children) cannot make an interior node by hand: tapegrad would "
-                "not know its derivative. Compute it with operations on Values instead "
-                "(a + b, a * b, a.tanh(), ...)."
+                "Value(data, _children) cannot make an interior node by hand: tapegrad would not "
+                "know its derivative. Compute it with operations on Values instead (a + b, "
+                "a * b, a.tanh(), ...)."
             )
-        self._tape = None
-        self._i = -1
-        self._deps = None
+        self._rec = None
         self._data = _as_float(data, "Value(data)")
         self._grad = 0.0
         self._label = label
-        now = CURRENT.tape
-        self._key = (now.serial, len(now.data) - 0.5, next(_leaf_count))
-        self._ref = _NOWHERE
+        self._made = next(_leaves_made)
+        self._seen = _NOWHERE
 
     # -- the fields ---------------------------------------------------------------------------
 
     @property
     def data(self) -> float:
-        tape = self._tape
-        return self._data if tape is None else tape.data[self._i]
+        """The number this node holds (computed in the forward pass, or set for a leaf)."""
+        rec = self._rec
+        return self._data if rec is None else rec.data[self._i]
 
     @data.setter
     def data(self, value) -> None:
-        tape = self._tape
-        if tape is None:
+        if self._rec is None:
             self._data = value
         else:
-            tape.data[self._i] = value
+            self._rec.data[self._i] = value
 
     @property
     def grad(self) -> float:
-        tape = self._tape
-        if tape is None:
-            return self._grad
-        grads = tape.grad
-        return grads[self._i] if grads is not None and self._i < len(grads) else 0.0
+        """d(output)/d(this node) after ``output.backward()``: leaves accumulate, interior nodes
+        hold the latest sweep's."""
+        rec = self._rec
+        return self._grad if rec is None else grad_of(rec, self._i)
 
     @grad.setter
     def grad(self, value) -> None:
-        tape = self._tape
-        if tape is None:
+        rec = self._rec
+        if rec is None:
             self._grad = value
             return
-        if tape.grad is None:
-            tape.retire()  # a tape with gradients takes no more entries
-            tape.grad = [0.0] * len(tape.data)
-        if self._i >= len(tape.grad):  # (an entry another thread added as it was retired)
-            tape.grad += [0.0] * (len(tape.data) - len(tape.grad))
-        tape.grad[self._i] = value
+        if rec.grad is None:
+            rec.capacity = 0  # a record with gradients takes no more entries
+            rec.grad = []
+        rec.grad += [0.0] * (len(rec.data) - len(rec.grad))
+        rec.grad[self._i] = value
 
     @property
     def label(self) -> str:
-        tape = self._tape
-        return self._label if tape is None else tape.labels.get(self._i, "")
+        """A name for drawings and printouts ('' if none)."""
+        return self._label if self._rec is None else self._rec.labels.get(self._i, "")
 
     @label.setter
     def label(self, value) -> None:
-        if self._tape is None:
+        if self._rec is None:
             self._label = value
         else:
-            self._tape.labels[self._i] = value
+            self._rec.labels[self._i] = value
 
     @property
     def op(self) -> Op:
-        tape = self._tape
-        return Op.LEAF if tape is None else tape.op[self._i]
+        """The Op that made this node (Op.LEAF for inputs, parameters and constants)."""
+        return Op.LEAF if self._rec is None else self._rec.op[self._i]
 
     @property
     def args(self) -> tuple:
-        """The argument nodes, as Values (handles made on the spot for tape nodes)."""
-        tape = self._tape
-        if tape is None:
-            return ()
-        return tuple(_resolve(tape, r, self._deps) for r in tape.args[self._i])
+        """The argument nodes, as Values."""
+        rec = self._rec
+        return () if rec is None else tuple(node_at(rec, r) for r in rec.args[self._i])
 
     @property
     def k(self):
         """The constant operand of ops that have one (the exponent of x ** k), else None."""
-        tape = self._tape
-        return None if tape is None else tape.k.get(self._i)
+        return None if self._rec is None else self._rec.k.get(self._i)
 
-    # Two handles of one tape node are the same Value; a leaf is only ever itself.
     def __eq__(self, other):
+        """Whether `other` is the same node (micrograd's equality: identity, never numbers)."""
         if self is other:
             return True
-        tape = self._tape
-        return (
-            tape is not None
-            and isinstance(other, Value)
-            and other._tape is tape
-            and other._i == self._i
-        )
+        rec = self._rec
+        return rec is not None and isinstance(other, Value) and other._rec is rec and other._i == self._i
 
     def __hash__(self):
-        tape = self._tape
-        return object.__hash__(self) if tape is None else hash((id(tape), self._i))
+        return id(self) if self._rec is None else hash((id(self._rec), self._i))
 
     def __reduce__(self):
-        # copy.deepcopy and pickle: a leaf comes back as a new leaf with the same data, grad and
-        # label (made now, held by no tape yet). A computed Value has no copy of its own: its
-        # history is shared tape, which belongs to the process that recorded it.
-        if self._tape is not None:
+        # copy, deepcopy and pickle: a leaf comes back as a new leaf with the same data, grad and
+        # label. A computed node has no copy of its own: its history belongs to its record.
+        if self._rec is not None:
             raise TypeError(
                 f"cannot copy or pickle the computed {self!r} ({self._op or 'constant'}): only "
                 "leaves (inputs, parameters) can be copied; copy those and compute again, or "
                 "keep the number: Value(v.data)"
             )
-        return (_copied_leaf, (self._data, self._grad, self._label))
+        return (_copied_leaf, (self.data, self.grad, self.label))
 
     def __setstate__(self, state):
-        # Only pickles of tapegrad before tapes come here: then a Value pickled its slots,
-        # data, grad, op, args, k, label. Their leaves still load.
+        # Only pickles of tapegrad from before records come here (a Value then pickled its
+        # slots: data, grad, op, args, k, label). Their leaves still load.
         slots = state[1] if isinstance(state, tuple) else state
         if not isinstance(slots, dict) or "data" not in slots or slots.get("args"):
             raise TypeError(
-                "this pickle holds a computed Value from an older tapegrad, which kept one "
-                "object per node; only its leaves (inputs, parameters) can be loaded now"
+                "this pickle holds a computed Value from an older tapegrad, which kept one object "
+                "per node; only its leaves (inputs, parameters) can be loaded now"
             )
-        fresh = _copied_leaf(slots["data"], slots.get("grad", 0.0), slots.get("label", ""))
-        for name in Value.__slots__[:-1]:
-            object.__setattr__(self, name, getattr(fresh, name))
+        self.__init__(slots["data"], label=slots.get("label", ""))
+        self._grad = slots.get("grad", 0.0)
 
     # -- micrograd's names for the same fields ------------------------------------------------
 
@@ -209,41 +194,27 @@ class Value:
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
 
-    def _repr_svg_(self) -> str:
-        """Jupyter shows a Value as a drawing of its graph; repr stays micrograd's."""
-        from .viz import to_svg
-
-        return to_svg(self)
-
     # -- arithmetic: each records one node ----------------------------------------------------
 
     def __add__(self, other):
-        if type(other) is float:
-            return _record_with_constant(Op.ADD, self, other)
-        if not isinstance(other, Value):
-            other = _operand(other, "add", self, "+")
-        return _record2(Op.ADD, self, other)
+        if type(other) is float or type(other) is int and -_EXACT_INT <= other <= _EXACT_INT:
+            return _record_number(Op.ADD, self, float(other))
+        return _record2(Op.ADD, self, _operand(other, "add", self, "+"))
 
-    def __radd__(self, other):
-        if type(other) is float:
-            return _record_with_constant(Op.ADD, self, other)
-        if not isinstance(other, Value):
-            other = _operand(other, "add", self, "+", reflected=True)
-        return _record2(Op.ADD, self, other)  # micrograd's order: self + other
+    def __radd__(self, other):  # micrograd's order: self + other
+        if type(other) is float or type(other) is int and -_EXACT_INT <= other <= _EXACT_INT:
+            return _record_number(Op.ADD, self, float(other))
+        return _record2(Op.ADD, self, _operand(other, "add", self, "+", reflected=True))
 
     def __mul__(self, other):
-        if type(other) is float:
-            return _record_with_constant(Op.MUL, self, other)
-        if not isinstance(other, Value):
-            other = _operand(other, "multiply", self, "*")
-        return _record2(Op.MUL, self, other)
+        if type(other) is float or type(other) is int and -_EXACT_INT <= other <= _EXACT_INT:
+            return _record_number(Op.MUL, self, float(other))
+        return _record2(Op.MUL, self, _operand(other, "multiply", self, "*"))
 
-    def __rmul__(self, other):
-        if type(other) is float:
-            return _record_with_constant(Op.MUL, self, other)
-        if not isinstance(other, Value):
-            other = _operand(other, "multiply", self, "*", reflected=True)
-        return _record2(Op.MUL, self, other)  # micrograd's order: self * other
+    def __rmul__(self, other):  # micrograd's order: self * other
+        if type(other) is float or type(other) is int and -_EXACT_INT <= other <= _EXACT_INT:
+            return _record_number(Op.MUL, self, float(other))
+        return _record2(Op.MUL, self, _operand(other, "multiply", self, "*", reflected=True))
 
     def __pow__(self, other):
         if isinstance(other, Value):
@@ -251,8 +222,8 @@ class Value:
         if isinstance(other, numbers.Real):
             return _record1(Op.POW, self, other)
         raise TypeError(
-            f"cannot raise {self!r} to the power {other!r} ({type(other).__name__}): "
-            "the exponent must be a number or a Value"
+            f"cannot raise {self!r} to the power {other!r} ({type(other).__name__}): the "
+            "exponent must be a number or a Value"
         )
 
     def __rpow__(self, other):
@@ -280,43 +251,19 @@ class Value:
         _check_divisor(other, self)
         return other * self**-1
 
-    # -- functions ----------------------------------------------------------------------------
-
-    def exp(self):
-        return _record1(Op.EXP, self)
-
-    def log(self):
-        return _record1(Op.LOG, self)
-
-    def tanh(self):
-        return _record1(Op.TANH, self)
-
-    def sigmoid(self):
-        return _record1(Op.SIGMOID, self)
-
-    def relu(self):
-        return _record1(Op.RELU, self)
-
-    def abs(self):
-        return _record1(Op.ABS, self)
-
-    __abs__ = abs
-
-    def sin(self):
-        return _record1(Op.SIN, self)
-
-    def cos(self):
-        return _record1(Op.COS, self)
-
     def sqrt(self):
+        """x ** 0.5, for x >= 0; d/dx = 0.5 / sqrt(x) (+inf at 0, as in PyTorch)."""
         return self**0.5
+
+    # exp, log, tanh, sigmoid, relu, abs, sin and cos: one method per function op of the rule
+    # table, attached below.
 
     @staticmethod
     def dot(weights, inputs, bias):
         """One neuron as one node: ``bias + Σ weights[i] * inputs[i]``.
 
-        The same number as micrograd's ``sum((w*x for w, x in zip(weights, inputs)), bias)``,
-        but one node instead of 2n + 1, which makes a network's graph about 8× smaller.
+        The same number as micrograd's ``sum((w*x for w, x in zip(weights, inputs)), bias)``, but
+        one node instead of 2n + 1, which makes a network's graph about 8× smaller.
         """
         if not isinstance(weights, (list, tuple)):
             weights = tuple(weights)
@@ -326,18 +273,36 @@ class Value:
                 f"Value.dot: {len(weights)} weights but {len(args) - len(weights) - 1} inputs; "
                 "they must pair up"
             )
-        return _record(Op.DOT, args, verb="take the dot product of")
+        return _record(Op.DOT, args)
 
     # -- reverse mode -------------------------------------------------------------------------
 
     def backward(self):
         """Fill ``.grad`` of every node this Value depends on with d(self)/d(node).
 
-        One reverse sweep over the tapes this Value's graph is on. Leaves accumulate across
-        calls (call ``zero_grad()`` between training steps); interior nodes hold the gradient of
-        the latest call, so calling ``backward()`` twice never double-counts.
+        One reverse sweep per record this Value's graph is on. Leaves accumulate across calls
+        (call ``zero_grad()`` between training steps); interior nodes hold the gradient of the
+        latest call, so calling ``backward()`` twice never double-counts.
         """
-        backprop((self,))
+        backprop([(self, 1.0)])
+
+
+def _function(op: Op, rule):
+    def method(self):
+        return _record1(op, self)
+
+    method.__name__ = method.__qualname__ = rule.method
+    method.__doc__ = rule.doc
+    return method
+
+
+for _op, _rule in RULES.items():
+    if _rule.method:
+        setattr(Value, _rule.method, _function(_op, _rule))
+Value.__abs__ = Value.abs
+
+# The one-argument functions a Value has: the function ops, and sqrt.
+FUNCTIONS = tuple(rule.method for rule in RULES.values() if rule.method) + ("sqrt",)
 
 
 def _copied_leaf(data: float, grad: float, label: str) -> Value:
@@ -346,12 +311,170 @@ def _copied_leaf(data: float, grad: float, label: str) -> Value:
     return leaf
 
 
+# ---------------------------------------------------------------------------------------------
+# Handles: the Value of a record's entry.
+# ---------------------------------------------------------------------------------------------
+
+
+def _handle(rec, i: int) -> Value:
+    v = _new(Value)
+    v._rec = rec
+    v._i = i
+    return v
+
+
+def node_at(rec, i: int) -> Value:
+    """The Value entry `i` of `rec` stands for: an import's own Value, else a handle -- the same
+    object each time while it is alive, so code that tells nodes apart by ``id()`` (micrograd's
+    ``draw_dot``) sees one object per node. The record keeps a weak reference: no cycle."""
+    v = rec.outside.get(i)
+    if v is not None:
+        return v
+    ref = rec.views.get(i)
+    v = ref() if ref is not None else None
+    if v is None:
+        v = _handle(rec, i)
+        rec.views[i] = _weakref.ref(v)
+    return v
+
+
+class NodesOf:
+    """A record's entries as Values, made when a recorded sweep reads them."""
+
+    __slots__ = ("rec",)
+
+    def __init__(self, rec):
+        self.rec = rec
+
+    def __getitem__(self, i: int) -> Value:
+        return node_at(self.rec, i)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recording: an operation on Values becomes one entry of the current record (see record.py).
+# Each recorder computes the node's data first, with the op's forward formula from the rule
+# table: if the formula raises, no node is recorded.
+# ---------------------------------------------------------------------------------------------
+
+
+def _import_leaf(rec, leaf) -> int:
+    """The entry that stands for `leaf` in `rec` (record.import_value), remembered on the leaf.
+
+    NOTE: the remembered (serial, entry) saves a dict lookup per leaf argument (parameters are
+    used by every sample of a batch): 0.1 µs each, a tenth of the demo's recording. Serials are
+    never reused, so a stamp of this record's serial is always this record's entry."""
+    i = import_value(rec, leaf)
+    leaf._seen = (rec.serial, i)
+    return i
+
+
+def _record(op: Op, args, k=None, data=None) -> Value:
+    """Record `op`(args): any number of arguments, numbers among them becoming constants."""
+    rec = CURRENT.record
+    if len(rec.data) >= rec.capacity:
+        rec = fresh()
+    values, serial, refs, xs = rec.data, rec.serial, [], []
+    try:
+        for a in args:
+            home = a._rec
+            if home is rec:
+                refs.append(a._i)
+                xs.append(values[a._i])
+            elif home is None:
+                seen = a._seen
+                refs.append(seen[1] if seen[0] == serial else _import_leaf(rec, a))
+                xs.append(a._data if type(a) is Value else a.data)  # (a NumPy graph's leaf)
+            elif home.serial > serial:  # another thread's newer record: keep records ordered
+                fresh()
+                return _record(op, args, k, data)
+            else:
+                sync(home)
+                refs.append(import_value(rec, node_at(home, a._i)))
+                xs.append(home.data[a._i])
+    except AttributeError:
+        if all(isinstance(a, Value) for a in args):
+            raise
+        return _record(op, tuple(_operand(a, "use", None, op.value) for a in args), k, data)
+    if data is None:
+        data = FORWARD[op](FLOATS, *xs) if k is None else FORWARD[op](FLOATS, *xs, k)
+    return _append(rec, op, tuple(refs), data, k)
+
+
+def _append(rec, op: Op, refs: tuple, data: float, k=None) -> Value:
+    i = len(rec.data)
+    rec.data.append(data)
+    rec.op.append(op)
+    rec.args.append(refs)
+    if k is not None:
+        rec.k[i] = k
+    return _handle(rec, i)
+
+
+def _constant(x: float) -> Value:
+    """A number used as an operand: a constant entry (Op.LEAF, no arguments)."""
+    rec = CURRENT.record
+    if len(rec.data) >= rec.capacity:
+        rec = fresh()
+    return _append(rec, Op.LEAF, (), x)
+
+
+# NOTE: the two recorders below are _record unrolled for the shapes nearly every node has -- one
+# argument on the current record, two arguments that are leaves or on the current record --
+# which roughly halves the cost of recording. Anything else goes to _record.
+
+
+def _record1(op: Op, a: Value, k=None) -> Value:
+    rec = CURRENT.record
+    if a._rec is not rec or len(rec.data) >= rec.capacity:
+        return _record(op, (a,), k)
+    x = rec.data[a._i]
+    y = FORWARD[op](FLOATS, x) if k is None else FORWARD[op](FLOATS, x, k)
+    return _append(rec, op, (a._i,), y, k)
+
+
+def _record2(op: Op, a: Value, b: Value) -> Value:
+    rec = CURRENT.record
+    data = rec.data
+    if len(data) >= rec.capacity:
+        return _record(op, (a, b))
+    home = a._rec
+    if home is rec:
+        ra, x = a._i, data[a._i]
+    elif home is None and type(a) is Value:
+        seen = a._seen
+        ra, x = seen[1] if seen[0] == rec.serial else _import_leaf(rec, a), a._data
+    else:
+        return _record(op, (a, b))
+    home = b._rec
+    if home is rec:
+        rb, z = b._i, data[b._i]
+    elif home is None and type(b) is Value:
+        seen = b._seen
+        rb, z = seen[1] if seen[0] == rec.serial else _import_leaf(rec, b), b._data
+    else:
+        return _record(op, (a, b))
+    y = FORWARD[op](FLOATS, x, z)
+    i = len(data)
+    data.append(y)
+    rec.op.append(op)
+    rec.args.append((ra, rb))
+    v = _new(Value)
+    v._rec = rec
+    v._i = i
+    return v
+
+
+def _record_number(op: Op, a: Value, c: float) -> Value:
+    """`a` op `c` for a float `c`: the constant's entry, then the node's."""
+    return _record2(op, a, _constant(c))
+
+
 _EXACT_INT = 2**53  # ints up to this size convert to floats exactly and never overflow
 
 
 def _operand(other, verb: str, this, symbol: str, reflected: bool = False) -> Value:
-    """`other` as a Value: Values pass through, numbers become constant leaves. For an error,
-    `this` and `symbol` spell the user's expression, `other` on the left when `reflected`."""
+    """`other` as a Value: Values pass through, numbers become constants. For an error, `this`
+    and `symbol` spell the user's expression, `other` on the left when `reflected`."""
     if isinstance(other, Value):
         return other
     if type(other) is float:  # the common cases first: numbers.Real is a slow ABC check
@@ -359,7 +482,7 @@ def _operand(other, verb: str, this, symbol: str, reflected: bool = False) -> Va
     if type(other) is int and -_EXACT_INT <= other <= _EXACT_INT:
         return _constant(float(other))
     if isinstance(other, numbers.Real):
-        return Value(other)
+        return _constant(_as_float(other, f"{symbol}: the number {other!r}"))
     if this is None:
         where = ""
     elif reflected:
@@ -367,9 +490,13 @@ def _operand(other, verb: str, this, symbol: str, reflected: bool = False) -> Va
     else:
         where = f" in `{this!r} {symbol} {other!r}`"
     raise TypeError(
-        f"cannot {verb} {other!r} ({type(other).__name__}){where}: "
-        "Value arithmetic takes Values and numbers (int or float) only"
+        f"cannot {verb} {other!r} ({type(other).__name__}){where}: Value arithmetic takes "
+        "Values and numbers (int or float) only"
     )
+
+
+def _data(x):
+    return x.data if isinstance(x, Value) else x
 
 
 def _check_divisor(numerator, divisor) -> None:
@@ -377,86 +504,9 @@ def _check_divisor(numerator, divisor) -> None:
     them: `1 / x` at x = 0 reads "1.0 / 0.0", not "Value(data=1.0, ...) / Value(...)")."""
     if _data(divisor) == 0:
         raise ZeroDivisionError(
-            f"division by zero: {_data(numerator)!r} / {_data(divisor)!r}; the divisor is 0 "
-            "(if it can reach 0, add a small epsilon or guard the division)"
+            f"division by zero: {_data(numerator)!r} / {_data(divisor)!r}; the divisor is 0 (if "
+            "it can reach 0, add a small epsilon or guard the division)"
         )
 
 
-# ---------------------------------------------------------------------------------------------
-# The arithmetic of Values: the rule table's formulas run on this to record derivatives as new
-# nodes, which is what makes higher-order derivatives work (see ops.py).
-# ---------------------------------------------------------------------------------------------
-
-
-def _data(x):
-    return x.data if isinstance(x, Value) else x
-
-
-def _lift(method_name: str, float_fn):
-    """A function of `m` that records a node for a Value and computes a float for a number."""
-
-    def apply(x):
-        return getattr(x, method_name)() if isinstance(x, Value) else float_fn(x)
-
-    apply.__name__ = method_name
-    return staticmethod(apply)
-
-
-class ValueMath:
-    """The functions the rules use, recording nodes. Piecewise-constant pieces (relu's step,
-    abs's sign) are constants: their derivative is 0 wherever it exists."""
-
-    exp = _lift("exp", FLOATS.exp)
-    log = _lift("log", FLOATS.log)
-    tanh = _lift("tanh", FLOATS.tanh)
-    sigmoid = _lift("sigmoid", FLOATS.sigmoid)
-    relu = _lift("relu", FLOATS.relu)
-    abs = _lift("abs", FLOATS.abs)
-    sin = _lift("sin", FLOATS.sin)
-    cos = _lift("cos", FLOATS.cos)
-
-    @staticmethod
-    def step(x):
-        return FLOATS.step(_data(x))
-
-    @staticmethod
-    def sign(x):
-        return FLOATS.sign(_data(x))
-
-    @staticmethod
-    def pow(x, k):
-        if isinstance(x, Value):
-            return x**k
-        if isinstance(k, Value):
-            return Value(x) ** k
-        return FLOATS.pow(x, k)
-
-    @staticmethod
-    def pow_slope(x, k):
-        # The same limits as FloatMath.pow_slope, decided on the data; elsewhere k · x^(k-1).
-        kd = _data(k)
-        if kd == 0 and not isinstance(k, Value):
-            return 0.0
-        if _data(x) == 0 and kd < 1:
-            return FLOATS.pow_slope(0.0, kd)
-        return k * ValueMath.pow(x, k - 1)
-
-    @staticmethod
-    def log_base(x):
-        return x.log() if isinstance(x, Value) and x.data > 0 else FLOATS.log_base(_data(x))
-
-
-VALUES = ValueMath()
-
-from .record import (  # noqa: E402  (record.py makes Values: it imports this module)
-    _NOWHERE,
-    _constant,
-    _record,
-    _record1,
-    _record2,
-    _record_with_constant,
-    _resolve,
-)
-from .tape import backprop  # noqa: E402
-
-__all__ = ["Value", "VALUES"]
+__all__ = ["Value", "FUNCTIONS"]

@@ -1,16 +1,15 @@
 """Backends: other interpreters of a recorded Graph.
 
-- ``numpy``: `compile_graph(graph)` turns a Graph into a `NumpyExecutor` whose forward() and
-  backward() run each (level, op) group of nodes as one vectorised NumPy call (numpy.py). Its
-  leaves then keep their data and grad in NumPy arrays (leaf_store.py), so an optimizer updates
-  all parameters at once through `param_block(params)`.
+- ``numpy``: ``Graph(loss, backend="numpy")`` compiles the Graph into a `NumpyExecutor` whose
+  forward() and backward() run each (level, op) group of nodes as one vectorised NumPy call
+  (numpy.py). Its leaves then keep their data and grad in NumPy arrays (leaf_store.py), so an
+  optimizer updates all parameters at once.
 
-This package imports NumPy only when a NumPy graph is compiled: ``param_block`` and
-``StoredLeaf`` are plain Python, cheap to call from an optimizer on every step.
+Importing this package registers the backends with tapegrad.graph (``BACKENDS``) without
+importing NumPy: that happens when a NumPy graph is first compiled.
 """
 
-from __future__ import annotations
-
+from ..graph import BACKENDS
 from .leaf_store import ParamBlock, StoredLeaf, param_block
 
 
@@ -20,5 +19,7 @@ def compile_graph(graph):
 
     return compile_for_numpy(graph)
 
+
+BACKENDS["numpy"] = compile_graph
 
 __all__ = ["compile_graph", "param_block", "ParamBlock", "StoredLeaf"]

@@ -185,7 +185,7 @@ def _zeros_like(array):
     return zeros
 
 
-def param_block(params) -> ParamBlock | None:
+def param_block(params) -> "ParamBlock | None":
     """A ParamBlock for `params` when every one lives in a LeafStore (and none is listed
     twice), else None: then the optimizer updates the Values one by one, as usual."""
     if not params or type(params[0]) is not StoredLeaf:
@@ -194,5 +194,9 @@ def param_block(params) -> ParamBlock | None:
         return None
     return ParamBlock(params)
 
+
+# An optimizer asks its parameters' class how to update them together (tapegrad.optim imports no
+# backend): leaves that live in arrays answer with a ParamBlock.
+StoredLeaf.update_together = staticmethod(param_block)
 
 __all__ = ["LeafStore", "StoredLeaf", "ParamBlock", "move_into", "home_of", "param_block"]

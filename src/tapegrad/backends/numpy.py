@@ -13,9 +13,11 @@ Compiling does four things, so that a sweep does no Python work per node:
    parameters in one array operation. A leaf already held by another compiled Graph stays there
    and is copied in (forward) and out (backward) with one fancy-indexing call per store. Numbers
    used as constants (the 2 of ``2 * x``) are copied in once.
-2. **Chains of additions are fused.** An ADD used only by another ADD is folded into it, so
-   Python's ``sum(xs)`` (a chain ``((0 + x0) + x1) + ...``) becomes one node with many terms,
-   computed with one ``np.bincount`` (which adds left to right, like the chain).
+2. **Chains of additions are fused.** An ADD used only by another ADD, as its left operand, is
+   folded into it, so Python's ``sum(xs)`` (a chain ``((0 + x0) + x1) + ...``) becomes one node
+   with many terms, computed with one ``np.bincount``, which adds left to right from 0.0: the
+   chain's own floats (but for the sign of a zero: 0.0 + (-0.0) is 0.0). A right operand that is
+   a sum, ``a + (b + c)``, is its own sum, so every addition happens in eager's order.
 3. **Nodes are grouped by level and op.** A node's level is the longest path from the leaves
    to it; nodes of one level never depend on each other, so each (level, op) group is one call
    of the rule table's formula on arrays: ``RULES[op].forward(NUMPY_MATH, *columns)``, and its
@@ -53,8 +55,9 @@ except ImportError:  # pragma: no cover - exercised only without numpy
         "install it with: pip install numpy   (or: pip install 'tapegrad[numpy]')"
     ) from None
 
-from ..ops import RULES, Op
-from ..record import evaluate
+import _weakref
+
+from ..ops import FLOATS, FORWARD, RULES, Op
 from .leaf_store import LeafStore, home_of, move_into
 from .numpy_math import NUMPY_MATH
 
@@ -244,6 +247,7 @@ def _fused_sums(nodes, arg_indices, outputs: set):
         and uses[i] == 1
         and i not in outputs
         and nodes[consumer[i]].op is Op.ADD
+        and arg_indices[consumer[i]][0] == i  # a left operand: ((t0 + t1) + t2), eager's order
         for i in range(len(nodes))
     ]
     terms, root_of = {}, {}
@@ -335,7 +339,7 @@ class NumpyExecutor:
         self.n_leaves = len(own) + len(held)
         self.store = LeafStore(self.val[: len(own)], self.adj[: len(own)])
         for i in own:
-            if nodes[i]._tape is None:
+            if nodes[i]._rec is None:
                 move_into(nodes[i], self.store, pos[i])
             else:  # a number used as a constant (a tape entry): copied in, never changed
                 self.val[pos[i]] = nodes[i].data
@@ -372,6 +376,13 @@ class NumpyExecutor:
             self.val[here] = store.data[entries]
         self._outputs = [(graph.outputs[k], pos[i]) for k, i in enumerate(out_index)]
         self._interior_outputs = [(out, p) for out, p in self._outputs if p >= self.n_leaves]
+        # The graph's records now hold numbers that go stale as this executor runs: each ends (so
+        # new nodes go elsewhere), and after each sweep names this executor as the one to ask
+        # (record.sync) before anyone reads it -- an eager backward(), a Value's .data.
+        self._records = [rec for rec, *_ in graph._stretches]
+        for rec in self._records:
+            rec.capacity = 0
+        self._me = _weakref.ref(self)
 
     def _compile_group(self, key, members, args_of, pos, start):
         """The group object for `members` (reordered by their arguments' positions)."""
@@ -418,6 +429,7 @@ class NumpyExecutor:
                     raise self._located(error, g) from error
         for out, p in self._interior_outputs:
             out.data = val.item(p)
+        self._stale()
         datas = [val.item(p) for _, p in self._outputs]
         return datas[0] if len(datas) == 1 else datas
 
@@ -438,6 +450,12 @@ class NumpyExecutor:
             store.grad[entries] += adj[here]
         for out, p in self._interior_outputs:
             out.grad = adj.item(p)
+        self._stale()
+
+    def _stale(self) -> None:
+        """The records' interior numbers are now older than this executor's (see __init__)."""
+        for rec in self._records:
+            rec.publisher = self._me
 
     def _sweep_backward(self, masked: bool) -> None:
         adj = self.adj
@@ -466,7 +484,7 @@ class NumpyExecutor:
         val, adj, pos, root_of = self.val, self.adj, self.pos, self._root_of
         for i, (node, args) in enumerate(zip(self.graph.nodes, self.graph.arg_indices)):
             if not args:
-                if node._tape is not None:
+                if node._rec is not None:
                     # A constant lives on its tape, where other Graphs may add to its gradient
                     # too: add what this executor accumulated since it last published.
                     total = adj.item(pos[i])
@@ -474,7 +492,7 @@ class NumpyExecutor:
                     self._published[i] = total
                 continue
             if i in root_of:
-                node.data = evaluate(node.op, node.args, node.k)
+                node.data = _evaluate(node)
                 node.grad = adj.item(pos[root_of[i]])
             else:
                 node.data, node.grad = val.item(pos[i]), adj.item(pos[i])
@@ -489,6 +507,12 @@ class NumpyExecutor:
             f"<NumpyExecutor of {len(self.graph.nodes)} nodes: {self.n_leaves} leaves, "
             f"{len(self.groups)} groups ({summary})>"
         )
+
+
+def _evaluate(node) -> float:
+    """A node's data computed from its arguments' (for an addition folded into a sum)."""
+    xs = [a.data for a in node.args]
+    return FORWARD[node.op](FLOATS, *xs, *(() if node.k is None else (node.k,)))
 
 
 def compile_graph(graph) -> NumpyExecutor:

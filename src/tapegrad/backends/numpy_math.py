@@ -4,32 +4,46 @@ working elementwise on float64 arrays, so that
     RULES[op].forward(NUMPY_MATH, *arrays)       computes a whole group of nodes at once
     RULES[op].partials(NUMPY_MATH, y, *arrays)   and their local derivatives.
 
-Each function computes exactly what its FloatMath namesake computes for every element, with the
-same limits (relu's step is 0 at the kink, sign(0) = 0, ...). Where FloatMath raises (log of a
-number <= 0, exp overflowing, a negative base to a fractional power), the NumPy version finds the
-first offending element and lets FloatMath raise on it, so the message is the same; the
-exception's ``element`` attribute says which element it was, for the caller to name the node.
+The function ops (exp, log, tanh, ...) come from the rule table itself: each entry's ``numpy``
+formula, checked against its float version -- wherever an element comes out inf or nan from
+inputs that are not nan, the float version is run on that element, and if it raises (log of a
+number <= 0, exp overflowing, sin of inf), its error is raised, the same message as the python
+backend's, with an ``element`` attribute saying which element it was (for the caller to name the
+node). The pieces the derivatives share (relu's step, abs's sign, powers) are written here, each
+computing exactly what its FloatMath namesake computes for every element.
 """
-
-from __future__ import annotations
 
 import numpy as np
 
-from ..ops import FLOATS
+from ..ops import FLOATS, RULES
 
 
 def _raise_for_first(bad, float_fn, *operands) -> None:
-    """Let `float_fn` raise its own error on the first element where `bad` holds."""
+    """Run `float_fn` on each element where `bad` holds, until one raises; raise that error."""
     if not bad.any():
         return
-    i = int(np.flatnonzero(bad)[0])
-    scalars = [float(np.broadcast_to(x, bad.shape)[i]) for x in operands]
-    try:
-        float_fn(*scalars)
-    except (ArithmeticError, ValueError) as error:
-        error.element = i
-        raise
-    raise ArithmeticError(f"{float_fn.__name__}{tuple(scalars)} failed")  # not reached
+    for i in np.flatnonzero(bad):
+        scalars = [float(np.broadcast_to(x, bad.shape).flat[i]) for x in operands]
+        try:
+            float_fn(*scalars)
+        except (ArithmeticError, ValueError) as error:
+            error.element = int(i)
+            raise
+
+
+def _checked(numpy_fn, float_fn):
+    """An op's NumPy formula, raising where its float version does (module docstring)."""
+
+    def apply(*xs):
+        with np.errstate(all="ignore"):
+            y = numpy_fn(np, *xs)
+        bad = ~np.isfinite(y)
+        for x in xs:
+            bad &= ~np.isnan(x)
+        _raise_for_first(bad, float_fn, *xs)
+        return y
+
+    return staticmethod(apply)
 
 
 def _is_integer(k):
@@ -40,48 +54,12 @@ class NumpyMath:
     """Elementwise versions of FloatMath's functions on arrays (k may be an array or a number)."""
 
     @staticmethod
-    def exp(x):
-        with np.errstate(over="ignore"):
-            y = np.exp(x)
-        _raise_for_first(np.isinf(y) & np.isfinite(x), FLOATS.exp, x)
-        return y
-
-    @staticmethod
-    def log(x):
-        _raise_for_first(x <= 0, FLOATS.log, x)  # nan passes through as nan
-        return np.log(x)
-
-    tanh = staticmethod(np.tanh)
-
-    @staticmethod
-    def sigmoid(x):
-        # As FloatMath does it: exp only ever sees a number <= 0, so nothing overflows.
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-    @staticmethod
-    def relu(x):
-        return np.where(x <= 0, 0.0, x)  # nan stays nan
-
-    @staticmethod
     def step(x):
         return (x > 0).astype(np.float64)
 
     @staticmethod
     def sign(x):
         return (x > 0).astype(np.float64) - (x < 0)
-
-    abs = staticmethod(np.abs)
-
-    @staticmethod
-    def sin(x):
-        _raise_for_first(np.isinf(x), FLOATS.sin, x)  # math.sin(inf) raises; np.sin gives nan
-        return np.sin(x)
-
-    @staticmethod
-    def cos(x):
-        _raise_for_first(np.isinf(x), FLOATS.cos, x)
-        return np.cos(x)
 
     @staticmethod
     def pow(x, k):
@@ -93,17 +71,24 @@ class NumpyMath:
         return y
 
     @staticmethod
+    def slope_power(x, e):
+        with np.errstate(all="ignore"):
+            return np.where((x == 0) & (e < 0), np.inf, np.power(x, e))
+
+    @staticmethod
     def pow_slope(x, k):
         with np.errstate(all="ignore"):
-            slope = k * np.power(x, k - 1)
-        slope = np.where((x == 0) & (k < 1), np.inf, slope)
-        return np.where(k == 0, 0.0, slope)
+            return np.where(k == 0, 0.0, k * NumpyMath.slope_power(x, k - 1))
 
     @staticmethod
     def log_base(x):
         with np.errstate(all="ignore"):
             return np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.where(x == 0, 0.0, np.nan))
 
+
+for _rule in RULES.values():  # each function op's own NumPy formula, from the table
+    if _rule.method:
+        setattr(NumpyMath, _rule.method, _checked(_rule.numpy, _rule.floats))
 
 NUMPY_MATH = NumpyMath()
 

@@ -1,12 +1,13 @@
-"""Tapes: where the nodes live (tape.py), checked for what the design promises.
+"""Records: where the nodes live (record.py), checked for what the design promises.
 
 - a graph costs no Python object per node: the garbage collector has nothing to walk;
-- a finished training step's tape is freed by reference counting alone, and a loop that keeps
+- a finished training step's record is freed by reference counting alone, and a loop that keeps
   the previous result alive while building the next stays bounded;
-- a graph spread over many tapes computes exactly what it computes on one (small capacities
-  force many tapes and cross-tape references everywhere);
+- a graph spread over many records computes exactly what it computes on one (small capacities
+  force many records and imports of older records' nodes everywhere);
 - Values are handles: two handles of one node are equal, and leaves are themselves;
-- backward twice, or on two graphs sharing a tape, keeps micrograd's semantics.
+- backward twice, or on two graphs sharing a record, keeps micrograd's semantics;
+- threads give the single-threaded numbers (the threads section).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import weakref
 import pytest
 from hypothesis import given, settings
 
-import tapegrad.tape as tape_module
+import tapegrad.record as record_module
 from oracle import TAPEGRAD
 from tapegrad import Graph, Value
 from tapegrad.nn import MLP
@@ -27,16 +28,16 @@ from test_random_dags import programs, record
 
 
 @pytest.fixture
-def small_tapes(monkeypatch):
-    """Tapes of 3 entries: nearly every node refers to an older tape."""
-    monkeypatch.setattr(tape_module, "CAPACITY", 3)
-    tape_module.fresh_tape()
+def small_records(monkeypatch):
+    """Records of 3 entries: nearly every node imports an older record's node."""
+    monkeypatch.setattr(record_module, "CAPACITY", 3)
+    record_module.fresh()
     yield
-    tape_module.fresh_tape()
+    record_module.fresh()
 
 
-def _tape_of(v: Value):
-    return v._tape
+def _record_of(v: Value):
+    return v._rec
 
 
 # -- no object per node ---------------------------------------------------------------------
@@ -69,43 +70,43 @@ def _demo_step(model, xs, ys):
     return loss
 
 
-def test_a_training_steps_tape_is_freed_by_reference_counting_alone():
+def test_a_training_steps_record_is_freed_by_reference_counting_alone():
     model = MLP(2, [4, 1])
     xs, ys = [(0.5, -1.0), (1.5, 0.3), (-0.7, 0.2)], [1.0, -1.0, 1.0]
     gc.disable()  # freed without the collector: no reference cycles
     try:
         loss = _demo_step(model, xs, ys)
-        first = weakref.ref(_tape_of(loss))
+        first = weakref.ref(_record_of(loss))
         loss = _demo_step(model, xs, ys)
         assert first() is None
-        # backward retired it: the next step starts on a new tape
-        assert (Value(1.0) * 2)._tape is not _tape_of(loss)
+        # backward ended it: the next step starts on a new record
+        assert (Value(1.0) * 2)._rec is not _record_of(loss)
     finally:
         gc.enable()
 
 
-def test_a_loop_that_keeps_its_previous_result_stays_bounded(small_tapes):
+def test_a_loop_that_keeps_its_previous_result_stays_bounded(small_records):
     w = [Value(0.5), Value(-0.25), Value(2.0)]
-    tapes = []
+    records = []
     previous = None
     gc.disable()
     try:
         for step in range(300):
             out = sum((wi * (step + i) for i, wi in enumerate(w)), Value(0.0)).tanh()
-            tapes.append(weakref.ref(_tape_of(out)))
+            records.append(weakref.ref(_record_of(out)))
             del previous  # the previous result lives until the new one exists
             previous = out
-        alive = sum(1 for t in tapes if t() is not None)
+        alive = sum(1 for r in records if r() is not None)
     finally:
         gc.enable()
-    assert alive <= 6, f"{alive} tapes still alive after 300 independent results"
+    assert alive <= 6, f"{alive} records still alive after 300 independent results"
 
 
-def test_a_node_keeps_the_older_tapes_it_needs(small_tapes):
+def test_a_node_keeps_the_older_records_it_needs(small_records):
     x = Value(3.0)
-    y = ((x * 2 + 1) * x - 4).tanh() * 5  # several tapes of 3 entries
-    older = [weakref.ref(t) for t in y._deps.values()]
-    assert older, "the expression should span tapes"
+    y = ((x * 2 + 1) * x - 4).tanh() * 5  # several records of 3 entries
+    older = [weakref.ref(r) for r in record_module.records_of([y]) if r is not y._rec]
+    assert older, "the expression should span records"
     gc.collect()
     assert all(t() is not None for t in older)
     y.backward()
@@ -115,7 +116,7 @@ def test_a_node_keeps_the_older_tapes_it_needs(small_tapes):
     assert x.grad == pytest.approx(slope, rel=1e-12)
 
 
-# -- many tapes compute what one tape computes -------------------------------------------------
+# -- many records compute what one record computes ---------------------------------------------
 
 
 def _grads_and_data(program):
@@ -126,20 +127,20 @@ def _grads_and_data(program):
 
 @settings(max_examples=40, deadline=None)
 @given(programs(max_steps=12))
-def test_any_program_gives_the_same_floats_on_tapes_of_three(program):
+def test_any_program_gives_the_same_floats_on_records_of_three(program):
     expected = _grads_and_data(program)
-    saved = tape_module.CAPACITY
-    tape_module.CAPACITY = 3
-    tape_module.fresh_tape()
+    saved = record_module.CAPACITY
+    record_module.CAPACITY = 3
+    record_module.fresh()
     try:
         got = _grads_and_data(program)
     finally:
-        tape_module.CAPACITY = saved
-        tape_module.fresh_tape()
+        record_module.CAPACITY = saved
+        record_module.fresh()
     assert got == expected
 
 
-def test_a_graph_over_many_tapes_replays_and_lists_in_order(small_tapes):
+def test_a_graph_over_many_records_replays_and_lists_in_order(small_records):
     x, w = Value(2.0, label="x"), Value(-1.5, label="w")
     f = ((x * w).tanh() + x**2) * w
     g = Graph(f)
@@ -174,13 +175,13 @@ def test_handles_of_one_node_are_equal_and_leaves_are_themselves():
     assert x != y and product != z
     assert z._prev == {product, z.args[1]}
     product.label = "p"
-    assert z.args[0].label == "p"  # labels live on the tape, shared by every handle
+    assert z.args[0].label == "p"  # labels live on the record, shared by every handle
 
 
 def test_a_copied_leaf_is_a_leaf_of_its_own():
     x = Value(2.0)
     twin = copy.deepcopy(x)
-    f = x * 3 + twin * 5  # both on one tape
+    f = x * 3 + twin * 5  # both on one record
     f.backward()
     assert (x.grad, twin.grad) == (3.0, 5.0)
 
@@ -194,14 +195,14 @@ def test_the_same_leaf_twice_in_one_op():
 # -- backward twice --------------------------------------------------------------------------
 
 
-def test_backward_twice_and_on_a_second_graph_on_the_same_tape():
+def test_backward_twice_and_on_a_second_graph_on_the_same_record():
     x = Value(2.0)
-    u = x * 3  # on one tape: u, then two graphs using it
+    u = x * 3  # on one record: u, then two graphs using it
     f = u * u
     h = u + 1
     f.backward()
     assert (u.grad, f.grad, x.grad) == (12.0, 1.0, 36.0)
-    h.backward()  # same tape, second sweep: u's gradient is now h's, f keeps its own
+    h.backward()  # same record, second sweep: u's gradient is now h's, f keeps its own
     assert (u.grad, h.grad, f.grad, x.grad) == (1.0, 1.0, 1.0, 39.0)
     constant = u.args[1]  # the 3: a leaf, so it accumulates, as micrograd's would
     assert (constant.data, constant.grad) == (3.0, 2 * 12.0 + 2 * 1.0)  # x · 12, then x · 1
@@ -212,8 +213,8 @@ def test_an_interior_grad_set_by_hand_reads_back():
     u = x * 3
     u.grad = 5.0
     assert u.grad == 5.0
-    v = u + 1  # a tape that has gradients takes no more entries: v goes on a new one
-    assert v._tape is not u._tape and v.data == 7.0
+    v = u + 1  # a record that has gradients takes no more entries: v goes on a new one
+    assert v._rec is not u._rec and v.data == 7.0
 
 
 @pytest.mark.parametrize("make", [lambda x: x * 2, lambda x: (x + 1).relu(), lambda x: x**3])
@@ -235,11 +236,11 @@ def test_recording_runs_through_the_rule_table_for_every_path():
 # -- found in review -------------------------------------------------------------------------
 
 
-def test_a_second_backward_resets_a_tape_only_zeros_reach():
+def test_a_second_backward_resets_a_record_only_zeros_reach():
     x = Value(3.0)
     u = x * 2
     y = u * u
-    y.backward()  # retires the tape: z goes on a new one
+    y.backward()  # ends the record: z goes on a new one
     z = y * 0.0
     z.backward()
     assert (y.grad, u.grad, z.grad) == (0.0, 0.0, 1.0)
@@ -265,11 +266,11 @@ def _rounding_sensitive_program():
     return x.grad, u.grad
 
 
-def test_terms_from_several_tapes_add_up_in_micrograds_order(small_tapes):
-    on_tapes_of_three = _rounding_sensitive_program()
-    tape_module.CAPACITY = 1 << 16
-    tape_module.fresh_tape()
-    assert on_tapes_of_three == _rounding_sensitive_program()
+def test_terms_from_several_records_add_up_in_micrograds_order(small_records):
+    on_records_of_three = _rounding_sensitive_program()
+    record_module.CAPACITY = 1 << 16
+    record_module.fresh()
+    assert on_records_of_three == _rounding_sensitive_program()
 
 
 @pytest.mark.parametrize("make", [lambda x: x * 3, lambda x: (x * 3).args[1]], ids=["product", "constant"])
@@ -283,10 +284,10 @@ def test_a_pickled_leaf_comes_back_as_a_fresh_leaf():
     import pickle
 
     w = Value(0.5, label="w")
-    (w * 2).backward()  # w is now held by that tape
+    (w * 2).backward()  # w is now imported by that record
     again = pickle.loads(pickle.dumps(w))
     assert (again.data, again.grad, again.label) == (0.5, 2.0, "w")
-    f = again * 4 + w  # both on one new tape: two different leaves
+    f = again * 4 + w  # both on one new record: two different leaves
     f.backward()
     assert (again.grad, w.grad) == (6.0, 3.0)
     assert Graph(f).nodes[:2] == [w, again] or Graph(f).nodes[:2] == [again, w]
@@ -334,7 +335,7 @@ def test_topological_order_takes_any_iterable():
     assert topological_order(v for v in [y]) == topological_order([y])
 
 
-def test_a_leaf_pickled_by_tapegrad_before_tapes_still_loads():
+def test_a_leaf_pickled_by_an_older_tapegrad_still_loads():
     old_state = (None, {"data": 0.25, "grad": 1.5, "op": None, "args": (), "k": None,
                         "label": "w", "_birth": 7})
     leaf = Value.__new__(Value)
@@ -347,7 +348,7 @@ def test_a_leaf_pickled_by_tapegrad_before_tapes_still_loads():
         computed.__setstate__((None, {"data": 1.0, "args": (leaf,)}))
 
 
-def test_threads_recording_at_once_each_get_their_own_tape():
+def test_threads_recording_at_once_each_get_their_own_record():
     import sys
     import threading
 
@@ -378,7 +379,7 @@ def test_threads_recording_at_once_each_get_their_own_tape():
         assert grad == pytest.approx(factor**5_000, rel=1e-9)
 
 
-def test_grad_of_numbers_sweeps_the_tapes_without_touching_any_grad(small_tapes):
+def test_grad_of_numbers_sweeps_the_records_without_touching_any_grad(small_records):
     from tapegrad import grad
 
     w = Value(0.7)  # captured, not differentiated: its grad must stay as it is
@@ -397,66 +398,18 @@ def test_grad_of_numbers_sweeps_the_tapes_without_touching_any_grad(small_tapes)
     assert before == 5.0
 
 
-# -- threads (found in review) ---------------------------------------------------------------
-
-
-def _in_thread(fn):
-    import threading
-
-    box = {}
-    worker = threading.Thread(target=lambda: box.setdefault("result", fn()))
-    worker.start()
-    worker.join()
-    return box.get("result")
-
-
-def test_a_parameter_used_on_two_threads_tapes_by_turns_is_held_once_by_each():
-    from tapegrad.tape import cotangents
-
-    w = Value(1.0)
-    loss = w * 1.0
-    for k in (2.0, 3.0):
-        _in_thread(lambda: w * 5.0)  # another thread's tape takes w in between
-        loss = loss + w * k
-    assert loss._tape.ext.count(w) == 1
-    assert cotangents({loss: 1.0}, [w]) == [6.0]
-    loss.backward()
-    assert w.grad == 6.0
-
-
-def test_grad_and_backward_only_read_the_tapes_they_sweep():
+def test_grad_and_backward_never_grow_or_truncate_the_records_they_sweep():
     from tapegrad import grad
 
-    class Watched(list):  # a tape's data that fails the test if a sweep writes to it
+    class Watched(list):  # a record's data that fails the test if a sweep resizes it
         def __iadd__(self, other):
-            raise AssertionError("a sweep wrote to the tape")
+            raise AssertionError("a sweep grew the record")
 
         def __delitem__(self, key):
-            raise AssertionError("a sweep wrote to the tape")
+            raise AssertionError("a sweep truncated the record")
 
     w = Value(0.5)
     h = (w * 2).tanh()
-    h._tape.data = Watched(h._tape.data)
+    h._rec.data = Watched(h._rec.data)
     assert grad(lambda x: x * h + h)(2.0) == h.data
     h.backward()
-
-
-def test_backward_on_another_thread_retires_the_tape_for_every_thread():
-    x = Value(3.0)
-    y = (x * 2) * (x * 2)
-    _in_thread(y.backward)
-    z = y * 3  # on this thread: must not go on the swept tape
-    assert z._tape is not y._tape
-    x.grad = 0.0
-    z.backward()
-    assert (x.grad, y.grad, z.grad) == (72.0, 3.0, 1.0)
-
-
-def test_a_leaf_made_on_another_thread_comes_before_its_uses():
-    p = _in_thread(lambda: Value(2.0, label="p"))  # stamped with that thread's newer tape
-    x = Value(3.0)
-    y = (p * x).tanh() * p
-    g = Graph(y)
-    assert all(j < i for i, args in enumerate(g.arg_indices) for j in args)
-    t = math.tanh(6.0)
-    assert g.jvp({p: 1.0})[-1] == pytest.approx(t + 2.0 * 3.0 * (1 - t * t), rel=1e-12)
