@@ -23,10 +23,10 @@ its own record or an older one (recording starts a fresh record rather than refe
 one). So records in order of their numbers, each in entry order, are a topological order of
 every node there is, and one backward sweep over several records is: newest first, each one
 loop, carrying the running totals down to older records' entries. A record ends -- new nodes go
-on a fresh one -- when it is full (`CAPACITY`) and when a backward sweep has run on it: a
-training step's graph then owns a record of its own, freed by reference counting once its loss
-is dropped (handles keep their record alive; imports keep older records alive; nothing points
-from an older record to a newer one, so there are no cycles).
+on a fresh one -- when a backward sweep has run on it, and when it is full (`CAPACITY`, see
+room()): a training step's graph then owns a record of its own, freed by reference counting once
+its loss is dropped (handles keep their record alive; imports keep older records alive; nothing
+points from an older record to a newer one, so there are no cycles).
 
 **Threads.** Each thread records on a record of its own; sweeps (backward, replay, the sweeps of
 grad and jvp) take one lock, so concurrent backward calls into a shared parameter add up exactly.
@@ -54,7 +54,7 @@ class Record:
 
     def __init__(self):
         self.serial = next(_serials)
-        self.capacity = CAPACITY  # 0 once it has ended
+        self.capacity = CAPACITY  # entries it takes before room() looks again; -1 once ended
         self.data, self.op, self.args = [], [], []
         self.k, self.labels = {}, {}  # entry -> constant exponent, label
         self.outside = {}  # entry -> the outside Value it imports
@@ -84,6 +84,26 @@ def fresh() -> Record:
     """Start a new record for this thread's next nodes (the old one lives on while needed)."""
     rec = CURRENT.record = Record()
     return rec
+
+
+def room(args) -> Record:
+    """The record a node of `args` goes on: this thread's current one while it has room. Once
+    it is full, a node that uses one of its nodes still goes on it (it takes another stretch
+    of entries), and any other node starts a fresh record: so one computation is not cut in
+    two where it need not be, and no record keeps an older one alive for nodes that nobody
+    uses any more -- a loop that never calls backward() stays bounded."""
+    rec = CURRENT.record
+    if len(rec.data) < rec.capacity:
+        return rec
+    if rec.capacity >= 0 and any(getattr(a, "_rec", None) is rec for a in args):
+        rec.capacity = len(rec.data) + max(1, CAPACITY // 64)
+        return rec
+    return fresh()
+
+
+def end(rec: Record) -> None:
+    """The record takes no more entries (it holds gradients, which must stay aligned)."""
+    rec.capacity = -1
 
 
 def import_value(rec: Record, v) -> int:
@@ -253,7 +273,7 @@ def _keep(swept, seeds) -> None:
     earlier = [rec for rec in records_of(outputs) if rec.grad is not None]
     found = reach(outputs) if earlier else {}
     for rec, grad in swept:
-        rec.capacity = 0  # a swept record is a finished step's: new nodes go on a fresh one
+        end(rec)  # a swept record is a finished step's: new nodes go on a fresh one
         if rec.grad is None:
             rec.grad = grad
     new_grads = dict(swept)

@@ -27,7 +27,7 @@ import itertools
 import numbers
 
 from .ops import FLOATS, FORWARD, RULES, WITH_CONSTANT, Op
-from .record import CURRENT, backprop, fresh, grad_of, import_value, sync
+from .record import CURRENT, backprop, end, fresh, grad_of, import_value, room, sync
 
 _new = object.__new__
 _NOWHERE = (-1, 0)  # the stamp of a leaf no record has imported yet (see _import_leaf)
@@ -111,7 +111,7 @@ class Value:
             self._grad = value
             return
         if rec.grad is None:
-            rec.capacity = 0  # a record with gradients takes no more entries
+            end(rec)  # a record with gradients takes no more entries
             rec.grad = []
         rec.grad += [0.0] * (len(rec.data) - len(rec.grad))
         rec.grad[self._i] = value
@@ -165,18 +165,6 @@ class Value:
             )
         return (_copied_leaf, (self.data, self.grad, self.label))
 
-    def __setstate__(self, state):
-        # Only pickles of tapegrad from before records come here (a Value then pickled its
-        # slots: data, grad, op, args, k, label). Their leaves still load.
-        slots = state[1] if isinstance(state, tuple) else state
-        if not isinstance(slots, dict) or "data" not in slots or slots.get("args"):
-            raise TypeError(
-                "this pickle holds a computed Value from an older tapegrad, which kept one object "
-                "per node; only its leaves (inputs, parameters) can be loaded now"
-            )
-        self.__init__(slots["data"], label=slots.get("label", ""))
-        self._grad = slots.get("grad", 0.0)
-
     # -- micrograd's names for the same fields ------------------------------------------------
 
     @property
@@ -197,23 +185,15 @@ class Value:
     # -- arithmetic: each records one node ----------------------------------------------------
 
     def __add__(self, other):
-        if type(other) is float or type(other) is int and -_EXACT_INT <= other <= _EXACT_INT:
-            return _record_number(Op.ADD, self, float(other))
         return _record2(Op.ADD, self, _operand(other, "add", self, "+"))
 
     def __radd__(self, other):  # micrograd's order: self + other
-        if type(other) is float or type(other) is int and -_EXACT_INT <= other <= _EXACT_INT:
-            return _record_number(Op.ADD, self, float(other))
         return _record2(Op.ADD, self, _operand(other, "add", self, "+", reflected=True))
 
     def __mul__(self, other):
-        if type(other) is float or type(other) is int and -_EXACT_INT <= other <= _EXACT_INT:
-            return _record_number(Op.MUL, self, float(other))
         return _record2(Op.MUL, self, _operand(other, "multiply", self, "*"))
 
     def __rmul__(self, other):  # micrograd's order: self * other
-        if type(other) is float or type(other) is int and -_EXACT_INT <= other <= _EXACT_INT:
-            return _record_number(Op.MUL, self, float(other))
         return _record2(Op.MUL, self, _operand(other, "multiply", self, "*", reflected=True))
 
     def __pow__(self, other):
@@ -370,9 +350,7 @@ def _import_leaf(rec, leaf) -> int:
 
 def _record(op: Op, args, k=None, data=None) -> Value:
     """Record `op`(args): any number of arguments, numbers among them becoming constants."""
-    rec = CURRENT.record
-    if len(rec.data) >= rec.capacity:
-        rec = fresh()
+    rec = room(args)
     values, serial, refs, xs = rec.data, rec.serial, [], []
     try:
         for a in args:
@@ -412,10 +390,7 @@ def _append(rec, op: Op, refs: tuple, data: float, k=None) -> Value:
 
 def _constant(x: float) -> Value:
     """A number used as an operand: a constant entry (Op.LEAF, no arguments)."""
-    rec = CURRENT.record
-    if len(rec.data) >= rec.capacity:
-        rec = fresh()
-    return _append(rec, Op.LEAF, (), x)
+    return _append(room(()), Op.LEAF, (), x)
 
 
 # NOTE: the two recorders below are _record unrolled for the shapes nearly every node has -- one
@@ -434,39 +409,22 @@ def _record1(op: Op, a: Value, k=None) -> Value:
 
 def _record2(op: Op, a: Value, b: Value) -> Value:
     rec = CURRENT.record
-    data = rec.data
+    data, serial = rec.data, rec.serial
     if len(data) >= rec.capacity:
         return _record(op, (a, b))
-    home = a._rec
-    if home is rec:
+    if a._rec is rec:
         ra, x = a._i, data[a._i]
-    elif home is None and type(a) is Value:
-        seen = a._seen
-        ra, x = seen[1] if seen[0] == rec.serial else _import_leaf(rec, a), a._data
+    elif a._rec is None and type(a) is Value:
+        ra, x = a._seen[1] if a._seen[0] == serial else _import_leaf(rec, a), a._data
     else:
         return _record(op, (a, b))
-    home = b._rec
-    if home is rec:
+    if b._rec is rec:
         rb, z = b._i, data[b._i]
-    elif home is None and type(b) is Value:
-        seen = b._seen
-        rb, z = seen[1] if seen[0] == rec.serial else _import_leaf(rec, b), b._data
+    elif b._rec is None and type(b) is Value:
+        rb, z = b._seen[1] if b._seen[0] == serial else _import_leaf(rec, b), b._data
     else:
         return _record(op, (a, b))
-    y = FORWARD[op](FLOATS, x, z)
-    i = len(data)
-    data.append(y)
-    rec.op.append(op)
-    rec.args.append((ra, rb))
-    v = _new(Value)
-    v._rec = rec
-    v._i = i
-    return v
-
-
-def _record_number(op: Op, a: Value, c: float) -> Value:
-    """`a` op `c` for a float `c`: the constant's entry, then the node's."""
-    return _record2(op, a, _constant(c))
+    return _append(rec, op, (ra, rb), FORWARD[op](FLOATS, x, z))
 
 
 _EXACT_INT = 2**53  # ints up to this size convert to floats exactly and never overflow

@@ -58,6 +58,7 @@ except ImportError:  # pragma: no cover - exercised only without numpy
 import _weakref
 
 from ..ops import FLOATS, FORWARD, RULES, Op
+from ..record import end
 from .leaf_store import LeafStore, home_of, move_into
 from .numpy_math import NUMPY_MATH
 
@@ -381,7 +382,7 @@ class NumpyExecutor:
         # (record.sync) before anyone reads it -- an eager backward(), a Value's .data.
         self._records = [rec for rec, *_ in graph._stretches]
         for rec in self._records:
-            rec.capacity = 0
+            end(rec)
         self._me = _weakref.ref(self)
 
     def _compile_group(self, key, members, args_of, pos, start):
