@@ -239,7 +239,7 @@ def test_jacobian_sweeps_once_per_input_or_once_per_output(monkeypatch, mode, sw
     import tapegrad.transforms as transforms_module
 
     counted = {"jvp": 0, "vjp": 0}
-    for name, sweep in [("jvp", "push_tangents"), ("vjp", "backprop")]:
+    for name, sweep in [("jvp", "sweep_forward"), ("vjp", "backprop")]:
         original = getattr(transforms_module, sweep)
 
         def counting(*args, _sweep=original, _name=name, **kwargs):

@@ -9,8 +9,8 @@
 A Graph is a view of the records its nodes live on (record.py): for each record, which of its
 entries the outputs depend on. Records in order, each in entry order, are already a topological
 order -- every node's arguments come before it -- so one loop in that order evaluates the graph
-(replay) or pushes tangents (forward mode), and one loop the other way back-propagates (reverse
-mode, record.backprop). No loop recurses, so graphs a million nodes deep are fine.
+and pushes tangents along (replay and forward mode, sweep_forward), and one loop the other way
+back-propagates (reverse mode, record.backprop). No loop recurses, so graphs a million nodes deep are fine.
 """
 
 from .ops import FLOATS, FORWARD, PARTIALS, WITH_CONSTANT
@@ -40,33 +40,45 @@ def _partials(rec, n: int, values, m) -> tuple:
     return PARTIALS[rec.op[n]](m, values[n], *xs)
 
 
-def push_tangents(stretches, seeds: dict, m=FLOATS) -> dict:
-    """Forward mode: one sweep in record order pushing tangents from `seeds` (Value -> ẋ).
+def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
+    """Replay, and forward mode: one loop in record order over `stretches`, (record, mask or
+    None, first entry, last entry), the entries to visit.
 
-    `stretches` are (record, mask or None, first, last) in record order: the entries to visit.
-    Returns, per record, its entries' tangents ẏ = Σ_i ∂y/∂x_i · ẋ_i: None where no seeded
-    input reaches the entry (its partials are never computed)."""
+    Each entry is recomputed from its arguments' data, imports first read from their Values (so
+    the leaves count as they are now). Given `seeds` (input Value -> its tangent ẋ), each entry
+    also gets its tangent ẏ = Σ_i ∂y/∂x_i · ẋ_i -- forward mode is the forward pass carrying a
+    tangent along -- and the result is the tangents, per record: None where no seeded input
+    reaches the entry (its partials are never computed)."""
+    seeds = seeds or {}
     by_leaf = {id(v): t for v, t in seeds.items() if v._rec is None}
     tangents = {}
     with LOCK:
         for rec, mask, first, last in stretches:
             sync(rec)
+            data, ops, args, constants = rec.data, rec.op, rec.args, rec.k
             tangent = tangents[rec] = [None] * (last + 1)
             for i, v in rec.outside.items():
+                data[i] = v.data
                 if i <= last:
-                    rec.data[i] = v.data
-                    home = tangents.get(v._rec, ()) if v._rec is not None else None
-                    tangent[i] = by_leaf.get(id(v)) if home is None else found_at(home, v._i)
-            seeded = set()
-            for v, t in seeds.items():
-                if v._rec is rec and v._i <= last:
-                    tangent[v._i] = t
-                    seeded.add(v._i)
-            values = rec.data if m is FLOATS else NodesOf(rec)
-            args = rec.args
+                    home = tangents.get(v._rec, ())
+                    tangent[i] = by_leaf.get(id(v)) if v._rec is None else found_at(home, v._i)
+            seeded = {v._i: t for v, t in seeds.items() if v._rec is rec and v._i <= last}
+            for i, t in seeded.items():
+                tangent[i] = t
+            values = data if m is FLOATS else NodesOf(rec)
             for n in range(first, last + 1):
                 refs = args[n]
-                if not refs or n in seeded or (mask is not None and not mask[n]):
+                if not refs or (mask is not None and not mask[n]):
+                    continue
+                xs = [data[r] for r in refs]
+                if n in constants:
+                    xs.append(constants[n])
+                try:
+                    data[n] = FORWARD[ops[n]](FLOATS, *xs)
+                except (ArithmeticError, ValueError) as error:
+                    error.entry = (rec, n)  # for the caller to name the node
+                    raise
+                if not seeds or n in seeded:
                     continue
                 total = partials = None
                 for p, r in enumerate(refs):
@@ -175,25 +187,14 @@ class Graph:
         Returns the output's new data (a list of them for several outputs)."""
         if self._compiled is not None:
             return self._compiled.forward()
-        with LOCK:
-            for rec, mask, first, last in self._stretches:
-                sync(rec)
-                data, ops, args, constants = rec.data, rec.op, rec.args, rec.k
-                for i, v in rec.outside.items():
-                    data[i] = v.data
-                for n in range(first, last + 1):
-                    refs = args[n]
-                    if refs and mask[n]:
-                        xs = [data[r] for r in refs]
-                        if n in constants:
-                            xs.append(constants[n])
-                        try:
-                            data[n] = FORWARD[ops[n]](FLOATS, *xs)
-                        except (ArithmeticError, ValueError) as error:
-                            where = self.index[node_at(rec, n)]
-                            raise type(error)(
-                                f"Graph.forward(), node {where} ({self._describe(where)}): {error}"
-                            ) from error
+        try:
+            sweep_forward(self._stretches)
+        except (ArithmeticError, ValueError) as error:
+            rec, n = error.entry
+            where = self._positions()[1][rec][n]
+            raise type(error)(
+                f"Graph.forward(), node {where} ({self._describe(where)}): {error}"
+            ) from error
         datas = [out.data for out in self.outputs]
         return datas[0] if len(datas) == 1 else datas
 
@@ -226,7 +227,7 @@ class Graph:
         with ``nodes``: ẏ = Σ ∂y/∂x_i · ẋ_i, None where the node does not depend on any seeded
         input. With ``m=VALUES`` the tangents are Values recorded on the graph."""
         self.publish()
-        found = push_tangents(self._stretches, tangents, m)
+        found = sweep_forward(self._stretches, tangents, m)
         by_leaf = {id(v): t for v, t in tangents.items() if v._rec is None}
         return self._aligned(lambda rec, i: found_at(found.get(rec, ()), i), by_leaf)
 
@@ -267,4 +268,4 @@ def topological_order(outputs) -> list:
     return Graph(*outputs).nodes
 
 
-__all__ = ["Graph", "topological_order", "local_partials", "push_tangents", "BACKENDS"]
+__all__ = ["Graph", "topological_order", "local_partials", "sweep_forward", "BACKENDS"]

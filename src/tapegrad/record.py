@@ -34,7 +34,6 @@ grad and jvp) take one lock, so concurrent backward calls into a shared paramete
 
 import _thread
 import itertools
-import math
 
 from .ops import FLOATS, PARTIALS, Op
 
@@ -45,26 +44,22 @@ _serials = itertools.count()
 
 
 class Record:
-    """The entries of one stretch of recording; see the module docstring."""
+    """The entries of one stretch of recording (see the module docstring). Besides the lists:
 
-    __slots__ = (
-        "serial", "capacity", "data", "op", "args", "k", "labels", "outside", "held", "grad",
-        "views", "publisher", "__weakref__",
-    )
+    ``k`` and ``labels``: per entry, x ** k's constant, and a label, where there is one;
+    ``outside``: per import, the Value it stands for; ``held``: the import of each outside
+    Value, by id(leaf) or (serial, entry); ``views``: weak references to the handles code
+    walking the graph was given (value.node_at); ``capacity``: the entries it takes before
+    room() looks again (-1 once it has ended); ``publisher``: a weak reference to a replay
+    elsewhere (the NumPy backend) that holds newer numbers than these (see sync)."""
+
+    __slots__ = ("serial", "capacity", "data", "op", "args", "k", "labels", "outside", "held",
+                 "grad", "views", "publisher", "__weakref__")
 
     def __init__(self):
-        self.serial = next(_serials)
-        self.capacity = CAPACITY  # entries it takes before room() looks again; -1 once ended
-        self.data, self.op, self.args = [], [], []
-        self.k, self.labels = {}, {}  # entry -> constant exponent, label
-        self.outside = {}  # entry -> the outside Value it imports
-        self.held = {}  # id(leaf), or (serial, entry) of an older node -> its import here
-        self.grad = None
-        self.views = {}  # entry -> weak reference to the handle code walking the graph got
-        self.publisher = None  # weak reference to a replay (NumPy) that holds newer numbers
-
-    def __len__(self) -> int:
-        return len(self.data)
+        self.serial, self.capacity = next(_serials), CAPACITY
+        self.data, self.op, self.args, self.grad, self.publisher = [], [], [], None, None
+        self.k, self.labels, self.outside, self.held, self.views = {}, {}, {}, {}, {}
 
     def __repr__(self) -> str:
         return f"<Record #{self.serial}: {len(self.data)} entries, {len(self.outside)} imports>"
@@ -133,17 +128,11 @@ def sync(rec: Record) -> None:
 
 
 class _Zero:
-    """The symbolic zero of a recorded sweep: no cotangent yet. Adding it records no node."""
+    """The symbolic zero of a recorded sweep: nothing has arrived. Adding it records no node."""
 
     __slots__ = ()
-
-    def __add__(self, other):
-        return other
-
-    __radd__ = __add__
-
-    def __repr__(self):
-        return "ZERO"
+    __add__ = __radd__ = lambda self, other: other
+    __repr__ = lambda self: "ZERO"
 
 
 ZERO = _Zero()
@@ -153,9 +142,7 @@ class _Cotangents(dict):
     """A recorded sweep's cotangents by entry: ZERO where nothing has arrived."""
 
     __slots__ = ()
-
-    def __missing__(self, i):
-        return ZERO
+    __missing__ = lambda self, i: ZERO
 
 
 def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
@@ -163,7 +150,7 @@ def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
 
     With ``store`` (backward), leaves accumulate their gradient in ``.grad`` and every swept
     record keeps its entries' gradients; without, nothing is written and the result says what
-    reached every node: ``(per record, its gradient list), (per leaf id, its total)``.
+    reached every node: ``(per record, its gradients), (per leaf id, its total)``.
 
     ``m`` is the arithmetic. A recorded sweep (``m`` the Value arithmetic, or any Value among
     the seeds) reads its nodes as Values through ``nodes_of(rec)`` and starts from ZERO.
@@ -171,56 +158,46 @@ def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
     """
     seeds = list(seeds)
     symbolic = m is not FLOATS or any(not isinstance(ct, (int, float)) for _, ct in seeds)
+    zero = ZERO if symbolic else 0.0
     with LOCK:
-        pending = {}  # record -> {entry: running total}
-        totals = {}  # id(leaf) -> running total
-        leaves, swept = {}, []  # the leaves reached, by id; (record, its gradients)
+        pending, totals, swept = {}, {}, []  # record -> {entry: running total}; id(leaf) -> its
         for v, ct in seeds:
             if v._rec is None:
-                totals[id(v)], leaves[id(v)] = _total(totals, v, store, symbolic) + ct, v
+                totals[id(v)] = totals.get(id(v), v.grad if store else zero) + ct
+                if store:
+                    v.grad = totals[id(v)]
             else:
                 seed = pending.setdefault(v._rec, {})
                 seed[v._i] = seed.get(v._i, 0.0) + ct
         while pending:
             rec = max(pending, key=lambda r: r.serial)
             seed = pending.pop(rec)
-            if floor is not None and rec.serial < floor[0].serial:
-                continue
-            low = floor[1] if floor is not None and rec is floor[0] else 0
-            grad = _sweep(rec, seed, pending, totals, leaves, m, store, symbolic, nodes_of, low)
-            swept.append((rec, grad))
+            if floor is None or rec.serial > floor[0].serial:
+                swept.append((rec, _sweep(rec, seed, pending, totals, m, store, zero, nodes_of)))
+            elif rec is floor[0]:
+                swept.append((rec, _sweep(rec, seed, pending, totals, m, store, zero, nodes_of,
+                                          floor[1])))
         if store:
-            for i, leaf in leaves.items():
-                leaf.grad = totals[i]
             _keep(swept, seeds)
         return swept, totals
 
 
-def _total(totals: dict, leaf, store: bool, symbolic: bool):
-    """A leaf's running total so far: from its own .grad when backward() accumulates into it."""
-    total = totals.get(id(leaf))
-    if total is None:
-        return leaf.grad if store else (ZERO if symbolic else 0.0)
-    return total
-
-
-def _sweep(rec, seed, pending, totals, leaves, m, store, symbolic, nodes_of, floor):
-    """The reverse sweep of one record, from its seeded entries: its gradient list. Imports
-    start from their Value's running total, and pass it on at the end."""
+def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, floor=0):
+    """The reverse sweep of one record, from its seeded entries: its gradients. Imports start
+    from their Value's running total, and hand it on at the end."""
     sync(rec)
     top = max(seed)
-    grad = _Cotangents() if symbolic else [0.0] * (top + 1)
+    grad = _Cotangents() if zero is ZERO else [0.0] * (top + 1)
     for i, g in seed.items():
         grad[i] = grad[i] + g
-    values = rec.data if m is FLOATS else nodes_of(rec)
-    zero = ZERO if symbolic else 0.0
     for i, v in rec.outside.items():
         if i <= top:
             rec.data[i] = v.data  # an import's data is its Value's, as it is now
             if v._rec is None:
-                grad[i] = _total(totals, v, store, symbolic)
+                grad[i] = totals.get(id(v), v.grad if store else zero)
             else:
                 grad[i] = pending.get(v._rec, {}).get(v._i, zero)
+    values = rec.data if m is FLOATS else nodes_of(rec)
     ops, args, constants = rec.op, rec.args, rec.k
     low = min(seed)  # no entry below the lowest one a gradient was sent to gets one
     for n in range(top, floor - 1, -1):
@@ -232,7 +209,7 @@ def _sweep(rec, seed, pending, totals, leaves, m, store, symbolic, nodes_of, flo
         # so it is skipped: about a third of the demo's sweep. Like JAX's symbolic zeros, this
         # also means 0 · inf (sqrt at 0 behind a zero gradient) gives 0, not nan. A recorded
         # sweep skips only ZERO: a Value that is 0 now may have a derivative that is not.
-        if not refs or (g is ZERO if symbolic else not g):
+        if not refs or (g is ZERO if zero is ZERO else not g):
             continue
         partials = PARTIALS[ops[n]]
         # NOTE: the two-argument shape most nodes have, unrolled; the math still comes from the
@@ -252,15 +229,17 @@ def _sweep(rec, seed, pending, totals, leaves, m, store, symbolic, nodes_of, flo
             xs.append(constants[n])
         for r, d in zip(refs, partials(m, values[n], *xs)):
             grad[r] += g * d
-            if r < low:
-                low = r
-    for i, v in rec.outside.items():  # hand the imports' running totals back
-        if max(low, floor) <= i <= top:
-            g = grad[i]
-            if v._rec is None:
-                totals[id(v)], leaves[id(v)] = g, v
-            elif (g is not ZERO) if symbolic else (g or v._i in pending.get(v._rec, ())):
-                pending.setdefault(v._rec, {})[v._i] = g
+        low = min(low, *refs)
+    for i, v in rec.outside.items():  # hand the imports' running totals on
+        if not max(low, floor) <= i <= top:
+            continue  # nothing reached it
+        g = grad[i]
+        if v._rec is None:
+            totals[id(v)] = g
+            if store:
+                v.grad = g
+        elif (g is not ZERO) if zero is ZERO else (g or v._i in pending.get(v._rec, ())):
+            pending.setdefault(v._rec, {})[v._i] = g
     return grad
 
 
@@ -309,12 +288,6 @@ def found_at(values, i: int):
     except IndexError:
         return None
     return None if x is ZERO else x
-
-
-def grad_of(rec: Record, i: int) -> float:
-    """Entry `i`'s gradient from the latest backward sweep of `rec` (0.0 if none reached it)."""
-    grads = rec.grad
-    return grads[i] if grads is not None and i < len(grads) else 0.0
 
 
 # ---------------------------------------------------------------------------------------------

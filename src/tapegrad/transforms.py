@@ -10,7 +10,7 @@
 
 Every transform works the same way: call ``f`` once on fresh input nodes, which records its
 graph; then sweep that graph -- backwards with record.backprop, the very loop ``backward()`` runs,
-or forwards with graph.push_tangents -- with the local derivatives from the rule table in ops.py.
+or forwards with graph.sweep_forward -- with the local derivatives from the rule table in ops.py.
 
 **Floats in, floats out; Values in, Values out.** When every argument is a number, the sweeps run
 on plain floats (the fast path). When an argument is a Value -- the input of an enclosing
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numbers
 
-from .graph import push_tangents
+from .graph import sweep_forward
 from .ops import FLOATS, RULES, Op
 from .record import CURRENT, ZERO, backprop, found_at, reach, records_of
 from .value import NodesOf, Value, _data, _record
@@ -283,14 +283,14 @@ class _Trace:
         return [self.result(_found(x, grads, totals)) for x in self.inputs]
 
     def forward(self, tangents: list) -> list:
-        """One forward sweep (graph.push_tangents): the tangent of every output."""
+        """One forward sweep (graph.sweep_forward): the tangent of every output."""
         seeds = {x: t for x, t in zip(self.inputs, tangents) if not _is_zero(t)}
         rec, first = self.floor
         stretches = [
             (r, None, first if r is rec else 0, len(r.data) - 1)
             for r in reversed(records_of(self.values, since=rec.serial))
         ]
-        found = push_tangents(stretches, seeds, self.m)
+        found = sweep_forward(stretches, seeds, self.m)
         by_leaf = {id(x): t for x, t in seeds.items() if x._rec is None}
         return [
             self.result(_found(out, found, by_leaf)) if isinstance(out, Value) else self.result(0.0)

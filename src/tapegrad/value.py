@@ -27,7 +27,7 @@ import itertools
 import numbers
 
 from .ops import FLOATS, FORWARD, RULES, WITH_CONSTANT, Op
-from .record import CURRENT, backprop, end, fresh, grad_of, import_value, room, sync
+from .record import CURRENT, backprop, end, found_at, fresh, import_value, room, sync
 
 _new = object.__new__
 _NOWHERE = (-1, 0)  # the stamp of a leaf no record has imported yet (see _import_leaf)
@@ -101,8 +101,10 @@ class Value:
     def grad(self) -> float:
         """d(output)/d(this node) after ``output.backward()``: leaves accumulate, interior nodes
         hold the latest sweep's."""
-        rec = self._rec
-        return self._grad if rec is None else grad_of(rec, self._i)
+        if self._rec is None:
+            return self._grad
+        grad = found_at(self._rec.grad or (), self._i)
+        return 0.0 if grad is None else grad
 
     @grad.setter
     def grad(self, value) -> None:
