@@ -23,7 +23,8 @@ graph that can be differentiated again (grad of grad, Hessians) -- the trick JAX
 use. The NumPy backend runs them on whole arrays. Formulas therefore only use ``+ - * /``,
 numbers, and the functions of ``m``.
 
-A *function* op (exp, tanh, ...) is written `Rule.function(name, floats, numpy, partials)`: its
+The table is keyed by name, and the `Op` enum is made from it: ``"tanh"`` is ``Op.TANH``. A
+*function* op (exp, tanh, ...) is written `Rule.function(floats, numpy, partials, doc)`: its
 forward formula is ``m.<name>(x)``, and each arithmetic gets its ``<name>`` from this entry --
 ``floats`` for FLOATS, ``numpy(np, x)`` for the NumPy backend, a recorded node for VALUES -- and
 Value gets the method ``x.<name>()``. So a new op is one entry here, plus its rows in the tests.
@@ -35,31 +36,8 @@ import math
 VARIADIC = -1
 
 
-class Op(enum.Enum):
-    """How a node was made. A closed set: adding an op means adding one entry to RULES."""
-
-    LEAF = "leaf"  # an input, a parameter or a constant: made by the user, not computed
-    ADD = "add"
-    MUL = "mul"
-    POW = "pow"  # x ** k with k a constant number
-    POWV = "powv"  # x ** y with both Values
-    EXP = "exp"
-    LOG = "log"
-    TANH = "tanh"
-    SIGMOID = "sigmoid"
-    RELU = "relu"
-    ABS = "abs"
-    SIN = "sin"
-    COS = "cos"
-    DOT = "dot"  # a neuron fused into one node: b + Σ w_i x_i, args (w_1..w_n, x_1..x_n, b)
-
-    # NOTE: Enum's own __hash__ runs Python code; the interpreters look ops up in dicts once per
-    # node, so identity hashing (members are singletons) saves real time.
-    __hash__ = object.__hash__
-
-
 class Rule:
-    """What one Op means: its symbol, its value, and its local derivatives (module docstring)."""
+    """What one op means: its symbol, its value, and its local derivatives (module docstring)."""
 
     __slots__ = (
         "symbol", "arity", "forward", "partials", "method", "floats", "numpy", "doc",
@@ -74,12 +52,12 @@ class Rule:
         self.doc = ""
 
     @classmethod
-    def function(cls, name, floats, numpy, partials, doc, symbol=None, kink_at_zero=False):
+    def function(cls, floats, numpy, partials, doc, symbol="", kink_at_zero=False):
         """A one-argument function op: y = m.<name>(x) in every arithmetic, ``x.<name>()`` on a
-        Value. `floats` computes it on a float, `numpy(np, x)` on an array."""
-        rule = cls(symbol or name, 1, lambda m, a: getattr(m, name)(a), partials,
-                   kink_at_zero=kink_at_zero)
-        rule.method, rule.floats, rule.numpy, rule.doc = name, floats, numpy, doc
+        Value, <name> being its key in the table. `floats` computes it on a float, `numpy(np, x)`
+        on an array."""
+        rule = cls(symbol, 1, None, partials, kink_at_zero=kink_at_zero)
+        rule.floats, rule.numpy, rule.doc = floats, numpy, doc
         return rule
 
 
@@ -133,15 +111,10 @@ class FloatMath:
     The function ops' own functions (exp, log, ...) are attached from RULES below; these are
     the pieces their derivatives share."""
 
-    @staticmethod
-    def step(x):
-        """d relu(x)/dx: 1 for x > 0, else 0 (0 at the kink, as in micrograd and PyTorch)."""
-        return 1.0 if x > 0 else 0.0
-
-    @staticmethod
-    def sign(x):
-        """d |x|/dx: the sign of x, 0 at x = 0 (as in PyTorch)."""
-        return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+    # d relu(x)/dx, 1 for x > 0, else 0 (0 at the kink, as in micrograd and PyTorch); and
+    # d |x|/dx, the sign of x, 0 at x = 0 (as in PyTorch).
+    step = staticmethod(lambda x: 1.0 if x > 0 else 0.0)
+    sign = staticmethod(lambda x: 1.0 if x > 0 else (-1.0 if x < 0 else 0.0))
 
     @staticmethod
     def pow(x, k):
@@ -195,7 +168,7 @@ def _pow_error(x: float, k: float) -> ArithmeticError:
 
 
 # ---------------------------------------------------------------------------------------------
-# The rule table. One entry per Op; each line is the math, in the arithmetic `m`.
+# The rule table. One entry per op; each line is the math, in the arithmetic `m`.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -220,41 +193,51 @@ def _sigmoid_numpy(np, x):
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-RULES = {
-    Op.LEAF: Rule("", 0, forward=lambda m: None, partials=lambda m, y: ()),
-    Op.ADD: Rule("+", 2, forward=lambda m, a, b: a + b, partials=lambda m, y, a, b: (1.0, 1.0)),
-    Op.MUL: Rule("*", 2, forward=lambda m, a, b: a * b, partials=lambda m, y, a, b: (b, a)),
-    Op.POW: Rule("**", 1, forward=lambda m, a, k: m.pow(a, k),
-                 partials=lambda m, y, a, k: (m.pow_slope(a, k),), takes_constant=True),
-    Op.POWV: Rule("**", 2, forward=lambda m, a, b: m.pow(a, b),
-                  partials=lambda m, y, a, b: (m.pow_slope(a, b), y * m.log_base(a))),
-    Op.EXP: Rule.function("exp", _exp, lambda np, a: np.exp(a), lambda m, y, a: (y,),
-                          "e to the power x; d/dx = exp(x)."),
-    Op.LOG: Rule.function("log", _log, lambda np, a: np.log(a), lambda m, y, a: (1.0 / a,),
-                          "The natural logarithm, for x > 0; d/dx = 1/x."),
+_TABLE = {  # by name; Op and RULES are made from it below
+    # an input, a parameter or a constant: made by the user, not computed
+    "leaf": Rule("", 0, forward=lambda m: None, partials=lambda m, y: ()),
+    "add": Rule("+", 2, forward=lambda m, a, b: a + b, partials=lambda m, y, a, b: (1.0, 1.0)),
+    "mul": Rule("*", 2, forward=lambda m, a, b: a * b, partials=lambda m, y, a, b: (b, a)),
+    "pow": Rule("**", 1, forward=lambda m, a, k: m.pow(a, k),  # x ** k, k a constant number
+                partials=lambda m, y, a, k: (m.pow_slope(a, k),), takes_constant=True),
+    "powv": Rule("**", 2, forward=lambda m, a, b: m.pow(a, b),  # x ** y, both Values
+                 partials=lambda m, y, a, b: (m.pow_slope(a, b), y * m.log_base(a))),
+    "exp": Rule.function(_exp, lambda np, a: np.exp(a), lambda m, y, a: (y,),
+                         "e to the power x; d/dx = exp(x)."),
+    "log": Rule.function(_log, lambda np, a: np.log(a), lambda m, y, a: (1.0 / a,),
+                         "The natural logarithm, for x > 0; d/dx = 1/x."),
     # (1 - y)(1 + y), not 1 - y²: near saturation y² rounds away the digits that matter.
-    Op.TANH: Rule.function("tanh", math.tanh, lambda np, a: np.tanh(a),
-                           lambda m, y, a: ((1.0 - y) * (1.0 + y),),
-                           "The hyperbolic tangent; d/dx = (1 - y)(1 + y) with y = tanh(x)."),
-    Op.SIGMOID: Rule.function("sigmoid", _sigmoid, _sigmoid_numpy,
-                              lambda m, y, a: (y * (1.0 - y),),
-                              "1 / (1 + e^-x); d/dx = y (1 - y) with y = sigmoid(x)."),
-    Op.RELU: Rule.function("relu", lambda x: 0.0 if x <= 0 else x,  # nan stays nan
-                           lambda np, a: np.where(a <= 0, 0.0, a), lambda m, y, a: (m.step(a),),
-                           "max(0, x), micrograd's ReLU; d/dx = 1 for x > 0, else 0.",
-                           symbol="ReLU", kink_at_zero=True),
-    Op.ABS: Rule.function("abs", abs, lambda np, a: np.abs(a), lambda m, y, a: (m.sign(a),),
-                          "|x|; d/dx = the sign of x (0 at 0, as in PyTorch).", kink_at_zero=True),
-    Op.SIN: Rule.function("sin", _periodic("sin", math.sin), lambda np, a: np.sin(a),
-                          lambda m, y, a: (m.cos(a),), "The sine; d/dx = cos(x)."),
-    Op.COS: Rule.function("cos", _periodic("cos", math.cos), lambda np, a: np.cos(a),
-                          lambda m, y, a: (-m.sin(a),), "The cosine; d/dx = -sin(x)."),
-    Op.DOT: Rule("dot", VARIADIC, forward=_dot_forward, partials=_dot_partials),
+    "tanh": Rule.function(math.tanh, lambda np, a: np.tanh(a),
+                          lambda m, y, a: ((1.0 - y) * (1.0 + y),),
+                          "The hyperbolic tangent; d/dx = (1 - y)(1 + y) with y = tanh(x)."),
+    "sigmoid": Rule.function(_sigmoid, _sigmoid_numpy, lambda m, y, a: (y * (1.0 - y),),
+                             "1 / (1 + e^-x); d/dx = y (1 - y) with y = sigmoid(x)."),
+    "relu": Rule.function(lambda x: 0.0 if x <= 0 else x,  # (nan stays nan)
+                          lambda np, a: np.where(a <= 0, 0.0, a), lambda m, y, a: (m.step(a),),
+                          "max(0, x), micrograd's ReLU; d/dx = 1 for x > 0, else 0.",
+                          symbol="ReLU", kink_at_zero=True),
+    "abs": Rule.function(abs, lambda np, a: np.abs(a), lambda m, y, a: (m.sign(a),),
+                         "|x|; d/dx = the sign of x (0 at 0, as in PyTorch).", kink_at_zero=True),
+    "sin": Rule.function(_periodic("sin", math.sin), lambda np, a: np.sin(a),
+                         lambda m, y, a: (m.cos(a),), "The sine; d/dx = cos(x)."),
+    "cos": Rule.function(_periodic("cos", math.cos), lambda np, a: np.cos(a),
+                         lambda m, y, a: (-m.sin(a),), "The cosine; d/dx = -sin(x)."),
+    # a neuron fused into one node: b + Σ w_i x_i, its args (w_1..w_n, x_1..x_n, b)
+    "dot": Rule("dot", VARIADIC, forward=_dot_forward, partials=_dot_partials),
 }
 
-for _rule in RULES.values():  # each function op's float version, as FLOATS.<name>
-    if _rule.method:
-        setattr(FloatMath, _rule.method, staticmethod(_rule.floats))
+for _name, _rule in _TABLE.items():  # a function op: y = m.<name>(x), and FLOATS.<name> is its own
+    if _rule.floats is not None:
+        _rule.method, _rule.symbol = _name, _rule.symbol or _name
+        _rule.forward = (lambda name: lambda m, a: getattr(m, name)(a))(_name)
+        setattr(FloatMath, _name, staticmethod(_rule.floats))
+
+Op = enum.Enum("Op", {name.upper(): name for name in _TABLE}, module=__name__, qualname="Op")
+Op.__doc__ = "How a node was made: one member per entry of the rule table (Op.ADD, Op.TANH, ...)."
+# NOTE: Enum's own __hash__ runs Python code; the interpreters look ops up in dicts once per node,
+# so identity hashing (members are singletons) saves real time.
+Op.__hash__ = object.__hash__
+RULES = {Op(name): rule for name, rule in _TABLE.items()}
 
 FLOATS = FloatMath()
 

@@ -148,10 +148,8 @@ class Value:
 
     def __eq__(self, other):
         """Whether `other` is the same node (micrograd's equality: identity, never numbers)."""
-        if self is other:
-            return True
-        rec = self._rec
-        return rec is not None and isinstance(other, Value) and other._rec is rec and other._i == self._i
+        return self is other or (self._rec is not None and isinstance(other, Value)
+                                 and other._rec is self._rec and other._i == self._i)
 
     def __hash__(self):
         return id(self) if self._rec is None else hash((id(self._rec), self._i))
@@ -269,18 +267,18 @@ class Value:
         backprop([(self, 1.0)])
 
 
-def _function(op: Op, rule):
+def _function(op: Op):
     def method(self):
         return _record1(op, self)
 
-    method.__name__ = method.__qualname__ = rule.method
-    method.__doc__ = rule.doc
+    method.__name__ = method.__qualname__ = RULES[op].method
+    method.__doc__ = RULES[op].doc
     return method
 
 
-for _op, _rule in RULES.items():
-    if _rule.method:
-        setattr(Value, _rule.method, _function(_op, _rule))
+for _op in RULES:  # one method per function op: x.exp(), x.tanh(), ...
+    if RULES[_op].method:
+        setattr(Value, RULES[_op].method, _function(_op))
 Value.__abs__ = Value.abs
 
 # The one-argument functions a Value has: the function ops, and sqrt.
@@ -289,7 +287,7 @@ FUNCTIONS = tuple(rule.method for rule in RULES.values() if rule.method) + ("sqr
 
 def _copied_leaf(data: float, grad: float, label: str) -> Value:
     leaf = Value(data, label=label)
-    leaf._grad = grad
+    leaf.grad = grad
     return leaf
 
 
@@ -300,8 +298,7 @@ def _copied_leaf(data: float, grad: float, label: str) -> Value:
 
 def _handle(rec, i: int) -> Value:
     v = _new(Value)
-    v._rec = rec
-    v._i = i
+    v._rec, v._i = rec, i
     return v
 
 
@@ -376,7 +373,7 @@ def _record(op: Op, args, k=None, data=None) -> Value:
             raise
         return _record(op, tuple(_operand(a, "use", None, op.value) for a in args), k, data)
     if data is None:
-        data = FORWARD[op](FLOATS, *xs) if k is None else FORWARD[op](FLOATS, *xs, k)
+        data = FORWARD[op](FLOATS, *xs, *(() if k is None else (k,)))
     return _append(rec, op, tuple(refs), data, k)
 
 
