@@ -10,7 +10,8 @@ A Graph is a view of the records its nodes live on (record.py): for each record,
 entries the outputs depend on. Records in order, each in entry order, are already a topological
 order -- every node's arguments come before it -- so one loop in that order evaluates the graph
 and pushes tangents along (replay and forward mode, sweep_forward), and one loop the other way
-back-propagates (reverse mode, record.backprop). No loop recurses, so graphs a million nodes deep are fine.
+back-propagates (reverse mode, record.backprop). No loop recurses, so graphs a million nodes
+deep are fine.
 """
 
 from .ops import FLOATS, FORWARD, PARTIALS, WITH_CONSTANT
@@ -99,10 +100,8 @@ class Graph:
             raise TypeError("Graph() needs at least one output Value, e.g. Graph(loss)")
         for i, out in enumerate(outputs):
             if not isinstance(out, Value):
-                raise TypeError(
-                    f"Graph(): output {i} is {out!r} ({type(out).__name__}), not a Value; pass "
-                    "the Values your computation produced, e.g. Graph(loss)"
-                )
+                raise TypeError(f"Graph(): output {i} is {out!r} ({type(out).__name__}), not a "
+                                "Value; pass the Values your computation made, e.g. Graph(loss)")
         if backend != "python" and backend not in BACKENDS:
             names = ", ".join(repr(name) for name in ["python", *BACKENDS])
             raise ValueError(f"Graph(backend={backend!r}): the backends are {names}")
@@ -246,18 +245,15 @@ class Graph:
         """One line per node: index, op, argument indices, data, grad (and label)."""
         self.publish()
         outputs = {id(out) for out in self.outputs}
-        rows = [("#", "op", "args", "data", "grad", "")]
-        for i, (node, args) in enumerate(zip(self.nodes, self.arg_indices)):
-            note = f"{node.label}  <- output".strip() if id(node) in outputs else node.label
-            rows.append((str(i), node._op or "leaf", " ".join(map(str, args)),
-                         f"{node.data:.6g}", f"{node.grad:.6g}", note))
+        rows = [("#", "op", "args", "data", "grad", "")] + [
+            (str(i), node._op or "leaf", " ".join(map(str, args)), f"{node.data:.6g}",
+             f"{node.grad:.6g}", (node.label + "  <- output" * (id(node) in outputs)).strip())
+            for i, (node, args) in enumerate(zip(self.nodes, self.arg_indices))
+        ]
         widths = [max(len(row[c]) for row in rows) for c in range(5)]
-        lines = []
-        for row in rows:
-            cells = [row[0].rjust(widths[0])] + [row[c].ljust(widths[c]) for c in (1, 2)]
-            cells += [row[c].rjust(widths[c]) for c in (3, 4)]
-            lines.append(("  ".join(cells) + "  " + row[5]).rstrip())
-        return "\n".join(lines)
+        align = (str.rjust, str.ljust, str.ljust, str.rjust, str.rjust)  # numbers to the right
+        return "\n".join(("  ".join(align[c](row[c], widths[c]) for c in range(5)) + "  " + row[5])
+                         .rstrip() for row in rows)
 
     def __repr__(self) -> str:
         return f"<Graph of {len(self)} nodes, {len(self.outputs)} output(s)>"

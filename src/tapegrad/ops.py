@@ -47,7 +47,7 @@ class Rule:
     def __init__(self, symbol, arity, forward, partials, takes_constant=False, kink_at_zero=False):
         self.symbol, self.arity, self.forward, self.partials = symbol, arity, forward, partials
         self.takes_constant = takes_constant  # the op has a constant operand (POW's exponent)
-        self.kink_at_zero = kink_at_zero  # not differentiable at 0: its partials there are a convention
+        self.kink_at_zero = kink_at_zero  # not differentiable at 0: its partials are a convention
         self.method = self.floats = self.numpy = None
         self.doc = ""
 

@@ -44,9 +44,8 @@ def _as_float(x, context: str) -> float:
         except OverflowError:
             raise OverflowError(f"{context}: {x!r} is too large for a float") from None
     hint = " (it is already a Value: use it directly, or its .data)" if isinstance(x, Value) else ""
-    raise TypeError(
-        f"{context}: expected a number (int or float), got {x!r} of type {type(x).__name__}{hint}"
-    )
+    raise TypeError(f"{context}: expected a number (int or float), got {x!r} of type "
+                    f"{type(x).__name__}{hint}")
 
 
 class Value:
@@ -70,11 +69,9 @@ class Value:
         # `_children` and `_op` are micrograd's constructor arguments, accepted so its signature
         # works; a node with children must come from an operation, which knows its derivative.
         if _children:
-            raise TypeError(
-                "Value(data, _children) cannot make an interior node by hand: tapegrad would not "
-                "know its derivative. Compute it with operations on Values instead (a + b, "
-                "a * b, a.tanh(), ...)."
-            )
+            raise TypeError("Value(data, _children) cannot make an interior node by hand: its "
+                            "derivative would be unknown. Compute it with operations on Values "
+                            "instead (a + b, a * b, a.tanh(), ...).")
         self._rec = None
         self._data = _as_float(data, "Value(data)")
         self._grad = 0.0
@@ -158,11 +155,9 @@ class Value:
         # copy, deepcopy and pickle: a leaf comes back as a new leaf with the same data, grad and
         # label. A computed node has no copy of its own: its history belongs to its record.
         if self._rec is not None:
-            raise TypeError(
-                f"cannot copy or pickle the computed {self!r} ({self._op or 'constant'}): only "
-                "leaves (inputs, parameters) can be copied; copy those and compute again, or "
-                "keep the number: Value(v.data)"
-            )
+            raise TypeError(f"cannot copy or pickle the computed {self!r}: only leaves (inputs, "
+                            "parameters) can be copied; copy those and compute again, or keep "
+                            "the number: Value(v.data)")
         return (_copied_leaf, (self.data, self.grad, self.label))
 
     # -- micrograd's names for the same fields ------------------------------------------------
@@ -201,10 +196,8 @@ class Value:
             return _record2(Op.POWV, self, other)
         if isinstance(other, numbers.Real):
             return _record1(Op.POW, self, other)
-        raise TypeError(
-            f"cannot raise {self!r} to the power {other!r} ({type(other).__name__}): the "
-            "exponent must be a number or a Value"
-        )
+        raise TypeError(f"cannot raise {self!r} to the power {other!r} ({type(other).__name__})"
+                        ": the exponent must be a number or a Value")
 
     def __rpow__(self, other):
         return _record2(Op.POWV, _operand(other, "raise", self, "**", reflected=True), self)
@@ -249,10 +242,8 @@ class Value:
             weights = tuple(weights)
         args = (*weights, *inputs, bias)
         if len(args) != 2 * len(weights) + 1:
-            raise ValueError(
-                f"Value.dot: {len(weights)} weights but {len(args) - len(weights) - 1} inputs; "
-                "they must pair up"
-            )
+            raise ValueError(f"Value.dot: {len(weights)} weights but "
+                             f"{len(args) - len(weights) - 1} inputs; they must pair up")
         return _record(Op.DOT, args)
 
     # -- reverse mode -------------------------------------------------------------------------
@@ -426,30 +417,17 @@ def _record2(op: Op, a: Value, b: Value) -> Value:
     return _append(rec, op, (ra, rb), FORWARD[op](FLOATS, x, z))
 
 
-_EXACT_INT = 2**53  # ints up to this size convert to floats exactly and never overflow
-
-
 def _operand(other, verb: str, this, symbol: str, reflected: bool = False) -> Value:
     """`other` as a Value: Values pass through, numbers become constants. For an error, `this`
     and `symbol` spell the user's expression, `other` on the left when `reflected`."""
     if isinstance(other, Value):
         return other
-    if type(other) is float:  # the common cases first: numbers.Real is a slow ABC check
-        return _constant(other)
-    if type(other) is int and -_EXACT_INT <= other <= _EXACT_INT:
-        return _constant(float(other))
-    if isinstance(other, numbers.Real):
+    if type(other) is float or isinstance(other, numbers.Real):  # (floats first: a fast check)
         return _constant(_as_float(other, f"{symbol}: the number {other!r}"))
-    if this is None:
-        where = ""
-    elif reflected:
-        where = f" in `{other!r} {symbol} {this!r}`"
-    else:
-        where = f" in `{this!r} {symbol} {other!r}`"
-    raise TypeError(
-        f"cannot {verb} {other!r} ({type(other).__name__}){where}: Value arithmetic takes "
-        "Values and numbers (int or float) only"
-    )
+    where = "" if this is None else f" in `{other!r} {symbol} {this!r}`" if reflected else (
+        f" in `{this!r} {symbol} {other!r}`")
+    raise TypeError(f"cannot {verb} {other!r} ({type(other).__name__}){where}: Value arithmetic "
+                    "takes Values and numbers (int or float) only")
 
 
 def _data(x):
@@ -460,10 +438,9 @@ def _check_divisor(numerator, divisor) -> None:
     """Raise for a zero divisor, naming the division by its numbers (Values' reprs would bury
     them: `1 / x` at x = 0 reads "1.0 / 0.0", not "Value(data=1.0, ...) / Value(...)")."""
     if _data(divisor) == 0:
-        raise ZeroDivisionError(
-            f"division by zero: {_data(numerator)!r} / {_data(divisor)!r}; the divisor is 0 (if "
-            "it can reach 0, add a small epsilon or guard the division)"
-        )
+        raise ZeroDivisionError(f"division by zero: {_data(numerator)!r} / {_data(divisor)!r}; "
+                                "the divisor is 0 (if it can reach 0, add a small epsilon or "
+                                "guard the division)")
 
 
 __all__ = ["Value", "FUNCTIONS"]
