@@ -20,7 +20,7 @@ from .value import NodesOf, Value, node_at
 
 # Interpreters of a Graph besides this file's own, by name: a backend registers itself here
 # (tapegrad.backends does, for "numpy"), so this module never imports one.
-BACKENDS = {}
+BACKENDS = {"python": lambda graph: None}
 
 
 def local_partials(node: Value, m=FLOATS) -> tuple:
@@ -102,17 +102,14 @@ class Graph:
             if not isinstance(out, Value):
                 raise TypeError(f"Graph(): output {i} is {out!r} ({type(out).__name__}), not a "
                                 "Value; pass the Values your computation made, e.g. Graph(loss)")
-        if backend != "python" and backend not in BACKENDS:
-            names = ", ".join(repr(name) for name in ["python", *BACKENDS])
-            raise ValueError(f"Graph(backend={backend!r}): the backends are {names}")
-        self.outputs = outputs
-        self.backend = backend
-        found = reach(outputs)
+        if backend not in BACKENDS:
+            raise ValueError(f"Graph(backend={backend!r}): the backends are "
+                             f"{', '.join(map(repr, BACKENDS))}")
+        self.outputs, self.backend, found = outputs, backend, reach(outputs)
         self._stretches = [(rec, *found[rec]) for rec in sorted(found, key=lambda r: r.serial)]
         self._layout = self._nodes = self._index = None
-        self._compiled = None  # another backend's executor: forward and backward run there
-        if backend != "python":
-            self._compiled = BACKENDS[backend](self)
+        self._compiled = BACKENDS[backend](self)  # another backend's executor, which then runs
+        # forward and backward; None for this file's own interpreters
 
     # -- the array -----------------------------------------------------------------------------
 
@@ -146,8 +143,8 @@ class Graph:
         """The nodes, as Values, each after its arguments (the outputs are the objects given)."""
         if self._nodes is None:
             given = {(out._rec, out._i): out for out in self.outputs if out._rec is not None}
-            self._nodes = [home if n < 0 else given.get((home, n)) or node_at(home, n)
-                           for home, n in self._positions()[0]]
+            self._nodes = [home if n < 0 else given[home, n] if (home, n) in given
+                           else node_at(home, n) for home, n in self._positions()[0]]
         return self._nodes
 
     @property
@@ -165,9 +162,6 @@ class Graph:
 
     def __len__(self) -> int:
         return len(self._positions()[0])
-
-    def __iter__(self):
-        return iter(self.nodes)
 
     def __getitem__(self, i: int) -> Value:
         return self.nodes[i]
@@ -237,9 +231,8 @@ class Graph:
     # -- printing ------------------------------------------------------------------------------
 
     def _describe(self, i: int) -> str:
-        node = self.nodes[i]
         args = ", ".join(f"#{j}" for j in self.arg_indices[i])
-        return f"{node._op or 'leaf'} of {args}" if args else node._op or "leaf"
+        return f"{self.nodes[i]._op or 'leaf'}" + (f" of {args}" if args else "")
 
     def __str__(self) -> str:
         """One line per node: index, op, argument indices, data, grad (and label)."""

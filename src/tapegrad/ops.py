@@ -149,9 +149,7 @@ class FloatMath:
     def log_base(x):
         """The log(x) in d(x ** y)/dy = x ** y · log(x), extended where log is not: 0 at x == 0
         (0 ** y is flat in y for y > 0) and nan for x < 0 (no real derivative; PyTorch agrees)."""
-        if x > 0:
-            return math.log(x)
-        return 0.0 if x == 0 else math.nan
+        return math.log(x) if x > 0 else 0.0 if x == 0 else math.nan
 
 
 def _pow_error(x: float, k: float) -> ArithmeticError:

@@ -102,7 +102,12 @@ def end(rec: Record) -> None:
 
 
 def import_value(rec: Record, v) -> int:
-    """The entry of `rec` that stands for the outside Value `v`, importing it the first time."""
+    """The entry of `rec` that stands for the outside Value `v`, importing it the first time.
+
+    NOTE: a leaf remembers where the latest record to import it holds it, ``v._seen = (serial,
+    entry)``, and recording checks that first: it saves a dict lookup per leaf argument
+    (parameters are used by every sample of a batch), a sixth of the demo's recording. Serials
+    are never reused, so a stamp of a record's serial is always that record's entry."""
     key = id(v) if v._rec is None else (v._rec.serial, v._i)
     i = rec.held.get(key)
     if i is None:
@@ -111,6 +116,8 @@ def import_value(rec: Record, v) -> int:
         rec.op.append(Op.LEAF)
         rec.args.append(())
         rec.outside[i] = v
+    if v._rec is None:
+        v._seen = (rec.serial, i)
     return i
 
 
@@ -172,11 +179,10 @@ def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
         while pending:
             rec = max(pending, key=lambda r: r.serial)
             seed = pending.pop(rec)
-            if floor is None or rec.serial > floor[0].serial:
-                swept.append((rec, _sweep(rec, seed, pending, totals, m, store, zero, nodes_of)))
-            elif rec is floor[0]:
-                swept.append((rec, _sweep(rec, seed, pending, totals, m, store, zero, nodes_of,
-                                          floor[1])))
+            if floor is None or rec.serial >= floor[0].serial:  # (older ones are not wanted)
+                low = floor[1] if floor is not None and rec is floor[0] else 0
+                grad = _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, low)
+                swept.append((rec, grad))
         if store:
             _keep(swept, seeds)
         return swept, totals
@@ -191,12 +197,10 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, floor=0):
     for i, g in seed.items():
         grad[i] = grad[i] + g
     for i, v in rec.outside.items():
-        if i <= top:
-            rec.data[i] = v.data  # an import's data is its Value's, as it is now
-            if v._rec is None:
-                grad[i] = totals.get(id(v), v.grad if store else zero)
-            else:
-                grad[i] = pending.get(v._rec, {}).get(v._i, zero)
+        if i <= top:  # an import: its Value's data as it is now, and its running total so far
+            rec.data[i] = v.data
+            grad[i] = (totals.get(id(v), v.grad if store else zero) if v._rec is None
+                       else pending.get(v._rec, {}).get(v._i, zero))
     values = rec.data if m is FLOATS else nodes_of(rec)
     ops, args, constants = rec.op, rec.args, rec.k
     low = min(seed)  # no entry below the lowest one a gradient was sent to gets one
@@ -250,21 +254,18 @@ def _keep(swept, seeds) -> None:
     accumulate, as leaves do."""
     outputs = [v for v, _ in seeds]
     earlier = [rec for rec in records_of(outputs) if rec.grad is not None]
-    found = reach(outputs) if earlier else {}
+    found, new = reach(outputs) if earlier else {}, dict(swept)
     for rec, grad in swept:
         end(rec)  # a swept record is a finished step's: new nodes go on a fresh one
         if rec.grad is None:
             rec.grad = grad
-    new_grads = dict(swept)
-    for rec in earlier:
-        if rec not in found:
-            continue
-        marks, old, grad = found[rec][0], rec.grad, new_grads.get(rec, ())
-        old += [0.0] * (len(marks) - len(old))
-        for n in range(found[rec][1], found[rec][2] + 1):
-            if marks[n]:
-                new = grad[n] if n < len(grad) else 0.0
-                old[n] = new if rec.args[n] else old[n] + new
+    for rec in (rec for rec in earlier if rec in found):
+        (mask, first, last), old, grad = found[rec], rec.grad, new.get(rec, ())
+        old += [0.0] * (len(mask) - len(old))
+        for n in range(first, last + 1):
+            if mask[n]:
+                g = grad[n] if n < len(grad) else 0.0
+                old[n] = g if rec.args[n] else old[n] + g
 
 
 def records_of(values, since: int = -1) -> list:
@@ -283,10 +284,7 @@ def records_of(values, since: int = -1) -> list:
 def found_at(values, i: int):
     """Entry `i` of a sweep's results for one record (a list, or a recorded sweep's dict): None
     where nothing reached it."""
-    try:
-        x = values[i]
-    except IndexError:
-        return None
+    x = values.get(i) if type(values) is _Cotangents else values[i] if i < len(values) else None
     return None if x is ZERO else x
 
 
@@ -298,36 +296,33 @@ def found_at(values, i: int):
 def reach(outputs) -> dict:
     """For each record the outputs depend on: (a mask of the entries they reach, the lowest
     and the highest such entry). Leaves are reached through the imports that stand for them."""
-    found, todo = {}, {}
+    found = {}  # record -> [mask, lowest mark, highest mark]
 
     def mark(rec, i):
         if rec not in found:
             found[rec] = [bytearray(len(rec.data)), i, i]
         marks = found[rec]
-        if not marks[0][i]:
-            marks[0][i] = 1
-            marks[1], marks[2] = min(marks[1], i), max(marks[2], i)
-            todo[rec] = todo.get(rec, 0) + 1
+        marks[0][i] = 1
+        marks[1], marks[2] = min(marks[1], i), max(marks[2], i)
 
     for out in outputs:
         if out._rec is not None:
             mark(out._rec, out._i)
-    while todo:
+    todo = set(found)
+    while todo:  # newest first: only newer records mark older ones
         rec = max(todo, key=lambda r: r.serial)
-        left = todo.pop(rec)
-        marks = found[rec]
-        mask, args, n = marks[0], rec.args, marks[2]
-        while left:  # down from the highest mark; stop once every marked entry is visited
-            if mask[n]:
-                left -= 1
+        todo.remove(rec)
+        marks, args = found[rec], rec.args
+        n = marks[2]
+        while n >= marks[1]:  # down from the highest mark, to the lowest one found so far
+            if marks[0][n]:
                 for r in args[n]:
-                    if not mask[r]:
-                        mask[r] = 1
-                        left += 1
+                    marks[0][r] = 1
+                    marks[1] = min(marks[1], r)
                 v = rec.outside.get(n)
                 if v is not None and v._rec is not None:
                     mark(v._rec, v._i)
-                marks[1] = n
+                    todo.add(v._rec)
             n -= 1
     return {rec: tuple(marks) for rec, marks in found.items()}
 

@@ -30,7 +30,7 @@ from .ops import FLOATS, FORWARD, RULES, WITH_CONSTANT, Op
 from .record import CURRENT, backprop, end, found_at, fresh, import_value, room, sync
 
 _new = object.__new__
-_NOWHERE = (-1, 0)  # the stamp of a leaf no record has imported yet (see _import_leaf)
+_NOWHERE = (-1, 0)  # the stamp of a leaf no record has imported yet (record.import_value)
 _leaves_made = itertools.count()  # numbers the leaves: a Graph lists them in the order made
 
 
@@ -72,12 +72,9 @@ class Value:
             raise TypeError("Value(data, _children) cannot make an interior node by hand: its "
                             "derivative would be unknown. Compute it with operations on Values "
                             "instead (a + b, a * b, a.tanh(), ...).")
-        self._rec = None
         self._data = _as_float(data, "Value(data)")
-        self._grad = 0.0
-        self._label = label
-        self._made = next(_leaves_made)
-        self._seen = _NOWHERE
+        self._rec, self._grad, self._label = None, 0.0, label
+        self._made, self._seen = next(_leaves_made), _NOWHERE
 
     # -- the fields ---------------------------------------------------------------------------
 
@@ -298,13 +295,12 @@ def node_at(rec, i: int) -> Value:
     object each time while it is alive, so code that tells nodes apart by ``id()`` (micrograd's
     ``draw_dot``) sees one object per node. The record keeps a weak reference: no cycle."""
     v = rec.outside.get(i)
-    if v is not None:
-        return v
-    ref = rec.views.get(i)
-    v = ref() if ref is not None else None
     if v is None:
-        v = _handle(rec, i)
-        rec.views[i] = _weakref.ref(v)
+        view = rec.views.get(i)
+        v = view and view()  # (None once that handle has died)
+        if v is None:
+            v = _handle(rec, i)
+            rec.views[i] = _weakref.ref(v)
     return v
 
 
@@ -327,17 +323,6 @@ class NodesOf:
 # ---------------------------------------------------------------------------------------------
 
 
-def _import_leaf(rec, leaf) -> int:
-    """The entry that stands for `leaf` in `rec` (record.import_value), remembered on the leaf.
-
-    NOTE: the remembered (serial, entry) saves a dict lookup per leaf argument (parameters are
-    used by every sample of a batch): 0.1 µs each, a tenth of the demo's recording. Serials are
-    never reused, so a stamp of this record's serial is always this record's entry."""
-    i = import_value(rec, leaf)
-    leaf._seen = (rec.serial, i)
-    return i
-
-
 def _record(op: Op, args, k=None, data=None) -> Value:
     """Record `op`(args): any number of arguments, numbers among them becoming constants."""
     rec = room(args)
@@ -350,7 +335,7 @@ def _record(op: Op, args, k=None, data=None) -> Value:
                 xs.append(values[a._i])
             elif home is None:
                 seen = a._seen
-                refs.append(seen[1] if seen[0] == serial else _import_leaf(rec, a))
+                refs.append(seen[1] if seen[0] == serial else import_value(rec, a))
                 xs.append(a._data if type(a) is Value else a.data)  # (a NumPy graph's leaf)
             elif home.serial > serial:  # another thread's newer record: keep records ordered
                 fresh()
@@ -405,13 +390,13 @@ def _record2(op: Op, a: Value, b: Value) -> Value:
     if a._rec is rec:
         ra, x = a._i, data[a._i]
     elif a._rec is None and type(a) is Value:
-        ra, x = a._seen[1] if a._seen[0] == serial else _import_leaf(rec, a), a._data
+        ra, x = a._seen[1] if a._seen[0] == serial else import_value(rec, a), a._data
     else:
         return _record(op, (a, b))
     if b._rec is rec:
         rb, z = b._i, data[b._i]
     elif b._rec is None and type(b) is Value:
-        rb, z = b._seen[1] if b._seen[0] == serial else _import_leaf(rec, b), b._data
+        rb, z = b._seen[1] if b._seen[0] == serial else import_value(rec, b), b._data
     else:
         return _record(op, (a, b))
     return _append(rec, op, (ra, rb), FORWARD[op](FLOATS, x, z))
