@@ -24,11 +24,11 @@ import operator
 
 from .graph import Graph, local_partials
 from .ops import FLOATS, RULES, WITH_CONSTANT
-from .value import Value
+from .value import FUNCTIONS, Value
 
 MAX_LENGTH = 1000  # characters of expression
 MAX_DEPTH = 100  # levels of operations in the parsed tree (a + b + c is two levels)
-FUNCTIONS = ("exp", "log", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "sqrt")
+# Value's one-argument functions: the function ops of the rule table, and sqrt.
 _ALLOWED = "numbers, the names given with --at, + - * / **, and " + " ".join(FUNCTIONS)
 _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _UNARY = {ast.USub: "-", ast.UAdd: "+"}

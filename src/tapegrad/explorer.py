@@ -208,15 +208,10 @@ def _backward_walk(graph: Graph, names, output: Value, inputs) -> dict:
     for i, node in enumerate(nodes):
         for j, partial in zip(graph.arg_indices[i], local_partials(node)):
             uses[j].append((i, partial))
-    # The reverse sweep, written as the page shows it: each gradient is the sum of its
-    # products, and every node gets a step. (Graph.vjp leaves nodes behind a zero cotangent
-    # unvisited, right for speed but a hole in a step-by-step account.) As in backward(), a
-    # zero upstream gradient contributes 0, even times an infinite local derivative.
-    grads: list = [None] * len(nodes)
-    grads[index[output]] = 1.0
-    for j in range(len(nodes) - 1, -1, -1):
-        if grads[j] is None:
-            grads[j] = sum(grads[i] * partial if grads[i] else 0.0 for i, partial in uses[j])
+    # The numbers are the engine's own reverse sweep (Graph.vjp, backward() without side
+    # effects); the page writes each as the sum of its products. A node that sweep did not
+    # reach (behind a zero gradient) has gradient 0, and still gets its step.
+    grads = [0.0 if g is None else g for g in graph.vjp({output: 1.0})]
     f = names[index[output]]
     steps = []
     for j in range(len(nodes) - 1, -1, -1):

@@ -23,14 +23,13 @@ graph that can be differentiated again (grad of grad, Hessians) -- the trick JAX
 use. The NumPy backend runs them on whole arrays. Formulas therefore only use ``+ - * /``,
 numbers, and the functions of ``m``.
 
-The table is keyed by name, and the `Op` enum is made from it: ``"tanh"`` is ``Op.TANH``. A
+The table is keyed by name, and the `Op` members are made from it: ``"tanh"`` is ``Op.TANH``. A
 *function* op (exp, tanh, ...) is written `Rule.function(floats, numpy, partials, doc)`: its
 forward formula is ``m.<name>(x)``, and each arithmetic gets its ``<name>`` from this entry --
 ``floats`` for FLOATS, ``numpy(np, x)`` for the NumPy backend, a recorded node for VALUES -- and
 Value gets the method ``x.<name>()``. So a new op is one entry here, plus its rows in the tests.
 """
 
-import enum
 import math
 
 VARIADIC = -1
@@ -230,12 +229,28 @@ for _name, _rule in _TABLE.items():  # a function op: y = m.<name>(x), and FLOAT
         _rule.forward = (lambda name: lambda m, a: getattr(m, name)(a))(_name)
         setattr(FloatMath, _name, staticmethod(_rule.floats))
 
-Op = enum.Enum("Op", {name.upper(): name for name in _TABLE}, module=__name__, qualname="Op")
-Op.__doc__ = "How a node was made: one member per entry of the rule table (Op.ADD, Op.TANH, ...)."
-# NOTE: Enum's own __hash__ runs Python code; the interpreters look ops up in dicts once per node,
-# so identity hashing (members are singletons) saves real time.
-Op.__hash__ = object.__hash__
-RULES = {Op(name): rule for name, rule in _TABLE.items()}
+
+
+class Op:
+    """How a node was made: one member per entry of the rule table (Op.ADD, Op.TANH, ...), each
+    with its ``name`` ("ADD") and ``value`` ("add"). Members are compared and hashed by
+    identity. (Not an enum.Enum: importing enum would double the time ``import tapegrad``
+    takes.)"""
+
+    __slots__ = ("name", "value")
+
+    def __repr__(self) -> str:
+        return f"Op.{self.name}"
+
+    def __reduce__(self):
+        return getattr, (Op, self.name)  # pickles as the member itself
+
+
+for _name in _TABLE:
+    _member = object.__new__(Op)
+    _member.name, _member.value = _name.upper(), _name
+    setattr(Op, _member.name, _member)
+RULES = {getattr(Op, name.upper()): rule for name, rule in _TABLE.items()}
 
 FLOATS = FloatMath()
 
