@@ -42,14 +42,13 @@ def _partials(rec, n: int, values, m) -> tuple:
 
 
 def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
-    """Replay, and forward mode: one loop in record order over `stretches`, (record, mask or
-    None, first entry, last entry), the entries to visit.
+    """Replay, or forward mode: one loop in record order over `stretches`, (record, mask or
+    None, first entry, last entry), the entries to visit; imports first read from their Values.
 
-    Each entry is recomputed from its arguments' data, imports first read from their Values (so
-    the leaves count as they are now). Given `seeds` (input Value -> its tangent ẋ), each entry
-    also gets its tangent ẏ = Σ_i ∂y/∂x_i · ẋ_i -- forward mode is the forward pass carrying a
-    tangent along -- and the result is the tangents, per record: None where no seeded input
-    reaches the entry (its partials are never computed)."""
+    Without `seeds`, each entry is recomputed from its arguments' data: the leaves count as they
+    are now. Given `seeds` (input Value -> its tangent ẋ), each entry instead gets its tangent
+    ẏ = Σ_i ∂y/∂x_i · ẋ_i at the recorded point, and the result is the tangents, per record:
+    None where no seeded input reaches the entry (its partials are never computed)."""
     seeds = seeds or {}
     by_leaf = {id(v): t for v, t in seeds.items() if v._rec is None}
     tangents = {}
@@ -71,15 +70,17 @@ def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
                 refs = args[n]
                 if not refs or (mask is not None and not mask[n]):
                     continue
-                xs = [data[r] for r in refs]
-                if n in constants:
-                    xs.append(constants[n])
-                try:
-                    data[n] = FORWARD[ops[n]](FLOATS, *xs)
-                except (ArithmeticError, ValueError) as error:
-                    error.entry = (rec, n)  # for the caller to name the node
-                    raise
-                if not seeds or n in seeded:
+                if not seeds:  # replay
+                    xs = [data[r] for r in refs]
+                    if n in constants:
+                        xs.append(constants[n])
+                    try:
+                        data[n] = FORWARD[ops[n]](FLOATS, *xs)
+                    except (ArithmeticError, ValueError) as error:
+                        error.entry = (rec, n)  # for the caller to name the node
+                        raise
+                    continue
+                if n in seeded:
                     continue
                 total = partials = None
                 for p, r in enumerate(refs):

@@ -36,28 +36,27 @@ VARIADIC = -1
 
 
 class Rule:
-    """What one op means: its symbol, its value, and its local derivatives (module docstring)."""
+    """What one op means: its symbol, its value, and its local derivatives (module docstring).
 
-    __slots__ = (
-        "symbol", "arity", "forward", "partials", "method", "floats", "numpy", "doc",
-        "takes_constant", "kink_at_zero",
-    )
+    ``takes_constant``: the op has a constant operand (POW's exponent); ``kink_at_zero``: it is
+    not differentiable at 0, where its partials are a convention. A function op (see
+    `function`) also has ``floats``, ``numpy``, ``doc``, and ``method``, its name."""
 
-    def __init__(self, symbol, arity, forward, partials, takes_constant=False, kink_at_zero=False):
+    __slots__ = ("symbol", "arity", "forward", "partials", "takes_constant", "kink_at_zero",
+                 "floats", "numpy", "doc", "method")
+
+    def __init__(self, symbol, arity, forward, partials, takes_constant=False, kink_at_zero=False,
+                 floats=None, numpy=None, doc=""):
         self.symbol, self.arity, self.forward, self.partials = symbol, arity, forward, partials
-        self.takes_constant = takes_constant  # the op has a constant operand (POW's exponent)
-        self.kink_at_zero = kink_at_zero  # not differentiable at 0: its partials are a convention
-        self.method = self.floats = self.numpy = None
-        self.doc = ""
+        self.takes_constant, self.kink_at_zero = takes_constant, kink_at_zero
+        self.floats, self.numpy, self.doc, self.method = floats, numpy, doc, None
 
     @classmethod
     def function(cls, floats, numpy, partials, doc, symbol="", kink_at_zero=False):
         """A one-argument function op: y = m.<name>(x) in every arithmetic, ``x.<name>()`` on a
         Value, <name> being its key in the table. `floats` computes it on a float, `numpy(np, x)`
         on an array."""
-        rule = cls(symbol, 1, None, partials, kink_at_zero=kink_at_zero)
-        rule.floats, rule.numpy, rule.doc = floats, numpy, doc
-        return rule
+        return cls(symbol, 1, None, partials, False, kink_at_zero, floats, numpy, doc)
 
 
 # ---------------------------------------------------------------------------------------------
