@@ -15,7 +15,7 @@ PACKAGE = ROOT / "src" / "tapegrad"
 # The core: Value, Op, Graph, both modes, nn, transforms. They may import only the standard
 # library and each other; everything else is an optional extra imported where it is used.
 CORE = [
-    "__init__.py", "ops.py", "record.py", "value.py", "graph.py", "transforms.py",
+    "__init__.py", "ops.py", "record.py", "value.py", "graph.py", "transforms.py", "plain.py",
     "gradcheck.py", "nn.py",
 ]
 

@@ -32,8 +32,6 @@ def named_parameters(module) -> list[tuple[str, object]]:
     A custom Module whose ``parameters()`` holds Values this walk cannot find by attribute is
     named by position instead: ``parameters.0``, ``parameters.1``, ...
     """
-    from .nn import Module
-
     found: list[tuple[str, object]] = []
     stack = [("", module)]
     while stack:
@@ -43,12 +41,12 @@ def named_parameters(module) -> list[tuple[str, object]]:
             path = f"{prefix}{name}"
             if isinstance(attr, Value):
                 found.append((path, attr))
-            elif isinstance(attr, Module):
+            elif _is_module(attr):
                 children.append((f"{path}.", attr))
             elif isinstance(attr, (list, tuple)) and attr:
                 if all(isinstance(a, Value) for a in attr):
                     found.append((path, list(attr)))
-                elif all(isinstance(a, Module) for a in attr):
+                elif all(_is_module(a) for a in attr):
                     children.extend((f"{path}.{i}.", a) for i, a in enumerate(attr))
         stack.extend(reversed(children))  # so children are visited in attribute order
     walked = [v for _, p in found for v in (p if isinstance(p, list) else [p])]
@@ -56,6 +54,12 @@ def named_parameters(module) -> list[tuple[str, object]]:
     if {id(v) for v in walked} != {id(v) for v in params} or len(walked) != len(params):
         return [(f"parameters.{i}", p) for i, p in enumerate(params)]
     return found
+
+
+def _is_module(obj) -> bool:
+    """Whether `obj` is a module: anything with a parameters() method (nn.Module and its kind;
+    this file does not import nn, which imports it)."""
+    return not isinstance(obj, Value) and callable(getattr(obj, "parameters", None))
 
 
 def state_dict(module) -> dict:
