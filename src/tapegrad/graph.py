@@ -15,7 +15,7 @@ deep are fine.
 """
 
 from .ops import FLOATS, FORWARD, PARTIALS, WITH_CONSTANT
-from .record import LOCK, backprop, found_at, reach, sync
+from .record import LOCK, backprop, found_at, imports, reach, sync
 from .value import NodesOf, Value, node_at
 
 # Interpreters of a Graph besides this file's own, by name: a backend registers itself here
@@ -57,7 +57,7 @@ def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
             sync(rec)
             data, ops, args, constants = rec.data, rec.op, rec.args, rec.k
             tangent = tangents[rec] = [None] * (last + 1)
-            for i, v in rec.outside.items():
+            for i, v in imports(rec, first):
                 data[i] = v.data
                 if i <= last:
                     home = tangents.get(v._rec, ())

@@ -121,6 +121,15 @@ def import_value(rec: Record, v) -> int:
     return i
 
 
+def imports(rec: Record, first: int = 0):
+    """The record's imports from entry `first` on, as (entry, Value), newest first: so a sweep
+    that stops early (at a transform's floor, say) costs its own imports, not the record's."""
+    for i, v in reversed(rec.outside.items()):
+        if i < first:
+            return
+        yield i, v
+
+
 def sync(rec: Record) -> None:
     """Bring `rec`'s numbers up to date if a replay elsewhere (the NumPy backend) has newer ones."""
     if rec.publisher is not None:
@@ -196,7 +205,7 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, floor=0):
     grad = _Cotangents() if zero is ZERO else [0.0] * (top + 1)
     for i, g in seed.items():
         grad[i] = grad[i] + g
-    for i, v in rec.outside.items():
+    for i, v in imports(rec, floor):
         if i <= top:  # an import: its Value's data as it is now, and its running total so far
             rec.data[i] = v.data
             grad[i] = (totals.get(id(v), v.grad if store else zero) if v._rec is None
@@ -234,9 +243,9 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, floor=0):
         for r, d in zip(refs, partials(m, values[n], *xs)):
             grad[r] += g * d
         low = min(low, *refs)
-    for i, v in rec.outside.items():  # hand the imports' running totals on
-        if not max(low, floor) <= i <= top:
-            continue  # nothing reached it
+    for i, v in imports(rec, max(low, floor)):  # hand the imports' running totals on
+        if i > top:
+            continue
         g = grad[i]
         if v._rec is None:
             totals[id(v)] = g
@@ -268,16 +277,17 @@ def _keep(swept, seeds) -> None:
                 old[n] = g if rec.args[n] else old[n] + g
 
 
-def records_of(values, since: int = -1) -> list:
+def records_of(values, floor=None) -> list:
     """Every record the Values' nodes live on or depend on (through imports), newest first;
-    only those numbered `since` or later."""
-    todo = [v._rec for v in values if v._rec is not None]
-    seen = set()
+    given a floor, (record, entry), only what was recorded from there on."""
+    todo, seen = [v._rec for v in values if v._rec is not None], set()
     while todo:
         rec = todo.pop()
-        if rec not in seen and rec.serial >= since:
-            seen.add(rec)
-            todo.extend(v._rec for v in rec.outside.values() if v._rec is not None)
+        if rec in seen or (floor is not None and rec.serial < floor[0].serial):
+            continue
+        seen.add(rec)
+        first = floor[1] if floor is not None and rec is floor[0] else 0
+        todo.extend(v._rec for _, v in imports(rec, first) if v._rec is not None)
     return sorted(seen, key=lambda r: r.serial, reverse=True)
 
 

@@ -288,7 +288,7 @@ class _Trace:
         rec, first = self.floor
         stretches = [
             (r, None, first if r is rec else 0, len(r.data) - 1)
-            for r in reversed(records_of(self.values, since=rec.serial))
+            for r in reversed(records_of(self.values, self.floor))
         ]
         found = sweep_forward(stretches, seeds, self.m)
         by_leaf = {id(x): t for x, t in seeds.items() if x._rec is None}

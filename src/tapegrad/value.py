@@ -81,8 +81,7 @@ class Value:
     @property
     def data(self) -> float:
         """The number this node holds (computed in the forward pass, or set for a leaf)."""
-        rec = self._rec
-        return self._data if rec is None else rec.data[self._i]
+        return self._data if self._rec is None else self._rec.data[self._i]
 
     @data.setter
     def data(self, value) -> None:
@@ -95,9 +94,7 @@ class Value:
     def grad(self) -> float:
         """d(output)/d(this node) after ``output.backward()``: leaves accumulate, interior nodes
         hold the latest sweep's."""
-        if self._rec is None:
-            return self._grad
-        grad = found_at(self._rec.grad or (), self._i)
+        grad = self._grad if self._rec is None else found_at(self._rec.grad or (), self._i)
         return 0.0 if grad is None else grad
 
     @grad.setter
@@ -167,9 +164,7 @@ class Value:
     @property
     def _op(self) -> str:
         """The op as micrograd prints it: '+', '*', '**2', 'ReLU', or '' for a leaf."""
-        op = self.op
-        symbol = RULES[op].symbol
-        return f"{symbol}{self.k}" if op in WITH_CONSTANT else symbol
+        return RULES[self.op].symbol + (str(self.k) if self.op in WITH_CONSTANT else "")
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
