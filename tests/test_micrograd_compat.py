@@ -105,6 +105,30 @@ def test_value_fields():
     assert {v.data for v in (a + 1)._prev} == {2.0, 1.0}, "a number becomes a constant leaf"
 
 
+def test_a_value_takes_new_attributes_as_micrograds_does():
+    # EurekaLabs' micrograd keeps Adam's moments on its parameters, and its drawing code colours
+    # the nodes it walks with setattr.
+    model = MLP(2, [3, 1])
+    for p in model.parameters():
+        p.m, p.v = 0.0, 0.0
+    loss = (model([Value(0.5), Value(-1.0)]) - 1.0) ** 2
+    loss.backward()
+    for p in model.parameters():
+        p.m = 0.9 * p.m + 0.1 * p.grad
+        p.v = 0.999 * p.v + 0.001 * p.grad**2
+        p.data -= 0.01 * p.m / (p.v**0.5 + 1e-8)
+    assert all(p.m == 0.1 * p.grad for p in model.parameters())
+    walked, stack = set(), [loss]
+    while stack:  # a micrograd-style walk over _prev, colouring every node
+        v = stack.pop()
+        if v not in walked:
+            v.color = "lightblue"
+            walked.add(v)
+            stack.extend(v._prev)
+    assert all(v.color == "lightblue" for v in walked)
+    assert all(child.color == "lightblue" for v in walked for child in v._prev)
+
+
 OP_STRINGS = [
     (lambda a: a, ""),
     (lambda a: a + a, "+"),

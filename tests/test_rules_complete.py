@@ -118,3 +118,59 @@ def test_the_value_rules_give_second_derivatives(op):
     expected = mp_hessian(lambda *xs: f(MP, *xs), point)
     for i, (row, expected_row) in enumerate(zip(ours, expected)):
         assert_close(row, expected_row, f"{op.name}: Hessian row {i}")
+
+
+NEW_OP = '''
+    "softplus": Rule.function(lambda x: math.log1p(math.exp(x)) if x < 30 else x,
+                              lambda np, a: np.logaddexp(0.0, a), lambda m, y, a: (m.sigmoid(a),),
+                              "log(1 + e^x); d/dx = sigmoid(x)."),
+'''
+
+NEW_OP_CHECKS = '''
+import math
+import tapegrad
+from tapegrad import Graph, Value, grad, hessian
+from tapegrad.explain import explain
+from tapegrad.viz import to_svg
+
+x = Value(0.3)
+y = x.softplus()
+y.backward()
+s = 1 / (1 + math.exp(-0.3))
+assert y.data == math.log1p(math.exp(0.3)) and abs(x.grad - s) < 1e-15, (y.data, x.grad)
+assert y.op is tapegrad.Op.SOFTPLUS and y._op == "softplus"
+assert abs(hessian(lambda v: v.softplus())(0.3) - s * (1 - s)) < 1e-15
+assert "df/dx = 0.574443" in explain("softplus(x)", {"x": 0.3})
+assert ">softplus<" in to_svg(y)
+try:
+    import numpy
+except ImportError:
+    pass
+else:
+    g = Graph((x * 2.0).softplus(), backend="numpy")
+    x.data = 1.0
+    assert abs(g.forward() - math.log1p(math.exp(2.0))) < 1e-15
+print("ok")
+'''
+
+
+def test_a_new_op_is_one_entry_in_the_rule_table(tmp_path):
+    """Add an op to a copy of the package by one entry of ops.py, and nothing else: Value's
+    method, the Value arithmetic of higher derivatives, the NumPy formula, explain's allowlist
+    and the drawings all have it."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parent.parent / "src" / "tapegrad"
+    copy = tmp_path / "tapegrad"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    ops = copy / "ops.py"
+    text = ops.read_text(encoding="utf-8")
+    anchor = '    # a neuron fused into one node'
+    assert anchor in text, "the table's last entry moved: update this test's anchor"
+    ops.write_text(text.replace(anchor, NEW_OP.strip("\n") + "\n" + anchor), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-c", NEW_OP_CHECKS], cwd=tmp_path, capture_output=True,
+                         text=True, env={"PYTHONPATH": str(tmp_path), "PATH": ""}, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]

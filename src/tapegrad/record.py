@@ -106,7 +106,7 @@ def import_value(rec: Record, v) -> int:
 
     NOTE: a leaf remembers where the latest record to import it holds it, ``v._seen = (serial,
     entry)``, and recording checks that first: it saves a dict lookup per leaf argument
-    (parameters are used by every sample of a batch), a sixth of the demo's recording. Serials
+    (parameters are used by every sample of a batch): a sixth of the demo's training step. Serials
     are never reused, so a stamp of a record's serial is always that record's entry."""
     key = id(v) if v._rec is None else (v._rec.serial, v._i)
     i = rec.held.get(key)
@@ -322,18 +322,19 @@ def reach(outputs) -> dict:
     while todo:  # newest first: only newer records mark older ones
         rec = max(todo, key=lambda r: r.serial)
         todo.remove(rec)
-        marks, args = found[rec], rec.args
-        n = marks[2]
-        while n >= marks[1]:  # down from the highest mark, to the lowest one found so far
-            if marks[0][n]:
-                for r in args[n]:
-                    marks[0][r] = 1
-                    marks[1] = min(marks[1], r)
+        mask, low, n = found[rec]
+        while n >= low:  # down from the highest mark, to the lowest one found so far
+            if mask[n]:
+                for r in rec.args[n]:
+                    mask[r] = 1
+                    if r < low:
+                        low = r
                 v = rec.outside.get(n)
                 if v is not None and v._rec is not None:
                     mark(v._rec, v._i)
                     todo.add(v._rec)
             n -= 1
+        found[rec][1] = low
     return {rec: tuple(marks) for rec, marks in found.items()}
 
 

@@ -186,7 +186,7 @@ class Value:
     def __pow__(self, other):
         if isinstance(other, Value):
             return _record2(Op.POWV, self, other)
-        if isinstance(other, numbers.Real):
+        if type(other) in (int, float) or isinstance(other, numbers.Real):  # (a slow ABC check)
             return _record1(Op.POW, self, other)
         raise TypeError(f"cannot raise {self!r} to the power {other!r} ({type(other).__name__})"
                         ": the exponent must be a number or a Value")

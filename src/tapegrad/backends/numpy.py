@@ -342,7 +342,7 @@ class NumpyExecutor:
         for i in own:
             if nodes[i]._rec is None:
                 move_into(nodes[i], self.store, pos[i])
-            else:  # a number used as a constant (a tape entry): copied in, never changed
+            else:  # a number used as a constant (a record's entry): copied in, never changed
                 self.val[pos[i]] = nodes[i].data
 
         # Leaves held by other stores: one (store, their entries there, positions here) each.
@@ -486,7 +486,7 @@ class NumpyExecutor:
         for i, (node, args) in enumerate(zip(self.graph.nodes, self.graph.arg_indices)):
             if not args:
                 if node._rec is not None:
-                    # A constant lives on its tape, where other Graphs may add to its gradient
+                    # A constant lives on its record, where other Graphs may add to its gradient
                     # too: add what this executor accumulated since it last published.
                     total = adj.item(pos[i])
                     node.grad += total - self._published.get(i, 0.0)
