@@ -4,17 +4,18 @@ A computation is a Graph: one array of nodes, each with its data, its grad, an O
 it was made, and its arguments as positions in the array -- always earlier ones, so the array is
 in topological order. Recording a node is appending it; reverse mode is one loop backwards over
 the array; forward mode and replay are one loop forwards. What each op computes, and its local
-derivatives, come from the engine's rule table (tapegrad.ops.RULES): this file and the engine
+derivatives, come from the engine's rule table (tapegrad.ops.RULES), so this file and the engine
 compute the very same floats (tests/test_plain.py). A leaf (input, parameter) keeps its own data
 and grad; a graph imports it as a node of op LEAF, and hands its gradient back after a sweep.
 
-Left out, and where the engine does it: clear errors (value.py, ops.py); speed -- nodes as a
-record's lists, not objects, common shapes unrolled, a neuron as one node (record.py, value.py);
-memory bounded without backward() (record.room); nodes used across graphs and threads
-(record.py); derivatives of derivatives (transforms.py); drawing, training tools (nn, optim).
+Left out, and where the engine does it: clear errors (value.py, ops.py); speed -- lists, not
+objects, common shapes unrolled, a neuron as one node (record.py, value.py); bounded memory with
+no backward (record.room); sharing nodes across graphs and threads (record.py); higher
+derivatives (transforms.py); layers, losses, optimizers (nn.py, losses.py, optim.py).
 """
 
 import random
+from operator import setitem
 
 from .ops import FLOATS, FORWARD, PARTIALS, RULES, Op
 
@@ -26,8 +27,7 @@ class Graph:
         self.data, self.grad, self.op, self.args, self.k = [], [], [], [], []
         self.leaves, self.held = {}, {}  # node -> the leaf it imports; id(leaf) -> its node
 
-    def inputs(self, i):
-        """What node i's formulas take: its arguments' data (and x ** k's k)."""
+    def inputs(self, i):  # what node i's formulas take: its arguments' data (and x ** k's k)
         return [self.data[a] for a in self.args[i]] + ([] if self.k[i] is None else [self.k[i]])
 
     def append(self, op, args=(), k=None, data=None):
@@ -40,21 +40,19 @@ class Graph:
 
     def position(self, v):
         """Where Value `v` is in this array: its own node, or the node that imports a leaf."""
-        if v.graph is not None:
-            if v.graph is not self:
-                raise ValueError("plain keeps one graph at a time: use the current one's Values")
-            return v.i
-        if id(v) not in self.held:
+        if v.graph is not None and v.graph is not self:
+            raise ValueError("plain keeps one graph at a time: use the current one's Values")
+        if v.graph is None and id(v) not in self.held:
             self.held[id(v)] = self.append(Op.LEAF, data=v.data)
             self.leaves[self.held[id(v)]] = v
-        return self.held[id(v)]
+        return v.i if v.graph is self else self.held[id(v)]
 
     def backward(self, out):
-        """Reverse mode: one sweep from node `out` back to the first node."""
+        """Reverse mode: one sweep from node `out` back to the first node. Interior nodes get
+        this sweep's gradient, never an old one's; leaves add theirs up."""
         for i, leaf in self.leaves.items():  # a leaf's gradient adds up where it left off
             self.data[i], self.grad[i] = leaf.data, leaf.grad
-        for i in range(len(self.grad)):  # interior nodes: this sweep's gradient, not an old one
-            self.grad[i] = self.grad[i] if not self.args[i] else 0.0
+        self.grad = [0.0 if args else g for g, args in zip(self.grad, self.args)]  # (interior)
         self.grad[out] += 1.0
         for i in range(out, -1, -1):
             g = self.grad[i]
@@ -66,13 +64,12 @@ class Graph:
             leaf.grad = self.grad[i]
 
     def tangents(self, seeds):
-        """Forward mode: one sweep from the first node, pushing tangents from `seeds` (position
-        -> tangent); a node's is Σ ∂node/∂arg · tangent(arg), None where no seed reaches."""
+        """Forward mode, one sweep: node i's tangent is Σ ∂i/∂arg · tangent(arg), from `seeds`."""
         t = [None] * len(self.data)
         for i in range(len(self.data)):
             if i in seeds:
                 t[i] = seeds[i]
-            elif any(t[a] is not None for a in self.args[i]):
+            elif self.args[i]:
                 partials = PARTIALS[self.op[i]](FLOATS, self.data[i], *self.inputs(i))
                 for a, d in zip(self.args[i], partials):
                     if t[a] is not None:
@@ -92,36 +89,40 @@ CURRENT = [Graph()]  # the graph new nodes go on; backward() starts the next one
 
 
 class Value:
-    """A leaf, with data and grad of its own, or a node: position i of a graph."""
+    """A leaf, with data and grad of its own, or a node: position i of a graph. Each op is one
+    line below, operands in micrograd's order; what it computes is in the rule table."""
 
-    def __init__(self, data, graph=None, i=None):
-        self.graph, self.i, self._data, self._grad = graph, i, data, 0.0
+    def __init__(self, data, graph=None, i=0):
+        self.graph, self.i = graph, i
+        self.own = {"data": [float(data)], "grad": [0.0]} if graph is None else None
 
-    data = property(lambda v: v._data if v.graph is None else v.graph.data[v.i],
-                    lambda v, x: setattr(v, "_data", x))
-    grad = property(lambda v: v._grad if v.graph is None else v.graph.grad[v.i],
-                    lambda v, g: setattr(v, "_grad", g))
+    def column(self, name):  # where this Value's data or grad lives: its graph's, or its own
+        return self.own[name] if self.graph is None else getattr(self.graph, name)
 
-    def node(self, op, *others, k=None):
-        """Record op(self, *others) on the current graph (numbers become leaves)."""
+    data = property(lambda v: v.column("data")[v.i], lambda v, x: setitem(v.column("data"), v.i, x))
+    grad = property(lambda v: v.column("grad")[v.i], lambda v, g: setitem(v.column("grad"), v.i, g))
+
+    def node(self, op, *others, k=None):  # record op(self, *others): numbers become leaves
         graph = CURRENT[0]
-        args = [graph.position(v if isinstance(v, Value) else Value(float(v)))
-                for v in (self, *others)]
+        args = [graph.position(v if isinstance(v, Value) else Value(v)) for v in (self, *others)]
         return Value(None, graph, graph.append(op, args, k))
 
-    # Each op one line, operands in micrograd's order; what it computes is in the rule table.
     __add__ = __radd__ = lambda self, other: self.node(Op.ADD, other)
     __mul__ = __rmul__ = lambda self, other: self.node(Op.MUL, other)
     __pow__ = lambda self, k: self.node(Op.POWV, k) if isinstance(k, Value) else (
         self.node(Op.POW, k=k))
     __neg__ = lambda self: self * -1
-    __sub__ = lambda self, other: self + (-other)
+    __sub__, __rsub__ = (lambda self, other: self + (-other)), (lambda self, other: -self + other)
     __truediv__ = lambda self, other: self * other**-1
+    __rtruediv__ = lambda self, other: self**-1 * other
 
     def backward(self):
         """Every gradient, by one reverse sweep of this Value's graph; then a fresh graph."""
-        self.graph.backward(self.i)
-        CURRENT[0] = Graph()
+        if self.graph is None:  # a bare leaf: d(self)/d(self) = 1
+            self.grad += 1.0
+        else:
+            self.graph.backward(self.i)
+            CURRENT[0] = Graph() if self.graph is CURRENT[0] else CURRENT[0]
 
 
 for _op, _rule in RULES.items():  # x.exp(), x.tanh(), x.relu(), ...: the table's functions
@@ -140,8 +141,7 @@ class Neuron:
         act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
         return act.relu() if self.nonlin else act
 
-    def parameters(self):
-        return self.w + [self.b]
+    parameters = lambda self: self.w + [self.b]
 
 
 def sgd(parameters, lr):
