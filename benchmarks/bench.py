@@ -1,7 +1,8 @@
 """tapegrad's benchmarks, against the peers that are installed, in one command:
 
-    python3 benchmarks/bench.py            # the full run (a few minutes)
-    python3 benchmarks/bench.py --quick    # a smaller run (about a minute)
+    python3 benchmarks/bench.py                       # the full run (several minutes)
+    python3 benchmarks/bench.py --quick               # a smaller run (a couple of minutes)
+    python3 benchmarks/bench.py --baseline ../old     # and another checkout, before and after
 
 1. micrograd's demo training step (moons, MLP(2, [16, 16, 1])) for tapegrad eager, tapegrad
    replay (python backend), tapegrad replay (numpy backend), micrograd with the garbage collector
@@ -12,6 +13,17 @@
    back-propagated (µs per node), each run in its own process (micrograd may crash on them).
 3. Memory: RSS over many training steps (flat or not) and the demo's peak, each workload in its
    own process that imports only what it needs.
+4. What the engine costs where it grows (growth.py): Graph(y) of chains of 10^4 to 10^6 nodes
+   (linear or not), jvp against grad of functions of 1,000 inputs, `import tapegrad`, and one
+   recorded node (x ** 2) against the arithmetic inside it; each workload in its own process.
+
+With ``--baseline DIR`` (another checkout of this project, e.g. the code before a redesign) the
+same run measures both trees, so before/after ratios come from one run on one machine state:
+section 1 loads DIR's package in this process under another name (``tapegrad_baseline``) and
+times its eager and replay steps among the other rows; sections 2 and 4 run each workload once
+per tree, in a process with that tree's src first on sys.path. Section 3 measures this tree only.
+Rows say which tree they are: "tapegrad" is this tree, "baseline" is DIR; the header gives
+each tree's path and git commit.
 
 Absolute times on a shared machine are noise; read the ratios.
 """
@@ -19,7 +31,9 @@ Absolute times on a shared machine are noise; read the ratios.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
+import importlib.util
 import json
 import os
 import platform
@@ -34,15 +48,67 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))  # a clean clone works without installing
 
+import growth  # noqa: E402
 import peers  # noqa: E402
 
 MiB = 1024 * 1024
+
+# -------------------------------------------------------------------------------------------
+# The trees measured: this one, and the baseline given with --baseline
+# -------------------------------------------------------------------------------------------
+
+BASELINE_PACKAGE = "tapegrad_baseline"  # the baseline's name when loaded in this process
+
+
+class Tree:
+    """A checkout of this project: its label in the report, its root and its src folder."""
+
+    def __init__(self, label, root):
+        self.label, self.root = label, Path(root).resolve()
+        self.src = self.root / "src"
+
+    def describe(self) -> str:
+        """The tree's path and git commit (with a note when its src/ has uncommitted changes),
+        or only the path when git cannot tell."""
+        def git(*args):
+            done = subprocess.run(["git", "-C", str(self.root), *args], capture_output=True,
+                                  text=True, timeout=30)
+            return done.stdout.strip() if done.returncode == 0 else None
+
+        try:
+            commit = git("rev-parse", "--short", "HEAD")
+            changed = commit and git("status", "--porcelain", "--", "src")
+        except (OSError, subprocess.TimeoutExpired):
+            commit = changed = None
+        if not commit:
+            return f"{self.root} (no git commit found)"
+        note = " + uncommitted changes in src/" if changed else ""
+        return f"{self.root}, commit {commit}{note}"
+
+
+def load_in_process(tree: Tree, name: str = BASELINE_PACKAGE):
+    """Import `tree`'s tapegrad package under `name`, beside this tree's ``tapegrad``. Its
+    modules import each other relatively, so they resolve inside it (``name.value``, ...)."""
+    init = tree.src / "tapegrad" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        name, init, submodule_search_locations=[str(init.parent)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
 
 # -------------------------------------------------------------------------------------------
 # 1. The demo step, interleaved
 # -------------------------------------------------------------------------------------------
 
 # (label, DEMOS key, garbage collector on during the step)
+# Each tapegrad row is followed by the baseline's, when there is one (see demo_rows).
 DEMO_ROWS = [
     ("tapegrad eager", "tapegrad-eager", True),
     ("tapegrad replay, python", "tapegrad-replay-python", True),
@@ -80,12 +146,24 @@ class Runner:
         return elapsed / reps
 
 
-def bench_demo(rounds: int, min_seconds: float):
+def demo_rows(baseline_package):
+    """(label, maker of the Demo, GC on) for every row: DEMO_ROWS, each tapegrad row followed by
+    the same path on the baseline's package (labelled "baseline ...") when one is loaded."""
+    rows = []
+    for label, key, gc_on in DEMO_ROWS:
+        rows.append((label, peers.DEMOS[key], gc_on))
+        if baseline_package and key.startswith("tapegrad-"):
+            maker = functools.partial(peers.DEMOS[key], package=baseline_package)
+            rows.append((label.replace("tapegrad", "baseline", 1), maker, gc_on))
+    return rows
+
+
+def bench_demo(rounds: int, min_seconds: float, baseline_package=None):
     data = peers.reference()
     runners, notes = [], []
-    for label, key, gc_on in DEMO_ROWS:
+    for label, make, gc_on in demo_rows(baseline_package):
         try:
-            runners.append(Runner(label, peers.DEMOS[key](data), gc_on))
+            runners.append(Runner(label, make(data), gc_on))
         except peers.Missing as missing:
             notes.append(f"{label}: skipped, {missing}")
     # Warm up and calibrate: enough steps per measurement that each takes about min_seconds
@@ -112,7 +190,7 @@ def report_demo(runners, notes):
         median[k] for k in ("PyTorch batched", "PyTorch batched, 1 thread") if k in median
     ]
     torch_ = min(torch_rows) if torch_rows else None
-    print("\n## The demo's training step (moons, MLP(2, [16, 16, 1])), interleaved\n")
+    print("\n## 1. The demo's training step (moons, MLP(2, [16, 16, 1])), interleaved\n")
     print(
         f"{'':26} {'median ms':>10} {'min ms':>10} {'x micrograd':>12} {'/ PyTorch':>10}"
         f" {'steps':>6} {'loss vs ref':>12}"
@@ -132,6 +210,20 @@ def report_demo(runners, notes):
         "the faster PyTorch row's (below 1 is faster); loss vs ref: worst relative difference from "
         "micrograd's reference curve over the steps run (up to 100)."
     )
+    if micro and "tapegrad eager" in median:
+        key = f"key figure: tapegrad eager is {micro / median['tapegrad eager']:.1f}x micrograd"
+        if "baseline eager" in median:
+            key += f" (baseline eager: {micro / median['baseline eager']:.1f}x)"
+        print(key)
+    pairs = [(label, label.replace("tapegrad", "baseline", 1)) for label in median
+             if label.startswith("tapegrad")]
+    pairs = [(this, base) for this, base in pairs if base in median]
+    if pairs:
+        print(
+            "baseline / tapegrad, medians of this run (above 1: this tree is faster): "
+            + ", ".join(f"{this[len('tapegrad '):].replace(',', '')} "
+                        f"{median[base] / median[this]:.2f}x" for this, base in pairs)
+        )
     return median
 
 
@@ -185,19 +277,16 @@ def child_deep(library, shape, n, raise_limit):
 
 
 def _numpy_replay(y):
-    try:
-        from tapegrad import Graph
-        from tapegrad.backends import compile_graph
-    except ImportError:
-        return {}
+    """The graph compiled for the NumPy backend (Graph(y, backend="numpy")), then replayed."""
+    from tapegrad import Graph
+
     try:
         import tapegrad.backends.numpy  # noqa: F401  (NumPy's import is not compile time)
-
-        start = time.perf_counter()
-        run = compile_graph(Graph(y))
-        compiled = time.perf_counter()
     except ImportError:
         return {}
+    start = time.perf_counter()
+    run = Graph(y, backend="numpy")
+    compiled = time.perf_counter()
     times = []
     for _ in range(5):
         t = time.perf_counter()
@@ -218,8 +307,12 @@ DEEP_ROWS = [
 ]
 
 
-def _child(args, timeout):
+def _child(args, timeout, tree=None):
+    """Run ``bench.py --child *args`` in a fresh process -- on `tree`'s tapegrad when given --
+    and return the dict it prints last (or {"error": why})."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", *map(str, args)]
+    if tree is not None:
+        command += ["--src", str(tree.src)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -230,16 +323,23 @@ def _child(args, timeout):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def bench_deep(rounds, have_micrograd):
+def bench_deep(rounds, have_micrograd, trees):
+    """Each DEEP_ROWS workload in its own process, `rounds` times; tapegrad's rows once per tree
+    (labelled by the tree), the trees taking turns at going first."""
     results = {}
-    for _ in range(rounds):
+    for i in range(rounds):
         for label, library, shape, n, raise_limit in DEEP_ROWS:
             if library == "micrograd" and not have_micrograd:
                 continue
-            results.setdefault((label, shape, n), []).append(
-                _child(["deep", library, shape, n, int(raise_limit)], timeout=600)
-            )
-    print("\n## Deep and wide: build + backward, each in its own process\n")
+            args = ["deep", library, shape, n, int(raise_limit)]
+            if library == "micrograd":
+                results.setdefault((label, shape, n), []).append(_child(args, timeout=600))
+                continue
+            for tree in growth.by_turns(trees, i):
+                results.setdefault((tree.label, shape, n), []).append(
+                    _child(args, timeout=600, tree=tree)
+                )
+    print("\n## 2. Deep and wide: build + backward, each in its own process\n")
     print(f"{'':52} {'nodes':>9} {'build s':>8} {'backward s':>10} {'µs/node':>8}")
     for (label, shape, n), runs in results.items():
         name = f"{'chain' if shape == 'chain' else 'sum of products'} ({n:,}): {label}"
@@ -316,7 +416,7 @@ MEMORY_ROWS = [
 
 
 def bench_memory(quick, have_micrograd):
-    print("\n## Memory: RSS after 10%, 50% and 100% of the steps, and the peak\n")
+    print("\n## 3. Memory (this tree): RSS after 10%, 50% and 100% of the steps, and the peak\n")
     print(f"{'':26} {'steps':>6} {'RSS MiB':>24} {'growth':>9} {'peak MiB':>9}")
     peaks = {}
     for label, key, steps, gc_on in MEMORY_ROWS:
@@ -351,7 +451,7 @@ def bench_memory(quick, have_micrograd):
 # -------------------------------------------------------------------------------------------
 
 
-def describe_machine():
+def describe_machine(trees):
     versions = [f"Python {platform.python_version()}"]
     for module in ("numpy", "torch", "micrograd"):
         try:
@@ -380,33 +480,85 @@ def describe_machine():
     if hasattr(os, "getloadavg"):
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"load average at the start (1, 5, 15 min): {load}")
+    print(f"tapegrad = this tree: {trees[0].describe()}")
+    if len(trees) > 1:
+        print(
+            f"baseline = {trees[1].describe()}; in section 1 loaded in this process as "
+            f"{BASELINE_PACKAGE}, in sections 2 and 4 in processes of its own"
+        )
+
+
+def child_work(kind, rest):
+    """The work of one child process: its result as a dict."""
+    if kind == "deep":
+        library, shape, n, raise_limit = rest
+        return child_deep(library, shape, int(n), raise_limit == "1")
+    if kind == "memory":
+        key, steps, gc_on = rest
+        return child_memory(key, int(steps), gc_on == "1")
+    if kind == "graph":
+        n, repeats = rest
+        return growth.child_graph(int(n), int(repeats))
+    if kind == "calculus":
+        (repeats,) = rest
+        return growth.child_calculus(int(repeats))
+    if kind == "pow":
+        repeats, number = rest
+        return growth.child_pow(int(repeats), int(number))
+    raise SystemExit(f"unknown child {kind!r}")
+
+
+def _use_tree(src):
+    """Make `src`'s tapegrad the one this (child) process imports, and check that it is."""
+    sys.path.insert(0, src)
+    import tapegrad
+
+    if not Path(tapegrad.__file__).resolve().is_relative_to(Path(src).resolve()):
+        raise SystemExit(f"imported {tapegrad.__file__}, not the tapegrad in {src}")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and steps")
+    parser.add_argument(
+        "--baseline", metavar="DIR",
+        help="another checkout of this project, measured beside this tree (rows 'baseline')",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--src", help=argparse.SUPPRESS)  # a child's tree
     args = parser.parse_args(argv)
     if args.child:
+        if args.src:
+            _use_tree(args.src)
         kind, *rest = args.child
-        if kind == "deep":
-            library, shape, n, raise_limit = rest
-            print(json.dumps(child_deep(library, shape, int(n), raise_limit == "1")))
-        else:
-            key, steps, gc_on = rest
-            print(json.dumps(child_memory(key, int(steps), gc_on == "1")))
+        print(json.dumps(child_work(kind, rest)))
         return
-    describe_machine()
+    trees = [Tree("tapegrad", HERE.parent)]
+    if args.baseline:
+        baseline = Tree("baseline", args.baseline)
+        if not (baseline.src / "tapegrad" / "__init__.py").is_file():
+            parser.error(f"--baseline {args.baseline}: no src/tapegrad/__init__.py there")
+        trees.append(baseline)
+    describe_machine(trees)
     try:
         import micrograd  # noqa: F401
 
         have_micrograd = True
     except ImportError:
         have_micrograd = False
-    runners, notes = bench_demo(rounds=3 if args.quick else 11, min_seconds=0.02)
+    baseline_package = None
+    if len(trees) > 1:
+        try:
+            load_in_process(trees[1])
+            baseline_package = BASELINE_PACKAGE
+        except Exception as failed:  # noqa: BLE001  (the report says why, and goes on)
+            print(f"baseline: could not be loaded in this process ({type(failed).__name__}: "
+                  f"{failed}); section 1 has no baseline rows")
+    runners, notes = bench_demo(3 if args.quick else 11, 0.02, baseline_package)
     report_demo(runners, notes)
-    bench_deep(rounds=1 if args.quick else 3, have_micrograd=have_micrograd)
+    bench_deep(rounds=1 if args.quick else 3, have_micrograd=have_micrograd, trees=trees)
     bench_memory(args.quick, have_micrograd)
+    growth.bench_growth(trees, args.quick, run_child=_child)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,15 @@ Each ``make_*`` function returns a `Demo`: ``step(k)`` runs training step k (for
 gradients, backward, update) and returns that step's loss. A peer that is not installed raises
 `Missing` with a note for the report. Heavy imports happen inside the functions, so a child
 process measuring one workload's memory loads only what that workload needs.
+
+The tapegrad makers take ``package``, the name the engine is imported under: "tapegrad" for
+this tree, or another checkout loaded in the same process under another name (bench.py's
+``--baseline``), so that the two engines' steps are timed side by side in one run.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import random
 from dataclasses import dataclass
@@ -73,12 +78,11 @@ def _sgd_by_hand(params, lr):
         p.data -= lr * p.grad
 
 
-def make_tapegrad_eager(data) -> Demo:
+def make_tapegrad_eager(data, package: str = "tapegrad") -> Demo:
     """tapegrad as micrograd's users write it: the graph rebuilt every step."""
-    from tapegrad import Value
-    from tapegrad.nn import MLP
-
-    return _micrograd_style_demo("tapegrad eager", Value, MLP, data)
+    Value = importlib.import_module(package).Value
+    MLP = importlib.import_module(f"{package}.nn").MLP
+    return _micrograd_style_demo(f"{package} eager", Value, MLP, data)
 
 
 def _micrograd_style_demo(name, Value, MLP, data) -> Demo:
@@ -97,19 +101,19 @@ def _micrograd_style_demo(name, Value, MLP, data) -> Demo:
     return Demo(name, step)
 
 
-def _recorded_demo():
-    from tapegrad import Graph, Value
-    from tapegrad.nn import MLP
-
+def _recorded_demo(package: str):
+    """The package's Graph class, the demo's model and its loss, recorded once."""
+    engine = importlib.import_module(package)
+    MLP = importlib.import_module(f"{package}.nn").MLP
     random.seed(1337)
     model = MLP(2, list(SIZES[1:]))
-    loss = _demo_loss(Value, model, reference())
-    return Graph, model, loss
+    loss = _demo_loss(engine.Value, model, reference())
+    return engine.Graph, model, loss
 
 
-def make_tapegrad_replay_python(data) -> Demo:
+def make_tapegrad_replay_python(data, package: str = "tapegrad") -> Demo:
     """The loss recorded once; each step replays the Graph with the python backend."""
-    Graph, model, loss = _recorded_demo()
+    Graph, model, loss = _recorded_demo(package)
     graph, params = Graph(loss), model.parameters()
 
     def step(k):
@@ -119,53 +123,31 @@ def make_tapegrad_replay_python(data) -> Demo:
         _sgd_by_hand(params, learning_rate(k))
         return loss.data
 
-    return Demo("tapegrad replay (python)", step, len(graph))
+    return Demo(f"{package} replay (python)", step, len(graph))
 
 
-def make_tapegrad_replay_numpy(data) -> Demo:
-    """The issue's loop: Graph(loss, backend="numpy") and SGD. Until the lead wires the backend
-    into Graph and SGD, the same thing through tapegrad.backends directly."""
+def make_tapegrad_replay_numpy(data, package: str = "tapegrad") -> Demo:
+    """The issue's loop, through the public API only: ``Graph(loss, backend="numpy")`` and the
+    package's SGD, which updates every parameter at once in the backend's arrays (the
+    parameters live there once the graph is compiled)."""
     try:
         import numpy  # noqa: F401
     except ImportError:
         raise Missing("numpy not installed (pip install numpy)") from None
-    from tapegrad.backends import compile_graph, param_block
+    SGD = importlib.import_module(f"{package}.optim").SGD
+    Graph, model, loss = _recorded_demo(package)
+    graph = Graph(loss, backend="numpy")
+    opt = SGD(model.parameters(), lr=1.0)
 
-    Graph, model, loss = _recorded_demo()
-    params = model.parameters()
-    try:
-        run = Graph(loss, backend="numpy")
-    except ValueError:  # not wired yet
-        run = compile_graph(Graph(loss))
-    try:
-        from tapegrad.optim import SGD
-        import tapegrad.optim
+    def step(k):
+        opt.lr = learning_rate(k)
+        graph.forward()
+        opt.zero_grad()
+        graph.backward()
+        opt.step()
+        return loss.data
 
-        delegates = "param_block" in vars(tapegrad.optim)
-    except ImportError:
-        delegates = False
-    if delegates:
-        opt = SGD(params, lr=1.0)
-
-        def step(k):
-            opt.lr = learning_rate(k)
-            run.forward()
-            opt.zero_grad()
-            run.backward()
-            opt.step()
-            return loss.data
-
-    else:
-        block = param_block(params)
-
-        def step(k):
-            run.forward()
-            block.zero_grad()
-            run.backward()
-            block.sgd_step(learning_rate(k))
-            return loss.data
-
-    return Demo("tapegrad replay (numpy)", step, len(run.graph) if hasattr(run, "graph") else 0)
+    return Demo(f"{package} replay (numpy)", step, len(graph))
 
 
 def make_micrograd(data) -> Demo:
