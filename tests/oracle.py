@@ -177,6 +177,10 @@ class _MpOps:
     def dot(weights, inputs, bias):
         return bias + mpmath.fsum(w * x for w, x in zip(weights, inputs))
 
+    @staticmethod
+    def slope(x, k):
+        return k * x ** (k - 1)
+
 
 MP = _MpOps()
 
@@ -235,6 +239,13 @@ class _TapegradOps:
 
         return Value.dot(weights, inputs, bias)
 
+    @staticmethod
+    def slope(x, k):
+        """d(x ** k)/dx as the Value arithmetic of derivatives records it: one Op.SLOPE node."""
+        from tapegrad.transforms import VALUES
+
+        return VALUES.pow_slope(x, k)
+
 
 TAPEGRAD = _TapegradOps()
 
@@ -255,6 +266,10 @@ def torch_ops():
         @staticmethod
         def pow(x, k):
             return x**k
+
+        @staticmethod
+        def slope(x, k):
+            return k * x ** (k - 1)
 
         @staticmethod
         def dot(weights, inputs, bias):

@@ -91,13 +91,13 @@ def test_a_node_used_twice_sums_both_products():
 def test_negative_constants_and_unnamed_leaves_read_clearly():
     w = Value(0.5, label="w")
     x = Value(2.0)
-    f = w * x - 1  # records w * x, then 1 * -1 (micrograd's -other), then their sum
+    f = w * x - 1  # records w * x, then its sum with the constant -1 (micrograd's -other)
     data = page_data(explorer_html(f, {"x": x}))
     forward = [s["text"] for s in data["modes"]["forward"]["steps"]]
     assert "w = 0.5   (a leaf: nothing to compute)" in forward
     assert "the constant -1   (a leaf: nothing to compute)" in forward
     backward = [s["text"] for s in data["modes"]["backward"]["steps"]]
-    assert "df/d(-1) = df/dv5 × ∂v5/∂(-1) = 1 × 1 = 1" in backward
+    assert "df/d(-1) = df/df × ∂f/∂(-1) = 1 × 1 = 1" in backward
 
 
 def test_nodes_behind_a_zero_gradient_still_get_their_step():
@@ -112,7 +112,7 @@ def test_nodes_behind_a_zero_gradient_still_get_their_step():
     shown = {s["node"]: s["show"] for s in backward["steps"]}
     for i, node in enumerate(graph.nodes):  # the same gradients as backward()
         assert shown[i] == f"grad {format_number(node.grad)}", (i, node)
-    assert "df/dh = df/dv7 × ∂v7/∂h = 1 × 0 = 0" in [s["text"] for s in backward["steps"]]
+    assert "df/dh = df/dv5 × ∂v5/∂h = 1 × 0 = 0" in [s["text"] for s in backward["steps"]]
 
 
 def test_an_input_held_fixed_and_an_unused_input():

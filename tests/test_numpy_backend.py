@@ -62,6 +62,7 @@ OP_TABLE = [
     ("sin", lambda m, x: m.sin(x), (0.4,)),
     ("cos", lambda m, x: m.cos(x), (0.4,)),
     ("dot", lambda m, a, b, c, d, e: m.dot([a, b], [c, d], e), (0.5, -1.0, 2.0, 0.3, 0.1)),
+    ("slope", lambda m, x: m.slope(x, 2.5), (0.8,)),
     ("sub", lambda m, x, y: x - y, (0.5, 2.0)),
     ("div", lambda m, x, y: x / y, (0.5, 2.0)),
     ("chain", lambda m, x, y: m.log(m.exp(x) + y * y) * m.tanh(x - y), (0.3, 1.4)),

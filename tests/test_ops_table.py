@@ -132,6 +132,12 @@ ROWS = [
         lambda m, w1, w2, w3, x1, x2, x3, b: m.dot([w1, w2, w3], [x1, x2, x3], b),
         [(0.5, -1.0, 0.25, 2.0, 3.0, -4.0, 0.125), (1e-3, 2.0, -7.0, 1e3, -0.5, 0.0, -1.0)],
     ),
+    # The slope k · x ** (k - 1) the derivatives of x ** k record: at 0 its limits (PyTorch's).
+    Row("slope of x ** 2.5", Op.SLOPE, lambda m, x: m.slope(x, 2.5), [(1.5,), (0.25,), (7.0,)],
+        {(0.0,): (0.0, [0.0])}),
+    Row("slope of x ** 0.5", Op.SLOPE, lambda m, x: m.slope(x, 0.5), [(1.5,), (0.01,)],
+        {(0.0,): (inf, [-inf])}),
+    Row("slope of x ** 3", Op.SLOPE, lambda m, x: m.slope(x, 3), [(-2.0,), (0.5,)]),
     # -- derived operators: built from the primitives ------------------------------------------
     Row("-x", None, lambda m, x: -x, [(2.0,), (-0.5,), (0.0,)]),
     Row("x - y", None, lambda m, x, y: x - y, [(1.5, 0.25), (-3.0, 4.0)]),

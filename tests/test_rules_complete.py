@@ -40,6 +40,7 @@ REACHED_BY = {
         lambda m, w1, w2, x1, x2, b: m.dot([w1, w2], [x1, x2], b),
         (0.5, -1.5, 2.0, 0.25, 1.0),
     ),
+    Op.SLOPE: (lambda m, a: m.slope(a, 2.5), (1.5,)),  # made by derivatives of x ** k
 }
 
 # Other spellings that must make the same Op.
@@ -61,7 +62,7 @@ def make(op: Op):
 
 
 def test_rules_has_exactly_one_entry_per_op():
-    assert set(RULES) == set(ALL_OPS) and len(ALL_OPS) == 14
+    assert set(RULES) == set(ALL_OPS) and len(ALL_OPS) == 15
     assert all(isinstance(rule, Rule) for rule in RULES.values())
 
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from examples import seed_example
 from tapegrad import Graph, Op, RULES, Value
 from tapegrad import viz
+from oracle import TAPEGRAD
 from tapegrad.nn import MLP
 from tapegrad.viz import format_number, nodes_to_draw, to_dot, to_svg
 
@@ -42,6 +43,7 @@ OP_MAKERS = {
     Op.SIN: lambda x: x.sin(),
     Op.COS: lambda x: x.cos(),
     Op.DOT: lambda x: Value.dot([x, Value(2.0)], [Value(0.5), x], Value(1.0)),
+    Op.SLOPE: lambda x: TAPEGRAD.slope(x, 3),
 }
 
 

@@ -15,7 +15,9 @@ deep are fine.
 """
 
 from .ops import FLOATS, FORWARD, PARTIALS, WITH_CONSTANT
-from .record import LOCK, backprop, found_at, imports, reach, sync
+from itertools import compress
+
+from .record import LOCK, backprop, found_at, home_of, imports, reach, sync
 from .value import NodesOf, Value, node_at
 
 # Interpreters of a Graph besides this file's own, by name: a backend registers itself here
@@ -43,34 +45,37 @@ def _partials(rec, n: int, values, m) -> tuple:
 
 def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
     """Replay, or forward mode: one loop in record order over `stretches`, (record, mask or
-    None, first entry, last entry), the entries to visit; imports first read from their Values.
+    None, first entry, last entry), the entries to visit; imports first read what they stand for.
 
-    Without `seeds`, each entry is recomputed from its arguments' data: the leaves count as they
-    are now. Given `seeds` (input Value -> its tangent ẋ), each entry instead gets its tangent
-    ẏ = Σ_i ∂y/∂x_i · ẋ_i at the recorded point, and the result is the tangents, per record:
-    None where no seeded input reaches the entry (its partials are never computed)."""
-    seeds = seeds or {}
-    by_leaf = {id(v): t for v, t in seeds.items() if v._rec is None}
+    With no `seeds` (None), each entry is recomputed from its arguments' data: the leaves count
+    as they are now. Given `seeds` (input Value -> its tangent ẋ), each entry instead gets its
+    tangent ẏ = Σ_i ∂y/∂x_i · ẋ_i at the recorded point, and the result is the tangents, per
+    record: None where no seeded input reaches the entry (its partials are never computed)."""
+    by_leaf = {id(v): t for v, t in (seeds or {}).items() if v._rec is None}
     tangents = {}
     with LOCK:
         for rec, mask, first, last in stretches:
             sync(rec)
             data, ops, args, constants = rec.data, rec.op, rec.args, rec.k
             tangent = tangents[rec] = [None] * (last + 1)
-            for i, v in imports(rec, first):
-                data[i] = v.data
+            for i in imports(rec, first):
+                leaf, (home, j) = rec.outside.get(i), home_of(rec, i)
+                if leaf is not None or home is not None:
+                    data[i] = leaf.data if leaf is not None else home.data[j]
                 if i <= last:
-                    home = tangents.get(v._rec, ())
-                    tangent[i] = by_leaf.get(id(v)) if v._rec is None else found_at(home, v._i)
-            seeded = {v._i: t for v, t in seeds.items() if v._rec is rec and v._i <= last}
+                    tangent[i] = by_leaf.get(id(leaf)) if leaf is not None else found_at(
+                        tangents.get(home, ()), j)
+            seeded = {v._i: t for v, t in (seeds or {}).items() if v._rec is rec and v._i <= last}
             for i, t in seeded.items():
                 tangent[i] = t
             values = data if m is FLOATS else NodesOf(rec)
-            for n in range(first, last + 1):
+            visits = range(first, last + 1)
+            # NOTE: compress skips the entries no output needs in C, not in a Python loop.
+            for n in visits if mask is None else compress(visits, mask[first:last + 1]):
                 refs = args[n]
-                if not refs or (mask is not None and not mask[n]):
+                if not refs or n in seeded:
                     continue
-                if not seeds:  # replay
+                if seeds is None:  # replay
                     xs = [data[r] for r in refs]
                     if n in constants:
                         xs.append(constants[n])
@@ -79,8 +84,6 @@ def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
                     except (ArithmeticError, ValueError) as error:
                         error.entry = (rec, n)  # for the caller to name the node
                         raise
-                    continue
-                if n in seeded:
                     continue
                 total = partials = None
                 for p, r in enumerate(refs):
@@ -106,8 +109,9 @@ class Graph:
         if backend not in BACKENDS:
             raise ValueError(f"Graph(backend={backend!r}): the backends are "
                              f"{', '.join(map(repr, BACKENDS))}")
-        self.outputs, self.backend, found = outputs, backend, reach(outputs)
-        self._stretches = [(rec, *found[rec]) for rec in sorted(found, key=lambda r: r.serial)]
+        self.outputs, self.backend, self._found = outputs, backend, reach(outputs)
+        self._stretches = [(rec, *self._found[rec]) for rec in sorted(self._found,
+                                                                       key=lambda r: r.serial)]
         self._layout = self._nodes = self._index = None
         self._compiled = BACKENDS[backend](self)  # another backend's executor, which then runs
         # forward and backward; None for this file's own interpreters
@@ -115,28 +119,27 @@ class Graph:
     # -- the array -----------------------------------------------------------------------------
 
     def _positions(self):
-        """Each position's (record, entry) -- (the leaf, -1) for a leaf -- and where each
-        record's entries are: the leaves in the order they were made, then the computed nodes in
-        record order (an import is where its leaf, or its older record's node, is)."""
+        """Each position's record and entry (a leaf's own Value and -1 for a leaf), and for each
+        record its entries' positions: the leaves in the order they were made, then the computed
+        nodes in record order (an import is where its leaf, or its older record's node, is)."""
         if self._layout is None:
             leaves = {id(out): out for out in self.outputs if out._rec is None}
             for rec, mask, first, last in self._stretches:
-                leaves.update((id(v), v) for n, v in rec.outside.items()
-                              if v._rec is None and first <= n <= last and mask[n])
-            homes = [(leaf, -1) for leaf in sorted(leaves.values(), key=lambda v: v._made)]
-            at_leaf = {id(leaf): p for p, (leaf, _) in enumerate(homes)}
-            at = {}
+                leaves.update((id(rec.outside[i]), rec.outside[i]) for i in imports(rec, first)
+                              if i <= last and mask[i] and i in rec.outside)
+            homes = sorted(leaves.values(), key=lambda v: v._made)
+            entries, at_leaf, at = [-1] * len(homes), {id(v): p for p, v in enumerate(homes)}, {}
             for rec, mask, first, last in self._stretches:
-                here = at[rec] = {}
-                for n in range(first, last + 1):
-                    if mask[n]:
-                        v = rec.outside.get(n)
-                        if v is None:
-                            here[n] = len(homes)
-                            homes.append((rec, n))
-                        else:
-                            here[n] = at_leaf[id(v)] if v._rec is None else at[v._rec][v._i]
-            self._layout = homes, at
+                here = at[rec] = [-1] * (last + 1)
+                for n in compress(range(first, last + 1), mask[first:last + 1]):
+                    leaf, (home, j) = rec.outside.get(n), home_of(rec, n)
+                    if leaf is not None or home is not None:  # an import
+                        here[n] = at_leaf[id(leaf)] if leaf is not None else at[home][j]
+                    else:
+                        here[n] = len(homes)
+                        homes.append(rec)
+                        entries.append(n)
+            self._layout = homes, entries, at
         return self._layout
 
     @property
@@ -144,8 +147,9 @@ class Graph:
         """The nodes, as Values, each after its arguments (the outputs are the objects given)."""
         if self._nodes is None:
             given = {(out._rec, out._i): out for out in self.outputs if out._rec is not None}
+            homes, entries, _ = self._positions()
             self._nodes = [home if n < 0 else given[home, n] if (home, n) in given
-                           else node_at(home, n) for home, n in self._positions()[0]]
+                           else node_at(home, n) for home, n in zip(homes, entries)]
         return self._nodes
 
     @property
@@ -158,11 +162,12 @@ class Graph:
     @property
     def arg_indices(self) -> list:
         """For each node, the positions of its arguments (always smaller than its own)."""
-        homes, at = self._positions()
-        return [() if n < 0 else tuple(at[home][r] for r in home.args[n]) for home, n in homes]
+        homes, entries, at = self._positions()
+        return [() if n < 0 else tuple(at[home][r] for r in home.args[n])
+                for home, n in zip(homes, entries)]
 
     def __len__(self) -> int:
-        return len(self._positions()[0])
+        return len(self._positions()[1])
 
     def __getitem__(self, i: int) -> Value:
         return self.nodes[i]
@@ -185,7 +190,7 @@ class Graph:
             sweep_forward(self._stretches)
         except (ArithmeticError, ValueError) as error:
             rec, n = error.entry
-            where = self._positions()[1][rec][n]
+            where = self._positions()[2][rec][n]
             raise type(error)(
                 f"Graph.forward(), node {where} ({self._describe(where)}): {error}"
             ) from error
@@ -200,19 +205,20 @@ class Graph:
         zeroes them between steps)."""
         if self._compiled is not None:
             return self._compiled.backward()
-        backprop([(out, 1.0) for out in self.outputs])
+        backprop([(out, 1.0) for out in self.outputs], found=self._found)
 
     def vjp(self, cotangents: dict, m=FLOATS) -> list:
         """Reverse mode without side effects: the cotangent of every node, aligned with
         ``nodes``, given the outputs' cotangents (a dict Value -> number or Value).
 
         The same sweep as backward() (record.backprop), writing nothing. With ``m=VALUES`` the
-        cotangents are Values recorded on the graph (differentiable again). Entries are None
-        where no cotangent reached the node."""
+        cotangents are Values recorded on the graph (differentiable again). A node no cotangent
+        reached (or only a zero one) gets 0.0."""
         self.publish()
         swept, totals = backprop(cotangents.items(), m, store=False, nodes_of=NodesOf)
         grads = dict(swept)
-        return self._aligned(lambda rec, i: found_at(grads.get(rec, ()), i), totals)
+        found = self._aligned(lambda rec, i: found_at(grads.get(rec, ()), i), totals)
+        return [0.0 if ct is None else ct for ct in found]
 
     def jvp(self, tangents: dict, m=FLOATS) -> list:
         """Forward mode: one sweep in array order pushing tangents from the inputs.
@@ -226,8 +232,9 @@ class Graph:
         return self._aligned(lambda rec, i: found_at(found.get(rec, ()), i), by_leaf)
 
     def _aligned(self, of_entry, of_leaf: dict) -> list:
+        homes, entries, _ = self._positions()
         return [of_leaf.get(id(home)) if n < 0 else of_entry(home, n)
-                for home, n in self._positions()[0]]
+                for home, n in zip(homes, entries)]
 
     # -- printing ------------------------------------------------------------------------------
 

@@ -218,6 +218,10 @@ _TABLE = {  # by name; Op and RULES are made from it below
                          lambda m, y, a: (m.cos(a),), "The sine; d/dx = cos(x)."),
     "cos": Rule.function(_periodic("cos", math.cos), lambda np, a: np.cos(a),
                          lambda m, y, a: (-m.sin(a),), "The cosine; d/dx = -sin(x)."),
+    # k · x ** (k - 1), the slope of x ** k, as a derivative records it: at a pole (0 ** -0.5)
+    # its value is ±inf, not an error, so a recorded derivative replays there too
+    "slope": Rule("slope", 1, forward=lambda m, a, k: m.pow_slope(a, k),
+                  partials=lambda m, y, a, k: (k * m.pow_slope(a, k - 1),), takes_constant=True),
     # a neuron fused into one node: b + Σ w_i x_i, its args (w_1..w_n, x_1..x_n, b)
     "dot": Rule("dot", VARIADIC, forward=_dot_forward, partials=_dot_partials),
 }

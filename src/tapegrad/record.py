@@ -8,25 +8,28 @@ A record is one stretch of recording, kept as parallel lists (a Wengert list):
 
 **Every argument is an entry of the same record.** A Value from outside the record -- a leaf
 (an input or a parameter, which keeps its own data and grad), or a node of an older record -- is
-*imported* once, as an entry of op LEAF that stands for it: ``rec.outside[i]`` is that Value.
-A sweep reads an import's data from its Value first, and hands the gradient that reached it
-back to its Value at the end. Numbers used as operands (the 2 of ``2 * x``) are entries of op
-LEAF too, with no outside Value: constants.
+*imported* once, as an entry of op LEAF that stands for it. A sweep reads an import's data from
+what it stands for first, and hands the gradient that reached it back at the end. Numbers used as
+operands (the 2 of ``2 * x``) are entries of op LEAF too, standing for nothing: constants.
 
 Why lists and not one object per node: CPython's garbage collector walks every live object that
 can hold references, again and again while a program allocates. A graph of a million node
 objects costs about 0.65 µs a node in collector passes alone. Lists of numbers cost it nothing;
 the `Value` a user holds is a small handle (record, entry) that dies when the user drops it.
 
-**Order and lifetime.** Records are numbered as they are made, and an entry only ever refers to
-its own record or an older one (recording starts a fresh record rather than refer to a newer
-one). So records in order of their numbers, each in entry order, are a topological order of
-every node there is, and one backward sweep over several records is: newest first, each one
-loop, carrying the running totals down to older records' entries. A record ends -- new nodes go
-on a fresh one -- when a backward sweep has run on it, and when it is full (`CAPACITY`, see
-room()): a training step's graph then owns a record of its own, freed by reference counting once
-its loss is dropped (handles keep their record alive; imports keep older records alive; nothing
-points from an older record to a newer one, so there are no cycles).
+**Order.** Records are numbered as they are made, and an entry only ever refers to its own record
+or an older one (recording starts a fresh record rather than refer to a newer one). So records in
+order of their numbers, each in entry order, are a topological order of every node there is, and
+one backward sweep over several records is: newest first, each one loop, carrying the running
+totals down to older records' entries.
+
+**Lifetime.** A handle keeps its record alive. A record ends -- new nodes go on a fresh one --
+when a backward sweep has run on it, and when it is full (`CAPACITY`): a training step's graph
+owns a record of its own, freed by reference counting once its loss is dropped. An import of an
+older record's node holds that record only weakly; the entries that depend on such imports are
+marked (``tainted``), and the handle of a marked entry holds the older records it may need. So a
+record that no live node needs is freed even when a newer one imports some of its nodes, and a
+loop that never calls backward() keeps only what its live Values depend on.
 
 **Threads.** Each thread records on a record of its own; sweeps (backward, replay, the sweeps of
 grad and jvp) take one lock, so concurrent backward calls into a shared parameter add up exactly.
@@ -34,6 +37,7 @@ grad and jvp) take one lock, so concurrent backward calls into a shared paramete
 
 import _thread
 import itertools
+import _weakref
 
 from .ops import FLOATS, PARTIALS, Op
 
@@ -47,22 +51,27 @@ class Record:
     """The entries of one stretch of recording (see the module docstring). Besides the lists:
 
     ``k`` and ``labels``: per entry, x ** k's constant, and a label, where there is one;
-    ``outside``: per import, the Value it stands for; ``held``: the import of each outside
-    Value, by id(leaf) or (serial, entry); ``views``: weak references to the handles code
-    walking the graph was given (value.node_at); ``capacity``: the entries it takes before
-    room() looks again (-1 once it has ended); ``publisher``: a weak reference to a replay
-    elsewhere (the NumPy backend) that holds newer numbers than these (see sync)."""
+    ``outside``: per import of a leaf, the leaf; ``older``: per import of an older record's node,
+    (weak reference to that record, entry); ``order``: the imports' entries, in order; ``held``:
+    the import of each outside thing, by id(leaf) or (serial, entry); ``tainted``: the entries that
+    depend on an older import (None while there is none), and ``needs``: weak references to the
+    records they may need; ``views``: weak references to the handles code walking the graph was
+    given (value.node_at); ``capacity``: the entries it takes before room() looks again (-1 once
+    it has ended); ``publisher``: a weak reference to a replay elsewhere (the NumPy backend)
+    holding newer numbers than these (see sync)."""
 
-    __slots__ = ("serial", "capacity", "data", "op", "args", "k", "labels", "outside", "held",
-                 "grad", "views", "publisher", "__weakref__")
+    __slots__ = ("serial", "capacity", "data", "op", "args", "k", "labels", "outside", "older",
+                 "order", "held", "tainted", "needs", "grad", "views", "publisher", "__weakref__")
 
     def __init__(self):
-        self.serial, self.capacity = next(_serials), CAPACITY
-        self.data, self.op, self.args, self.grad, self.publisher = [], [], [], None, None
-        self.k, self.labels, self.outside, self.held, self.views = {}, {}, {}, {}, {}
+        self.serial, self.capacity, self.grad, self.publisher, self.tainted = (
+            next(_serials), CAPACITY, None, None, None)
+        self.data, self.op, self.args, self.order = [], [], [], []
+        self.k, self.labels, self.outside, self.older, self.held, self.needs, self.views = (
+            {}, {}, {}, {}, {}, {}, {})
 
     def __repr__(self) -> str:
-        return f"<Record #{self.serial}: {len(self.data)} entries, {len(self.outside)} imports>"
+        return f"<Record #{self.serial}: {len(self.data)} entries, {len(self.order)} imports>"
 
 
 class _Current(_thread._local):
@@ -83,10 +92,9 @@ def fresh() -> Record:
 
 def room(args) -> Record:
     """The record a node of `args` goes on: this thread's current one while it has room. Once
-    it is full, a node that uses one of its nodes still goes on it (it takes another stretch
-    of entries), and any other node starts a fresh record: so one computation is not cut in
-    two where it need not be, and no record keeps an older one alive for nodes that nobody
-    uses any more -- a loop that never calls backward() stays bounded."""
+    it is full, a node that uses one of its nodes still goes on it (it takes another stretch of
+    entries), and any other node starts a fresh record: one computation is not cut in two where
+    it need not be."""
     rec = CURRENT.record
     if len(rec.data) < rec.capacity:
         return rec
@@ -101,33 +109,69 @@ def end(rec: Record) -> None:
     rec.capacity = -1
 
 
-def import_value(rec: Record, v) -> int:
-    """The entry of `rec` that stands for the outside Value `v`, importing it the first time.
-
-    NOTE: a leaf remembers where the latest record to import it holds it, ``v._seen = (serial,
-    entry)``, and recording checks that first: it saves a dict lookup per leaf argument
-    (parameters are used by every sample of a batch): a sixth of the demo's training step. Serials
-    are never reused, so a stamp of a record's serial is always that record's entry."""
-    key = id(v) if v._rec is None else (v._rec.serial, v._i)
-    i = rec.held.get(key)
-    if i is None:
-        i = rec.held[key] = len(rec.data)
-        rec.data.append(v.data)
-        rec.op.append(Op.LEAF)
-        rec.args.append(())
-        rec.outside[i] = v
-    if v._rec is None:
-        v._seen = (rec.serial, i)
+def _new_import(rec: Record, key, data) -> int:
+    i = rec.held[key] = len(rec.data)
+    rec.data.append(data)
+    rec.op.append(Op.LEAF)
+    rec.args.append(())
+    rec.order.append(i)
     return i
 
 
+def import_leaf(rec: Record, leaf) -> int:
+    """The entry of `rec` that stands for `leaf`, importing it the first time.
+
+    NOTE: a leaf remembers where the latest record to import it holds it, ``leaf._seen =
+    (serial, entry)``, and recording checks that first: it saves a dict lookup per leaf argument
+    (parameters are used by every sample of a batch): a sixth of the demo's training step.
+    Serials are never reused, so a stamp of a record's serial is always that record's entry."""
+    i = rec.held.get(id(leaf))
+    if i is None:
+        i = _new_import(rec, id(leaf), leaf.data)
+        rec.outside[i] = leaf
+    leaf._seen = (rec.serial, i)
+    return i
+
+
+def import_node(rec: Record, home: Record, j: int) -> int:
+    """The entry of `rec` that stands for entry `j` of the older record `home`. It is held
+    weakly, and marked, with everything that depends on it (see the module docstring)."""
+    i = rec.held.get((home.serial, j))
+    if i is None:
+        sync(home)
+        i = _new_import(rec, (home.serial, j), home.data[j])
+        rec.older[i] = (_weakref.ref(home), j)
+        if rec.tainted is None:
+            rec.tainted = set()
+        rec.tainted.add(i)
+        rec.needs[home.serial] = _weakref.ref(home)
+        if home.tainted and j in home.tainted:
+            rec.needs.update(home.needs)
+    return i
+
+
+def needed(rec: Record, i: int):
+    """What the handle of entry `i` must keep alive: the older records it may depend on."""
+    if rec.tainted and i in rec.tainted:
+        return tuple(r() for r in tuple(rec.needs.values()))  # (a snapshot: see imports())
+    return None
+
+
+def home_of(rec: Record, i: int):
+    """For an import of an older record's node, (that record, its entry); else (None, 0)."""
+    ref = rec.older.get(i)
+    return (ref[0](), ref[1]) if ref is not None else (None, 0)
+
+
 def imports(rec: Record, first: int = 0):
-    """The record's imports from entry `first` on, as (entry, Value), newest first: so a sweep
-    that stops early (at a transform's floor, say) costs its own imports, not the record's."""
-    for i, v in reversed(rec.outside.items()):
-        if i < first:
+    """The record's imports from entry `first` on, newest first: so a sweep that stops early (at
+    a transform's floor, say) costs its own imports, not the record's. (By index, so another
+    thread may go on recording meanwhile.)"""
+    order = rec.order
+    for k in range(len(order) - 1, -1, -1):
+        if order[k] < first:
             return
-        yield i, v
+        yield order[k]
 
 
 def sync(rec: Record) -> None:
@@ -161,12 +205,13 @@ class _Cotangents(dict):
     __missing__ = lambda self, i: ZERO
 
 
-def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
+def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None, found=None):
     """Reverse mode from `seeds`, (Value, cotangent) pairs: one sweep per record, newest first.
 
     With ``store`` (backward), leaves accumulate their gradient in ``.grad`` and every swept
-    record keeps its entries' gradients; without, nothing is written and the result says what
-    reached every node: ``(per record, its gradients), (per leaf id, its total)``.
+    record keeps its entries' gradients (`found`, the outputs' reach(), spares recomputing it);
+    without, nothing is written and the result says what reached every node: (a list of
+    (record, its gradients by entry), a dict of each leaf's total by id).
 
     ``m`` is the arithmetic. A recorded sweep (``m`` the Value arithmetic, or any Value among
     the seeds) reads its nodes as Values through ``nodes_of(rec)`` and starts from ZERO.
@@ -184,36 +229,42 @@ def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
                     v.grad = totals[id(v)]
             else:
                 seed = pending.setdefault(v._rec, {})
-                seed[v._i] = seed.get(v._i, 0.0) + ct
+                seed[v._i] = seed[v._i] + ct if v._i in seed else ct
         while pending:
             rec = max(pending, key=lambda r: r.serial)
             seed = pending.pop(rec)
             if floor is None or rec.serial >= floor[0].serial:  # (older ones are not wanted)
-                low = floor[1] if floor is not None and rec is floor[0] else 0
-                grad = _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, low)
+                bottom = floor[1] if floor is not None and rec is floor[0] else 0
+                grad = _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom)
                 swept.append((rec, grad))
         if store:
-            _keep(swept, seeds)
+            _store(swept, seeds, found)
+            if CURRENT.record.capacity < 0:  # (so the swept record goes with its loss)
+                fresh()
         return swept, totals
 
 
-def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, floor=0):
-    """The reverse sweep of one record, from its seeded entries: its gradients. Imports start
-    from their Value's running total, and hand it on at the end."""
+def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
+    """The reverse sweep of one record, from its seeded entries down to `bottom` at most: its
+    gradients. Imports start from the running total of what they stand for, and hand it on."""
     sync(rec)
     top = max(seed)
     grad = _Cotangents() if zero is ZERO else [0.0] * (top + 1)
     for i, g in seed.items():
         grad[i] = grad[i] + g
-    for i, v in imports(rec, floor):
-        if i <= top:  # an import: its Value's data as it is now, and its running total so far
-            rec.data[i] = v.data
-            grad[i] = (totals.get(id(v), v.grad if store else zero) if v._rec is None
-                       else pending.get(v._rec, {}).get(v._i, zero))
+    for i in imports(rec, bottom):  # an import: its data as it is now, its running total so far
+        leaf, (home, j) = rec.outside.get(i), home_of(rec, i)
+        if i > top or (leaf is None and home is None):
+            continue  # (a record nobody needs any more: no gradient reaches this import)
+        if leaf is not None:
+            rec.data[i], grad[i] = leaf.data, totals.get(id(leaf), leaf.grad if store else zero)
+        else:
+            sync(home)
+            rec.data[i], grad[i] = home.data[j], pending.get(home, {}).get(j, zero)
     values = rec.data if m is FLOATS else nodes_of(rec)
     ops, args, constants = rec.op, rec.args, rec.k
     low = min(seed)  # no entry below the lowest one a gradient was sent to gets one
-    for n in range(top, floor - 1, -1):
+    for n in range(top, bottom - 1, -1):
         if n < low:
             break
         g = grad[n]
@@ -243,27 +294,28 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, floor=0):
         for r, d in zip(refs, partials(m, values[n], *xs)):
             grad[r] += g * d
         low = min(low, *refs)
-    for i, v in imports(rec, max(low, floor)):  # hand the imports' running totals on
-        if i > top:
-            continue
-        g = grad[i]
-        if v._rec is None:
-            totals[id(v)] = g
+    for i in imports(rec, max(low, bottom)):  # hand the imports' running totals on
+        leaf, (home, j) = rec.outside.get(i), home_of(rec, i)
+        g = grad[i] if i <= top else None
+        if g is not None and leaf is not None:
+            totals[id(leaf)] = g
             if store:
-                v.grad = g
-        elif (g is not ZERO) if zero is ZERO else (g or v._i in pending.get(v._rec, ())):
-            pending.setdefault(v._rec, {})[v._i] = g
+                leaf.grad = g
+        elif g is not None and home is not None and (
+                g is not ZERO if zero is ZERO else g or j in pending.get(home, ())):
+            pending.setdefault(home, {})[j] = g
     return grad
 
 
-def _keep(swept, seeds) -> None:
+def _store(swept, seeds, found) -> None:
     """backward()'s gradients stay on their records, and each swept record ends. A record that
     holds an earlier sweep's gradients takes this one's only for the entries these outputs
-    depend on (others keep theirs; even those only zeros reached are reset); constants
-    accumulate, as leaves do."""
+    depend on, and resets those only zeros reached; its other entries keep theirs. Constants
+    accumulate, as leaves do. (An import's entry holds a running total: no node's gradient.)"""
     outputs = [v for v, _ in seeds]
     earlier = [rec for rec in records_of(outputs) if rec.grad is not None]
-    found, new = reach(outputs) if earlier else {}, dict(swept)
+    found = (found if found is not None else reach(outputs)) if earlier else {}
+    new = dict(swept)
     for rec, grad in swept:
         end(rec)  # a swept record is a finished step's: new nodes go on a fresh one
         if rec.grad is None:
@@ -283,11 +335,11 @@ def records_of(values, floor=None) -> list:
     todo, seen = [v._rec for v in values if v._rec is not None], set()
     while todo:
         rec = todo.pop()
-        if rec in seen or (floor is not None and rec.serial < floor[0].serial):
+        if rec is None or rec in seen or (floor is not None and rec.serial < floor[0].serial):
             continue
         seen.add(rec)
         first = floor[1] if floor is not None and rec is floor[0] else 0
-        todo.extend(v._rec for _, v in imports(rec, first) if v._rec is not None)
+        todo.extend(home_of(rec, i)[0] for i in imports(rec, first) if i in rec.older)
     return sorted(seen, key=lambda r: r.serial, reverse=True)
 
 
@@ -329,10 +381,10 @@ def reach(outputs) -> dict:
                     mask[r] = 1
                     if r < low:
                         low = r
-                v = rec.outside.get(n)
-                if v is not None and v._rec is not None:
-                    mark(v._rec, v._i)
-                    todo.add(v._rec)
+                if n in rec.older:
+                    home, j = home_of(rec, n)
+                    mark(home, j)
+                    todo.add(home)
             n -= 1
         found[rec][1] = low
     return {rec: tuple(marks) for rec, marks in found.items()}

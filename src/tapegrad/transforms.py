@@ -79,14 +79,12 @@ class ValueMath:
 
     @staticmethod
     def pow_slope(x, k):
-        """k · x ** (k - 1), recorded even at a pole (0 ** -0.5 is +inf there), so that every
-        higher derivative keeps its infinite limit, as in PyTorch."""
+        """k · x ** (k - 1), recorded even at a pole (where it is ±inf, as in PyTorch), so that
+        every higher derivative keeps its infinite limit."""
         if not isinstance(x, Value) and not isinstance(k, Value):
             return FLOATS.pow_slope(x, k)
         if not isinstance(k, Value):
-            if k == 0:
-                return 0.0
-            return k * _record(Op.POW, (x,), k - 1, FLOATS.slope_power(x.data, k - 1))
+            return 0.0 if k == 0 else _record(Op.SLOPE, (x,), k)
         e = k - 1
         return k * _record(Op.POWV, (x, e), None, FLOATS.slope_power(_data(x), e.data))
 
@@ -263,7 +261,7 @@ class _Trace:
     def __init__(self, inputs, in_shape, outputs, out_shape, m, floor):
         self.inputs, self.in_shape, self.outputs, self.out_shape = inputs, in_shape, outputs, out_shape
         self.values = [o for o in outputs if isinstance(o, Value)]
-        self.m, self.floor = m, floor
+        self.m, self.floor, self.stretches = m, floor, None
 
     def result(self, x):
         """A sweep's entry as this trace returns it: a float, or a Value when recording. (A float
@@ -285,12 +283,11 @@ class _Trace:
     def forward(self, tangents: list) -> list:
         """One forward sweep (graph.sweep_forward): the tangent of every output."""
         seeds = {x: t for x, t in zip(self.inputs, tangents) if not _is_zero(t)}
-        rec, first = self.floor
-        stretches = [
-            (r, None, first if r is rec else 0, len(r.data) - 1)
-            for r in reversed(records_of(self.values, self.floor))
-        ]
-        found = sweep_forward(stretches, seeds, self.m)
+        if self.stretches is None:  # f's part of its records: what later sweeps record is not
+            rec, first = self.floor
+            self.stretches = [(r, None, first if r is rec else 0, len(r.data) - 1)
+                              for r in reversed(records_of(self.values, self.floor))]
+        found = sweep_forward(self.stretches, seeds, self.m)
         by_leaf = {id(x): t for x, t in seeds.items() if x._rec is None}
         return [
             self.result(_found(out, found, by_leaf)) if isinstance(out, Value) else self.result(0.0)

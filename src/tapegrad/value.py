@@ -27,10 +27,11 @@ import itertools
 import numbers
 
 from .ops import FLOATS, FORWARD, RULES, WITH_CONSTANT, Op
-from .record import CURRENT, backprop, end, found_at, fresh, import_value, room, sync
+from .record import (CURRENT, backprop, end, found_at, fresh, home_of, import_leaf, import_node,
+                     needed, room, sync)
 
 _new = object.__new__
-_NOWHERE = (-1, 0)  # the stamp of a leaf no record has imported yet (record.import_value)
+_NOWHERE = (-1, 0)  # the stamp of a leaf no record has imported yet (record.import_leaf)
 _leaves_made = itertools.count()  # numbers the leaves: a Graph lists them in the order made
 
 
@@ -60,10 +61,9 @@ class Value:
 
     # A leaf: _rec is None, and _data, _grad, _label hold its fields; _made numbers it; _seen is
     # where the latest record to import it holds it, (serial, entry). A computed node: entry _i
-    # of record _rec.
-    __slots__ = (
-        "_rec", "_i", "_data", "_grad", "_label", "_made", "_seen", "__weakref__", "__dict__"
-    )
+    # of record _rec, and _needs the older records it may depend on (record.needed), if any.
+    __slots__ = ("_rec", "_i", "_data", "_grad", "_label", "_made", "_seen", "_needs",
+                 "__weakref__", "__dict__")
 
     def __init__(self, data, _children=(), _op="", label=""):
         # `_children` and `_op` are micrograd's constructor arguments, accepted so its signature
@@ -152,7 +152,7 @@ class Value:
             raise TypeError(f"cannot copy or pickle the computed {self!r}: only leaves (inputs, "
                             "parameters) can be copied; copy those and compute again, or keep "
                             "the number: Value(v.data)")
-        return (_copied_leaf, (self.data, self.grad, self.label))
+        return _copied_leaf, (self.data, self.grad, self.label), self.__dict__ or None
 
     # -- micrograd's names for the same fields ------------------------------------------------
 
@@ -170,6 +170,8 @@ class Value:
         return f"Value(data={self.data}, grad={self.grad})"
 
     # -- arithmetic: each records one node ----------------------------------------------------
+
+    # A number operand reaches the recorder as a float, which makes it a constant entry.
 
     def __add__(self, other):
         return _record2(Op.ADD, self, _operand(other, "add", self, "+"))
@@ -192,7 +194,7 @@ class Value:
                         ": the exponent must be a number or a Value")
 
     def __rpow__(self, other):
-        return _record2(Op.POWV, _operand(other, "raise", self, "**", reflected=True), self)
+        return _record2(Op.POWV, _constant(_operand(other, "raise", self, "**", True)), self)
 
     # Derived operations, written with the primitive ones exactly as micrograd writes them, so
     # that programs written for micrograd compute the very same floats.
@@ -286,15 +288,20 @@ def _handle(rec, i: int) -> Value:
 
 
 def node_at(rec, i: int) -> Value:
-    """The Value entry `i` of `rec` stands for: an import's own Value, else a handle -- the same
-    object each time while it is alive, so code that tells nodes apart by ``id()`` (micrograd's
-    ``draw_dot``) sees one object per node. The record keeps a weak reference: no cycle."""
+    """The Value entry `i` of `rec` stands for: an import's own Value (a leaf, or an older
+    record's node), else a handle -- the same object each time while it is alive, so code that
+    tells nodes apart by ``id()`` (micrograd's ``draw_dot``) sees one object per node. The record
+    keeps a weak reference: no cycle."""
+    home, j = home_of(rec, i)
+    if home is not None:
+        return node_at(home, j)
     v = rec.outside.get(i)
     if v is None:
         view = rec.views.get(i)
         v = view and view()  # (None once that handle has died)
         if v is None:
             v = _handle(rec, i)
+            v._needs = needed(rec, i)
             rec.views[i] = _weakref.ref(v)
     return v
 
@@ -330,19 +337,21 @@ def _record(op: Op, args, k=None, data=None) -> Value:
                 xs.append(values[a._i])
             elif home is None:
                 seen = a._seen
-                refs.append(seen[1] if seen[0] == serial else import_value(rec, a))
+                refs.append(seen[1] if seen[0] == serial else import_leaf(rec, a))
                 xs.append(a._data if type(a) is Value else a.data)  # (a NumPy graph's leaf)
             elif home.serial > serial:  # another thread's newer record: keep records ordered
                 fresh()
                 return _record(op, args, k, data)
             else:
+                refs.append(import_node(rec, home, a._i))
                 sync(home)
-                refs.append(import_value(rec, node_at(home, a._i)))
                 xs.append(home.data[a._i])
     except AttributeError:
         if all(isinstance(a, Value) for a in args):
             raise
-        return _record(op, tuple(_operand(a, "use", None, op.value) for a in args), k, data)
+        numbers_as_constants = (a if isinstance(a, Value) else _constant(_operand(a, "use", None,
+                                op.value)) for a in args)
+        return _record(op, tuple(numbers_as_constants), k, data)
     if data is None:
         data = FORWARD[op](FLOATS, *xs, *(() if k is None else (k,)))
     return _append(rec, op, tuple(refs), data, k)
@@ -355,7 +364,11 @@ def _append(rec, op: Op, refs: tuple, data: float, k=None) -> Value:
     rec.args.append(refs)
     if k is not None:
         rec.k[i] = k
-    return _handle(rec, i)
+    v = _handle(rec, i)
+    if rec.tainted and not rec.tainted.isdisjoint(refs):  # it depends on an older record's node
+        rec.tainted.add(i)
+        v._needs = needed(rec, i)
+    return v
 
 
 def _constant(x: float) -> Value:
@@ -377,33 +390,39 @@ def _record1(op: Op, a: Value, k=None) -> Value:
     return _append(rec, op, (a._i,), y, k)
 
 
-def _record2(op: Op, a: Value, b: Value) -> Value:
+def _record2(op: Op, a: Value, b) -> Value:
     rec = CURRENT.record
     data, serial = rec.data, rec.serial
-    if len(data) >= rec.capacity:
+    if len(data) + 1 >= rec.capacity:
         return _record(op, (a, b))
     if a._rec is rec:
         ra, x = a._i, data[a._i]
     elif a._rec is None and type(a) is Value:
-        ra, x = a._seen[1] if a._seen[0] == serial else import_value(rec, a), a._data
+        ra, x = a._seen[1] if a._seen[0] == serial else import_leaf(rec, a), a._data
     else:
         return _record(op, (a, b))
-    if b._rec is rec:
+    if type(b) is float:  # a number: its constant's entry, then the node's
+        rb, z = len(data), b
+        data.append(b)
+        rec.op.append(Op.LEAF)
+        rec.args.append(())
+    elif b._rec is rec:
         rb, z = b._i, data[b._i]
     elif b._rec is None and type(b) is Value:
-        rb, z = b._seen[1] if b._seen[0] == serial else import_value(rec, b), b._data
+        rb, z = b._seen[1] if b._seen[0] == serial else import_leaf(rec, b), b._data
     else:
         return _record(op, (a, b))
     return _append(rec, op, (ra, rb), FORWARD[op](FLOATS, x, z))
 
 
-def _operand(other, verb: str, this, symbol: str, reflected: bool = False) -> Value:
-    """`other` as a Value: Values pass through, numbers become constants. For an error, `this`
-    and `symbol` spell the user's expression, `other` on the left when `reflected`."""
+def _operand(other, verb: str, this, symbol: str, reflected: bool = False):
+    """`other` as an operand: a Value as it is, a number as a float (it becomes a constant). For
+    an error, `this` and `symbol` spell the user's expression, `other` on the left when
+    `reflected`."""
     if isinstance(other, Value):
         return other
     if type(other) is float or isinstance(other, numbers.Real):  # (floats first: a fast check)
-        return _constant(_as_float(other, f"{symbol}: the number {other!r}"))
+        return _as_float(other, f"{symbol}: the number {other!r}")
     where = "" if this is None else f" in `{other!r} {symbol} {this!r}`" if reflected else (
         f" in `{this!r} {symbol} {other!r}`")
     raise TypeError(f"cannot {verb} {other!r} ({type(other).__name__}){where}: Value arithmetic "

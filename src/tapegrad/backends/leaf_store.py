@@ -75,7 +75,7 @@ class StoredLeaf(Value):
     def __reduce__(self):
         # copy, deepcopy and pickle give a plain leaf with the same data, grad and label: the
         # arrays belong to the compiled Graph, not to the copy.
-        return (_detached, (self.data, self.grad, self.label))
+        return _detached, (self.data, self.grad, self.label), self.__dict__ or None
 
 
 def _detached(data: float, grad: float, label: str) -> Value:

@@ -379,7 +379,7 @@ class NumpyExecutor:
         self._interior_outputs = [(out, p) for out, p in self._outputs if p >= self.n_leaves]
         # The graph's records now hold numbers that go stale as this executor runs: each ends (so
         # new nodes go elsewhere), and after each sweep names this executor as the one to ask
-        # (record.sync) before anyone reads it -- an eager backward(), a Value's .data.
+        # (record.sync) before a sweep reads them -- an eager backward(), a python replay.
         self._records = [rec for rec, *_ in graph._stretches]
         for rec in self._records:
             end(rec)
@@ -482,6 +482,8 @@ class NumpyExecutor:
         """Copy every node's current data and grad onto its Value (a Python loop over all
         nodes: for printing and inspecting, not for training loops). Leaves are always current
         and need no copy; a folded ADD gets its own partial sum and its chain's gradient."""
+        for rec in self._records:  # (all of them, or syncing one would publish again)
+            rec.publisher = None
         val, adj, pos, root_of = self.val, self.adj, self.pos, self._root_of
         for i, (node, args) in enumerate(zip(self.graph.nodes, self.graph.arg_indices)):
             if not args:
