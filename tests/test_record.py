@@ -29,16 +29,9 @@ from test_random_dags import programs, record
 
 
 def _split_everywhere(monkeypatch):
-    """Records of 3 entries that never take on more: nearly every node imports an older
-    record's node (so the cross-record paths run everywhere)."""
-    import tapegrad.value as value_module
-
-    def room(args):
-        rec = record_module.CURRENT.record
-        return rec if len(rec.data) < rec.capacity else record_module.fresh()
-
+    """Records of 3 entries: nearly every node imports an older record's node (so the
+    cross-record paths run everywhere)."""
     monkeypatch.setattr(record_module, "CAPACITY", 3)
-    monkeypatch.setattr(value_module, "room", room)
     record_module.fresh()
 
 

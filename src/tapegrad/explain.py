@@ -22,8 +22,9 @@ import math
 import numbers
 import operator
 
-from .graph import Graph, local_partials
+from .graph import Graph, _partials
 from .ops import FLOATS, RULES, WITH_CONSTANT
+from .record import sync
 from .value import FUNCTIONS, Value
 
 MAX_LENGTH = 1000  # characters of expression
@@ -63,6 +64,15 @@ _FORBIDDEN = {
 
 class ExplainError(ValueError):
     """A problem with the expression or its bindings, in words that point at the user's input."""
+
+
+def local_partials(node: Value) -> tuple:
+    """(∂node/∂arg for each argument) at the node's data: the rule table's local derivatives, as
+    every sweep computes them (() for a leaf)."""
+    if node._rec is None:
+        return ()
+    sync(node._rec)
+    return _partials(node._rec, node._i, node._rec.data, FLOATS)
 
 
 # ---------------------------------------------------------------------------------------------

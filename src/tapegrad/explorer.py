@@ -25,7 +25,8 @@ import math
 import re
 from importlib import resources
 
-from .graph import Graph, local_partials
+from .explain import local_partials
+from .graph import Graph
 from .ops import RULES
 from .value import Value
 from .viz import format_number, layout, render_svg

@@ -17,23 +17,12 @@ deep are fine.
 from .ops import FLOATS, FORWARD, PARTIALS, WITH_CONSTANT
 from itertools import compress
 
-from .record import LOCK, backprop, found_at, home_of, imports, reach, sync
+from .record import LOCK, backprop, found_at, home_of, imports, reach, refreshed, sync
 from .value import NodesOf, Value, node_at
 
 # Interpreters of a Graph besides this file's own, by name: a backend registers itself here
 # (tapegrad.backends does, for "numpy"), so this module never imports one.
 BACKENDS = {"python": lambda graph: None}
-
-
-def local_partials(node: Value, m=FLOATS) -> tuple:
-    """(∂node/∂arg for each arg), from the rule table. With m=VALUES they are Values, recorded so
-    they can be differentiated again; with FLOATS they are plain numbers."""
-    rec = node._rec
-    if rec is None:
-        return ()  # a leaf
-    sync(rec)
-    values = rec.data if m is FLOATS else NodesOf(rec)
-    return _partials(rec, node._i, values, m)
 
 
 def _partials(rec, n: int, values, m) -> tuple:
@@ -58,10 +47,7 @@ def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
             sync(rec)
             data, ops, args, constants = rec.data, rec.op, rec.args, rec.k
             tangent = tangents[rec] = [None] * (last + 1)
-            for i in imports(rec, first):
-                leaf, (home, j) = rec.outside.get(i), home_of(rec, i)
-                if leaf is not None or home is not None:
-                    data[i] = leaf.data if leaf is not None else home.data[j]
+            for i, leaf, home, j in refreshed(rec, first):
                 if i <= last:
                     tangent[i] = by_leaf.get(id(leaf)) if leaf is not None else found_at(
                         tangents.get(home, ()), j)
@@ -265,4 +251,4 @@ def topological_order(outputs) -> list:
     return Graph(*outputs).nodes
 
 
-__all__ = ["Graph", "topological_order", "local_partials", "sweep_forward", "BACKENDS"]
+__all__ = ["Graph", "topological_order", "sweep_forward", "BACKENDS"]

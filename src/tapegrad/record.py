@@ -54,18 +54,17 @@ class Record:
     ``outside``: per import of a leaf, the leaf; ``older``: per import of an older record's node,
     (weak reference to that record, entry); ``order``: the imports' entries, in order; ``held``:
     the import of each outside thing, by id(leaf) or (serial, entry); ``tainted``: the entries that
-    depend on an older import (None while there is none), and ``needs``: weak references to the
-    records they may need; ``views``: weak references to the handles code walking the graph was
-    given (value.node_at); ``capacity``: the entries it takes before room() looks again (-1 once
-    it has ended); ``publisher``: a weak reference to a replay elsewhere (the NumPy backend)
-    holding newer numbers than these (see sync)."""
+    depend on an older import, and ``needs``: weak references to the records they may need;
+    ``views``: weak references to the handles code walking the graph was given (value.node_at);
+    ``capacity``: the entries it takes (-1 once it has ended); ``publisher``: a weak reference to
+    a replay elsewhere (the NumPy backend) holding newer numbers than these (see sync)."""
 
     __slots__ = ("serial", "capacity", "data", "op", "args", "k", "labels", "outside", "older",
                  "order", "held", "tainted", "needs", "grad", "views", "publisher", "__weakref__")
 
     def __init__(self):
         self.serial, self.capacity, self.grad, self.publisher, self.tainted = (
-            next(_serials), CAPACITY, None, None, None)
+            next(_serials), CAPACITY, None, None, set())
         self.data, self.op, self.args, self.order = [], [], [], []
         self.k, self.labels, self.outside, self.older, self.held, self.needs, self.views = (
             {}, {}, {}, {}, {}, {}, {})
@@ -90,18 +89,11 @@ def fresh() -> Record:
     return rec
 
 
-def room(args) -> Record:
-    """The record a node of `args` goes on: this thread's current one while it has room. Once
-    it is full, a node that uses one of its nodes still goes on it (it takes another stretch of
-    entries), and any other node starts a fresh record: one computation is not cut in two where
-    it need not be."""
+def room() -> Record:
+    """The record a new node goes on: this thread's current one while it has room (and has not
+    ended), else a fresh one."""
     rec = CURRENT.record
-    if len(rec.data) < rec.capacity:
-        return rec
-    if rec.capacity >= 0 and any(getattr(a, "_rec", None) is rec for a in args):
-        rec.capacity = len(rec.data) + max(1, CAPACITY // 64)
-        return rec
-    return fresh()
+    return rec if len(rec.data) < rec.capacity else fresh()
 
 
 def end(rec: Record) -> None:
@@ -141,8 +133,6 @@ def import_node(rec: Record, home: Record, j: int) -> int:
         sync(home)
         i = _new_import(rec, (home.serial, j), home.data[j])
         rec.older[i] = (_weakref.ref(home), j)
-        if rec.tainted is None:
-            rec.tainted = set()
         rec.tainted.add(i)
         rec.needs[home.serial] = _weakref.ref(home)
         if home.tainted and j in home.tainted:
@@ -152,9 +142,7 @@ def import_node(rec: Record, home: Record, j: int) -> int:
 
 def needed(rec: Record, i: int):
     """What the handle of entry `i` must keep alive: the older records it may depend on."""
-    if rec.tainted and i in rec.tainted:
-        return tuple(r() for r in tuple(rec.needs.values()))  # (a snapshot: see imports())
-    return None
+    return tuple(r() for r in tuple(rec.needs.values())) if i in rec.tainted else None
 
 
 def home_of(rec: Record, i: int):
@@ -172,6 +160,18 @@ def imports(rec: Record, first: int = 0):
         if order[k] < first:
             return
         yield order[k]
+
+
+def refreshed(rec: Record, first: int = 0):
+    """The record's imports from entry `first` on, newest first, each with its data read again
+    from what it stands for: (entry, the leaf, or None and the older record and its entry)."""
+    for i in imports(rec, first):
+        leaf, (home, j) = rec.outside.get(i), home_of(rec, i)
+        if leaf is not None or home is not None:  # (else nobody needs it any more)
+            if home is not None:
+                sync(home)
+            rec.data[i] = leaf.data if leaf is not None else home.data[j]
+            yield i, leaf, home, j
 
 
 def sync(rec: Record) -> None:
@@ -196,13 +196,6 @@ class _Zero:
 
 
 ZERO = _Zero()
-
-
-class _Cotangents(dict):
-    """A recorded sweep's cotangents by entry: ZERO where nothing has arrived."""
-
-    __slots__ = ()
-    __missing__ = lambda self, i: ZERO
 
 
 def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None, found=None):
@@ -249,18 +242,13 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
     gradients. Imports start from the running total of what they stand for, and hand it on."""
     sync(rec)
     top = max(seed)
-    grad = _Cotangents() if zero is ZERO else [0.0] * (top + 1)
+    grad = [zero] * (top + 1)
     for i, g in seed.items():
         grad[i] = grad[i] + g
-    for i in imports(rec, bottom):  # an import: its data as it is now, its running total so far
-        leaf, (home, j) = rec.outside.get(i), home_of(rec, i)
-        if i > top or (leaf is None and home is None):
-            continue  # (a record nobody needs any more: no gradient reaches this import)
-        if leaf is not None:
-            rec.data[i], grad[i] = leaf.data, totals.get(id(leaf), leaf.grad if store else zero)
-        else:
-            sync(home)
-            rec.data[i], grad[i] = home.data[j], pending.get(home, {}).get(j, zero)
+    for i, leaf, home, j in refreshed(rec, bottom):  # an import starts from its running total
+        if i <= top:
+            grad[i] = (totals.get(id(leaf), leaf.grad if store else zero) if leaf is not None
+                       else pending.get(home, {}).get(j, zero))
     values = rec.data if m is FLOATS else nodes_of(rec)
     ops, args, constants = rec.op, rec.args, rec.k
     low = min(seed)  # no entry below the lowest one a gradient was sent to gets one
@@ -344,9 +332,8 @@ def records_of(values, floor=None) -> list:
 
 
 def found_at(values, i: int):
-    """Entry `i` of a sweep's results for one record (a list, or a recorded sweep's dict): None
-    where nothing reached it."""
-    x = values.get(i) if type(values) is _Cotangents else values[i] if i < len(values) else None
+    """Entry `i` of a sweep's results for one record: None where nothing reached it."""
+    x = values[i] if i < len(values) else None
     return None if x is ZERO else x
 
 

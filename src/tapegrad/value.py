@@ -174,16 +174,18 @@ class Value:
     # A number operand reaches the recorder as a float, which makes it a constant entry.
 
     def __add__(self, other):
-        return _record2(Op.ADD, self, _operand(other, "add", self, "+"))
+        return _record2(Op.ADD, self, other if type(other) is float else _operand(other, self, "+"))
 
     def __radd__(self, other):  # micrograd's order: self + other
-        return _record2(Op.ADD, self, _operand(other, "add", self, "+", reflected=True))
+        other = other if type(other) is float else _operand(other, self, "+", True)
+        return _record2(Op.ADD, self, other)
 
     def __mul__(self, other):
-        return _record2(Op.MUL, self, _operand(other, "multiply", self, "*"))
+        return _record2(Op.MUL, self, other if type(other) is float else _operand(other, self, "*"))
 
     def __rmul__(self, other):  # micrograd's order: self * other
-        return _record2(Op.MUL, self, _operand(other, "multiply", self, "*", reflected=True))
+        other = other if type(other) is float else _operand(other, self, "*", True)
+        return _record2(Op.MUL, self, other)
 
     def __pow__(self, other):
         if isinstance(other, Value):
@@ -194,7 +196,7 @@ class Value:
                         ": the exponent must be a number or a Value")
 
     def __rpow__(self, other):
-        return _record2(Op.POWV, _constant(_operand(other, "raise", self, "**", True)), self)
+        return _record2(Op.POWV, _constant(_operand(other, self, "**", True)), self)
 
     # Derived operations, written with the primitive ones exactly as micrograd writes them, so
     # that programs written for micrograd compute the very same floats.
@@ -203,18 +205,18 @@ class Value:
         return self * -1
 
     def __sub__(self, other):
-        return self + (-_operand(other, "subtract", self, "-"))
+        return self + (-_operand(other, self, "-"))
 
     def __rsub__(self, other):
-        return _operand(other, "subtract", self, "-", reflected=True) + (-self)
+        return _operand(other, self, "-", reflected=True) + (-self)
 
     def __truediv__(self, other):
-        other = _operand(other, "divide", self, "/")
+        other = _operand(other, self, "/")
         _check_divisor(self, other)
         return self * other**-1
 
     def __rtruediv__(self, other):
-        other = _operand(other, "divide", self, "/", reflected=True)
+        other = _operand(other, self, "/", reflected=True)
         _check_divisor(other, self)
         return other * self**-1
 
@@ -327,7 +329,7 @@ class NodesOf:
 
 def _record(op: Op, args, k=None, data=None) -> Value:
     """Record `op`(args): any number of arguments, numbers among them becoming constants."""
-    rec = room(args)
+    rec = room()
     values, serial, refs, xs = rec.data, rec.serial, [], []
     try:
         for a in args:
@@ -349,8 +351,8 @@ def _record(op: Op, args, k=None, data=None) -> Value:
     except AttributeError:
         if all(isinstance(a, Value) for a in args):
             raise
-        numbers_as_constants = (a if isinstance(a, Value) else _constant(_operand(a, "use", None,
-                                op.value)) for a in args)
+        numbers_as_constants = (a if isinstance(a, Value) else _constant(_operand(a, None, "use"))
+                                for a in args)
         return _record(op, tuple(numbers_as_constants), k, data)
     if data is None:
         data = FORWARD[op](FLOATS, *xs, *(() if k is None else (k,)))
@@ -373,7 +375,7 @@ def _append(rec, op: Op, refs: tuple, data: float, k=None) -> Value:
 
 def _constant(x: float) -> Value:
     """A number used as an operand: a constant entry (Op.LEAF, no arguments)."""
-    return _append(room(()), Op.LEAF, (), x)
+    return _append(room(), Op.LEAF, (), x)
 
 
 # NOTE: the two recorders below are _record unrolled for the shapes nearly every node has -- one
@@ -415,7 +417,10 @@ def _record2(op: Op, a: Value, b) -> Value:
     return _append(rec, op, (ra, rb), FORWARD[op](FLOATS, x, z))
 
 
-def _operand(other, verb: str, this, symbol: str, reflected: bool = False):
+_VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "**": "raise"}
+
+
+def _operand(other, this, symbol: str, reflected: bool = False):
     """`other` as an operand: a Value as it is, a number as a float (it becomes a constant). For
     an error, `this` and `symbol` spell the user's expression, `other` on the left when
     `reflected`."""
@@ -425,8 +430,8 @@ def _operand(other, verb: str, this, symbol: str, reflected: bool = False):
         return _as_float(other, f"{symbol}: the number {other!r}")
     where = "" if this is None else f" in `{other!r} {symbol} {this!r}`" if reflected else (
         f" in `{this!r} {symbol} {other!r}`")
-    raise TypeError(f"cannot {verb} {other!r} ({type(other).__name__}){where}: Value arithmetic "
-                    "takes Values and numbers (int or float) only")
+    raise TypeError(f"cannot {_VERBS.get(symbol, symbol)} {other!r} ({type(other).__name__})"
+                    f"{where}: Value arithmetic takes Values and numbers (int or float) only")
 
 
 def _data(x):
