@@ -224,10 +224,12 @@ def test_backward_twice_and_on_a_second_graph_on_the_same_record():
     h = u + 1
     f.backward()
     assert (u.grad, f.grad, x.grad) == (12.0, 1.0, 36.0)
-    h.backward()  # same record, second sweep: u's gradient is now h's, f keeps its own
-    assert (u.grad, h.grad, f.grad, x.grad) == (1.0, 1.0, 1.0, 39.0)
-    constant = u.args[1]  # the 3: a leaf, so it accumulates, as micrograd's would
-    assert (constant.data, constant.grad) == (3.0, 2 * 12.0 + 2 * 1.0)  # x · 12, then x · 1
+    f.backward()  # the same graph again: interior nodes hold this call's, leaves accumulate
+    assert (u.grad, f.grad, x.grad) == (12.0, 1.0, 72.0)
+    h.backward()  # the record's latest sweep is h's: u's gradient is h's, f was not reached
+    assert (u.grad, h.grad, f.grad, x.grad) == (1.0, 1.0, 0.0, 75.0)
+    constant = u.args[1]  # the 3, an entry of the record: the latest sweep's gradient too
+    assert (constant.data, constant.grad) == (3.0, 2.0)
 
 
 def test_an_interior_grad_set_by_hand_reads_back():

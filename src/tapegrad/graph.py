@@ -191,7 +191,7 @@ class Graph:
         zeroes them between steps)."""
         if self._compiled is not None:
             return self._compiled.backward()
-        backprop([(out, 1.0) for out in self.outputs], found=self._found)
+        backprop([(out, 1.0) for out in self.outputs])
 
     def vjp(self, cotangents: dict, m=FLOATS) -> list:
         """Reverse mode without side effects: the cotangent of every node, aligned with

@@ -198,13 +198,14 @@ class _Zero:
 ZERO = _Zero()
 
 
-def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None, found=None):
+def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
     """Reverse mode from `seeds`, (Value, cotangent) pairs: one sweep per record, newest first.
 
     With ``store`` (backward), leaves accumulate their gradient in ``.grad`` and every swept
-    record keeps its entries' gradients (`found`, the outputs' reach(), spares recomputing it);
-    without, nothing is written and the result says what reached every node: (a list of
-    (record, its gradients by entry), a dict of each leaf's total by id).
+    record keeps its entries' gradients (an older record that only zeros reach is swept too, so
+    no gradient of an earlier sweep lingers there); without, nothing is written and the result
+    says what reached every node: (a list of (record, its gradients by entry), a dict of each
+    leaf's total by id).
 
     ``m`` is the arithmetic. A recorded sweep (``m`` the Value arithmetic, or any Value among
     the seeds) reads its nodes as Values through ``nodes_of(rec)`` and starts from ZERO.
@@ -231,7 +232,7 @@ def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None, found=None)
                 grad = _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom)
                 swept.append((rec, grad))
         if store:
-            _store(swept, seeds, found)
+            _store(swept)
             if CURRENT.record.capacity < 0:  # (so the swept record goes with its loss)
                 fresh()
         return swept, totals
@@ -290,31 +291,18 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
             if store:
                 leaf.grad = g
         elif g is not None and home is not None and (
-                g is not ZERO if zero is ZERO else g or j in pending.get(home, ())):
+                store or (g is not ZERO if zero is ZERO else g or j in pending.get(home, ()))):
             pending.setdefault(home, {})[j] = g
     return grad
 
 
-def _store(swept, seeds, found) -> None:
-    """backward()'s gradients stay on their records, and each swept record ends. A record that
-    holds an earlier sweep's gradients takes this one's only for the entries these outputs
-    depend on, and resets those only zeros reached; its other entries keep theirs. Constants
-    accumulate, as leaves do. (An import's entry holds a running total: no node's gradient.)"""
-    outputs = [v for v, _ in seeds]
-    earlier = [rec for rec in records_of(outputs) if rec.grad is not None]
-    found = (found if found is not None else reach(outputs)) if earlier else {}
-    new = dict(swept)
+def _store(swept) -> None:
+    """backward()'s gradients stay on their records: each swept record holds this sweep's, 0
+    where it reached nothing (an import's entry holds a running total, no node's gradient), and
+    ends, so new nodes go on a fresh one."""
     for rec, grad in swept:
-        end(rec)  # a swept record is a finished step's: new nodes go on a fresh one
-        if rec.grad is None:
-            rec.grad = grad
-    for rec in (rec for rec in earlier if rec in found):
-        (mask, first, last), old, grad = found[rec], rec.grad, new.get(rec, ())
-        old += [0.0] * (len(mask) - len(old))
-        for n in range(first, last + 1):
-            if mask[n]:
-                g = grad[n] if n < len(grad) else 0.0
-                old[n] = g if rec.args[n] else old[n] + g
+        end(rec)
+        rec.grad = grad
 
 
 def records_of(values, floor=None) -> list:

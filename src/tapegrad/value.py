@@ -102,12 +102,10 @@ class Value:
         rec = self._rec
         if rec is None:
             self._grad = value
-            return
-        if rec.grad is None:
-            end(rec)  # a record with gradients takes no more entries
-            rec.grad = []
-        rec.grad += [0.0] * (len(rec.data) - len(rec.grad))
-        rec.grad[self._i] = value
+        else:  # a record with gradients takes no more entries: they must stay aligned
+            end(rec)
+            rec.grad = (rec.grad or []) + [0.0] * (len(rec.data) - len(rec.grad or ()))
+            rec.grad[self._i] = value
 
     @property
     def label(self) -> str:
