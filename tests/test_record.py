@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 
 import tapegrad.record as record_module
+from tapegrad.transforms import records_of
 from oracle import TAPEGRAD
 from tapegrad import Graph, Value
 from tapegrad.nn import MLP
@@ -131,7 +132,7 @@ def test_an_evaluation_loop_without_backward_keeps_only_the_records_it_uses(monk
 def test_a_node_keeps_the_older_records_it_needs(small_records):
     x = Value(3.0)
     y = ((x * 2 + 1) * x - 4).tanh() * 5  # several records of 3 entries
-    older = [weakref.ref(r) for r in record_module.records_of([y]) if r is not y._rec]
+    older = [weakref.ref(r) for r in records_of([y]) if r is not y._rec]
     assert older, "the expression should span records"
     gc.collect()
     assert all(t() is not None for t in older)

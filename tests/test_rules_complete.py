@@ -123,8 +123,8 @@ def test_the_value_rules_give_second_derivatives(op):
 
 NEW_OP = '''
     "softplus": Rule.function(lambda x: math.log1p(math.exp(x)) if x < 30 else x,
-                              lambda np, a: np.logaddexp(0.0, a), lambda m, y, a: (m.sigmoid(a),),
-                              "log(1 + e^x); d/dx = sigmoid(x)."),
+                              lambda m, y, a: (m.sigmoid(a),), "log(1 + e^x); d/dx = sigmoid(x).",
+                              lambda np, a: np.logaddexp(0.0, a)),
 '''
 
 NEW_OP_CHECKS = '''

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import tapegrad.record as record_module
+from tapegrad.transforms import records_of
 from tapegrad import Graph, Value, grad, jvp
 from tapegrad.nn import MLP
 
@@ -162,7 +163,7 @@ def test_threads_recording_with_the_same_leaf_at_once():
 
     outputs = run_together(*(job(k) for k in range(3)))
     for y in outputs:
-        for rec in record_module.records_of([y]):
+        for rec in records_of([y]):
             imports = list(rec.outside.values())
             assert imports.count(w) <= 1, "a record imported the same leaf twice"
     for k, y in enumerate(outputs):

@@ -22,7 +22,8 @@ import math
 import numbers
 import operator
 
-from .graph import Graph, _partials
+from .graph import Graph
+from .record import partials_at
 from .ops import FLOATS, RULES, WITH_CONSTANT
 from .record import sync
 from .value import FUNCTIONS, Value
@@ -72,7 +73,7 @@ def local_partials(node: Value) -> tuple:
     if node._rec is None:
         return ()
     sync(node._rec)
-    return _partials(node._rec, node._i, node._rec.data, FLOATS)
+    return partials_at(node._rec, node._i, node._rec.data)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,22 +14,17 @@ back-propagates (reverse mode, record.backprop). No loop recurses, so graphs a m
 deep are fine.
 """
 
-from .ops import FLOATS, FORWARD, PARTIALS, WITH_CONSTANT
 from itertools import compress
 
-from .record import LOCK, backprop, found_at, home_of, imports, reach, refreshed, sync
+from .ops import FLOATS, FORWARD
+
+from .record import (LOCK, backprop, found_at, home_of, imports, partials_at, reach, refreshed,
+                     sync)
 from .value import NodesOf, Value, node_at
 
 # Interpreters of a Graph besides this file's own, by name: a backend registers itself here
 # (tapegrad.backends does, for "numpy"), so this module never imports one.
 BACKENDS = {"python": lambda graph: None}
-
-
-def _partials(rec, n: int, values, m) -> tuple:
-    xs = [values[r] for r in rec.args[n]]
-    if rec.op[n] in WITH_CONSTANT:
-        xs.append(rec.k[n])
-    return PARTIALS[rec.op[n]](m, values[n], *xs)
 
 
 def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
@@ -75,7 +70,7 @@ def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
                 for p, r in enumerate(refs):
                     if tangent[r] is not None:
                         if partials is None:  # computed only for entries a tangent reaches
-                            partials = _partials(rec, n, values, m)
+                            partials = partials_at(rec, n, values, m)
                         term = partials[p] * tangent[r]
                         total = term if total is None else total + term
                 tangent[n] = total
@@ -237,10 +232,10 @@ class Graph:
              f"{node.grad:.6g}", (node.label + "  <- output" * (id(node) in outputs)).strip())
             for i, (node, args) in enumerate(zip(self.nodes, self.arg_indices))
         ]
-        widths = [max(len(row[c]) for row in rows) for c in range(5)]
-        align = (str.rjust, str.ljust, str.ljust, str.rjust, str.rjust)  # numbers to the right
-        return "\n".join(("  ".join(align[c](row[c], widths[c]) for c in range(5)) + "  " + row[5])
-                         .rstrip() for row in rows)
+        widths = [max(map(len, column)) for column in zip(*rows)]
+        return "\n".join("  ".join(cell.rjust(w) if c in (0, 3, 4) else cell.ljust(w)  # numbers
+                                    for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                          for row in rows)
 
     def __repr__(self) -> str:
         return f"<Graph of {len(self)} nodes, {len(self.outputs)} output(s)>"

@@ -52,10 +52,10 @@ class Rule:
         self.floats, self.numpy, self.doc, self.method = floats, numpy, doc, None
 
     @classmethod
-    def function(cls, floats, numpy, partials, doc, symbol="", kink_at_zero=False):
+    def function(cls, floats, partials, doc, numpy=None, symbol="", kink_at_zero=False):
         """A one-argument function op: y = m.<name>(x) in every arithmetic, ``x.<name>()`` on a
         Value, <name> being its key in the table. `floats` computes it on a float, `numpy(np, x)`
-        on an array."""
+        on an array (by default NumPy's function of the same name)."""
         return cls(symbol, 1, None, partials, False, kink_at_zero, floats, numpy, doc)
 
 
@@ -69,18 +69,15 @@ def _exp(x):
     try:
         return math.exp(x)
     except OverflowError:
-        raise OverflowError(
-            f"exp({x!r}) overflows a float (the largest is about 1.8e308, reached near "
-            f"exp(709.78)); scale the input down, or use tanh/sigmoid, which never overflow"
-        ) from None
+        raise OverflowError(f"exp({x!r}) overflows a float (the largest is about 1.8e308, reached "
+                            "near exp(709.78)); scale the input down, or use tanh/sigmoid, which "
+                            "never overflow") from None
 
 
 def _log(x):
     if x <= 0:  # (nan passes through as nan, as in PyTorch)
-        raise ValueError(
-            f"log({x!r}) is undefined: log needs a number > 0; if the input can reach 0, add a "
-            f"small epsilon, e.g. log(x + 1e-12)"
-        )
+        raise ValueError(f"log({x!r}) is undefined: log needs a number > 0; if the input can "
+                         "reach 0, add a small epsilon, e.g. log(x + 1e-12)")
     return math.log(x)
 
 
@@ -93,13 +90,14 @@ def _sigmoid(x):
     return e / (1.0 + e)
 
 
-def _periodic(name, fn):
+def _finite(fn):
+    """`fn` (sin, cos), raising for ±inf, where it has no value, in the op's own words."""
+
     def periodic(x):
         if math.isinf(x):
-            raise ValueError(f"{name}({x!r}) is undefined: {name} needs a finite number")
+            raise ValueError(f"{fn.__name__}({x!r}) is undefined: it needs a finite number")
         return fn(x)
 
-    periodic.__name__ = name
     return periodic
 
 
@@ -198,26 +196,20 @@ _TABLE = {  # by name; Op and RULES are made from it below
                 partials=lambda m, y, a, k: (m.pow_slope(a, k),), takes_constant=True),
     "powv": Rule("**", 2, forward=lambda m, a, b: m.pow(a, b),  # x ** y, both Values
                  partials=lambda m, y, a, b: (m.pow_slope(a, b), y * m.log_base(a))),
-    "exp": Rule.function(_exp, lambda np, a: np.exp(a), lambda m, y, a: (y,),
-                         "e to the power x; d/dx = exp(x)."),
-    "log": Rule.function(_log, lambda np, a: np.log(a), lambda m, y, a: (1.0 / a,),
-                         "The natural logarithm, for x > 0; d/dx = 1/x."),
+    "exp": Rule.function(_exp, lambda m, y, a: (y,), "e to the power x; d/dx = exp(x)."),
+    "log": Rule.function(_log, lambda m, y, a: (1.0 / a,), "The natural logarithm; d/dx = 1/x."),
     # (1 - y)(1 + y), not 1 - y²: near saturation y² rounds away the digits that matter.
-    "tanh": Rule.function(math.tanh, lambda np, a: np.tanh(a),
-                          lambda m, y, a: ((1.0 - y) * (1.0 + y),),
+    "tanh": Rule.function(math.tanh, lambda m, y, a: ((1.0 - y) * (1.0 + y),),
                           "The hyperbolic tangent; d/dx = (1 - y)(1 + y) with y = tanh(x)."),
-    "sigmoid": Rule.function(_sigmoid, _sigmoid_numpy, lambda m, y, a: (y * (1.0 - y),),
-                             "1 / (1 + e^-x); d/dx = y (1 - y) with y = sigmoid(x)."),
-    "relu": Rule.function(lambda x: 0.0 if x <= 0 else x,  # (nan stays nan)
-                          lambda np, a: np.where(a <= 0, 0.0, a), lambda m, y, a: (m.step(a),),
-                          "max(0, x), micrograd's ReLU; d/dx = 1 for x > 0, else 0.",
-                          symbol="ReLU", kink_at_zero=True),
-    "abs": Rule.function(abs, lambda np, a: np.abs(a), lambda m, y, a: (m.sign(a),),
+    "sigmoid": Rule.function(_sigmoid, lambda m, y, a: (y * (1.0 - y),),
+                             "1 / (1 + e^-x); d/dx = y (1 - y), y = sigmoid(x).", _sigmoid_numpy),
+    "relu": Rule.function(lambda x: 0.0 if x <= 0 else x, lambda m, y, a: (m.step(a),),
+                          "max(0, x), micrograd's ReLU; d/dx = 1 for x > 0, else 0.",  # (nan: nan)
+                          lambda np, a: np.where(a <= 0, 0.0, a), "ReLU", kink_at_zero=True),
+    "abs": Rule.function(abs, lambda m, y, a: (m.sign(a),),
                          "|x|; d/dx = the sign of x (0 at 0, as in PyTorch).", kink_at_zero=True),
-    "sin": Rule.function(_periodic("sin", math.sin), lambda np, a: np.sin(a),
-                         lambda m, y, a: (m.cos(a),), "The sine; d/dx = cos(x)."),
-    "cos": Rule.function(_periodic("cos", math.cos), lambda np, a: np.cos(a),
-                         lambda m, y, a: (-m.sin(a),), "The cosine; d/dx = -sin(x)."),
+    "sin": Rule.function(_finite(math.sin), lambda m, y, a: (m.cos(a),), "The sine; d/dx = cos x."),
+    "cos": Rule.function(_finite(math.cos), lambda m, y, a: (-m.sin(a),), "Cosine; d/dx = -sin x."),
     # k · x ** (k - 1), the slope of x ** k, as a derivative records it: at a pole (0 ** -0.5)
     # its value is ±inf, not an error, so a recorded derivative replays there too
     "slope": Rule("slope", 1, forward=lambda m, a, k: m.pow_slope(a, k),

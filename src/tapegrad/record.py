@@ -26,10 +26,11 @@ totals down to older records' entries.
 **Lifetime.** A handle keeps its record alive. A record ends -- new nodes go on a fresh one --
 when a backward sweep has run on it, and when it is full (`CAPACITY`): a training step's graph
 owns a record of its own, freed by reference counting once its loss is dropped. An import of an
-older record's node holds that record only weakly; the entries that depend on such imports are
-marked (``tainted``), and the handle of a marked entry holds the older records it may need. So a
-record that no live node needs is freed even when a newer one imports some of its nodes, and a
-loop that never calls backward() keeps only what its live Values depend on.
+older record's node holds that record only weakly: the entries that depend on such imports are
+marked (``tainted``), and the handle of a marked entry holds the older records it may need (an
+import passes on its home's needs only when the imported node is itself marked). So a record is
+not kept alive by a newer one for nodes nobody uses any more, and a loop that never calls
+backward() keeps only what its live Values need.
 
 **Threads.** Each thread records on a record of its own; sweeps (backward, replay, the sweeps of
 grad and jvp) take one lock, so concurrent backward calls into a shared parameter add up exactly.
@@ -53,18 +54,19 @@ class Record:
     ``k`` and ``labels``: per entry, x ** k's constant, and a label, where there is one;
     ``outside``: per import of a leaf, the leaf; ``older``: per import of an older record's node,
     (weak reference to that record, entry); ``order``: the imports' entries, in order; ``held``:
-    the import of each outside thing, by id(leaf) or (serial, entry); ``tainted``: the entries that
-    depend on an older import, and ``needs``: weak references to the records they may need;
+    the import of each outside thing, by id(leaf) or (serial, entry); ``tainted``: per entry,
+    whether it depends on an import of an older record's node (None until there is one),
+    ``needs``: weak references to the records those may need, and ``keep``, the list of those
+    records the marked entries' handles hold: the record holds it while it is being written,
+    and then only weakly (``kept``; see needed);
     ``views``: weak references to the handles code walking the graph was given (value.node_at);
     ``capacity``: the entries it takes (-1 once it has ended); ``publisher``: a weak reference to
     a replay elsewhere (the NumPy backend) holding newer numbers than these (see sync)."""
 
-    __slots__ = ("serial", "capacity", "data", "op", "args", "k", "labels", "outside", "older",
-                 "order", "held", "tainted", "needs", "grad", "views", "publisher", "__weakref__")
+    grad = publisher = tainted = keep = kept = None
 
     def __init__(self):
-        self.serial, self.capacity, self.grad, self.publisher, self.tainted = (
-            next(_serials), CAPACITY, None, None, set())
+        self.serial, self.capacity = next(_serials), CAPACITY
         self.data, self.op, self.args, self.order = [], [], [], []
         self.k, self.labels, self.outside, self.older, self.held, self.needs, self.views = (
             {}, {}, {}, {}, {}, {}, {})
@@ -85,8 +87,15 @@ CURRENT = _Current()
 
 def fresh() -> Record:
     """Start a new record for this thread's next nodes (the old one lives on while needed)."""
+    _let_go(CURRENT.record)
     rec = CURRENT.record = Record()
     return rec
+
+
+def _let_go(rec: Record) -> None:
+    """A record no longer written holds its handles' list of older records only weakly."""
+    if rec.keep is not None:
+        rec.kept, rec.keep = _weakref.ref(rec.keep), None
 
 
 def room() -> Record:
@@ -99,14 +108,19 @@ def room() -> Record:
 def end(rec: Record) -> None:
     """The record takes no more entries (it holds gradients, which must stay aligned)."""
     rec.capacity = -1
+    _let_go(rec)
 
 
-def _new_import(rec: Record, key, data) -> int:
+def _new_import(rec: Record, key, data, older=0) -> int:
     i = rec.held[key] = len(rec.data)
     rec.data.append(data)
     rec.op.append(Op.LEAF)
     rec.args.append(())
     rec.order.append(i)
+    if older and rec.tainted is None:
+        rec.tainted = bytearray(i)
+    if rec.tainted is not None:
+        rec.tainted.append(older)
     return i
 
 
@@ -126,23 +140,36 @@ def import_leaf(rec: Record, leaf) -> int:
 
 
 def import_node(rec: Record, home: Record, j: int) -> int:
-    """The entry of `rec` that stands for entry `j` of the older record `home`. It is held
-    weakly, and marked, with everything that depends on it (see the module docstring)."""
+    """The entry of `rec` that stands for entry `j` of the older record `home`, held weakly (see
+    the module docstring)."""
     i = rec.held.get((home.serial, j))
     if i is None:
         sync(home)
-        i = _new_import(rec, (home.serial, j), home.data[j])
+        i = _new_import(rec, (home.serial, j), home.data[j], older=1)
         rec.older[i] = (_weakref.ref(home), j)
-        rec.tainted.add(i)
         rec.needs[home.serial] = _weakref.ref(home)
-        if home.tainted and j in home.tainted:
+        if home.tainted is not None and home.tainted[j]:
             rec.needs.update(home.needs)
+        rec.keep = _Keep(r() for r in tuple(rec.needs.values()))
     return i
+
+
+class _Keep(list):
+    """Strong references to the older records a record's later entries may need: their handles
+    hold it, the record only weakly (so it goes with the last of them)."""
+
+    __slots__ = ("__weakref__",)
 
 
 def needed(rec: Record, i: int):
     """What the handle of entry `i` must keep alive: the older records it may depend on."""
-    return tuple(r() for r in tuple(rec.needs.values())) if i in rec.tainted else None
+    if rec.tainted is None or not rec.tainted[i]:
+        return None
+    keep = rec.keep or (rec.kept and rec.kept())
+    if keep is None:  # (made again once the last handle holding it has gone)
+        keep = _Keep(r() for r in tuple(rec.needs.values()))
+        rec.kept = _weakref.ref(keep)
+    return keep
 
 
 def home_of(rec: Record, i: int):
@@ -251,7 +278,7 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
             grad[i] = (totals.get(id(leaf), leaf.grad if store else zero) if leaf is not None
                        else pending.get(home, {}).get(j, zero))
     values = rec.data if m is FLOATS else nodes_of(rec)
-    ops, args, constants = rec.op, rec.args, rec.k
+    ops, args = rec.op, rec.args
     low = min(seed)  # no entry below the lowest one a gradient was sent to gets one
     for n in range(top, bottom - 1, -1):
         if n < low:
@@ -277,10 +304,7 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
             if b < low:
                 low = b
             continue
-        xs = [values[r] for r in refs]
-        if n in constants:
-            xs.append(constants[n])
-        for r, d in zip(refs, partials(m, values[n], *xs)):
+        for r, d in zip(refs, partials_at(rec, n, values, m)):
             grad[r] += g * d
         low = min(low, *refs)
     for i in imports(rec, max(low, bottom)):  # hand the imports' running totals on
@@ -296,6 +320,15 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
     return grad
 
 
+def partials_at(rec: Record, n: int, values, m=FLOATS) -> tuple:
+    """Entry `n`'s local derivatives ∂y/∂x_i from the rule table, at `values` (the record's
+    data, or its nodes as Values); an op's constant (x ** k's k) comes last."""
+    xs = [values[r] for r in rec.args[n]]
+    if n in rec.k:
+        xs.append(rec.k[n])
+    return PARTIALS[rec.op[n]](m, values[n], *xs)
+
+
 def _store(swept) -> None:
     """backward()'s gradients stay on their records: each swept record holds this sweep's, 0
     where it reached nothing (an import's entry holds a running total, no node's gradient), and
@@ -303,20 +336,6 @@ def _store(swept) -> None:
     for rec, grad in swept:
         end(rec)
         rec.grad = grad
-
-
-def records_of(values, floor=None) -> list:
-    """Every record the Values' nodes live on or depend on (through imports), newest first;
-    given a floor, (record, entry), only what was recorded from there on."""
-    todo, seen = [v._rec for v in values if v._rec is not None], set()
-    while todo:
-        rec = todo.pop()
-        if rec is None or rec in seen or (floor is not None and rec.serial < floor[0].serial):
-            continue
-        seen.add(rec)
-        first = floor[1] if floor is not None and rec is floor[0] else 0
-        todo.extend(home_of(rec, i)[0] for i in imports(rec, first) if i in rec.older)
-    return sorted(seen, key=lambda r: r.serial, reverse=True)
 
 
 def found_at(values, i: int):
@@ -336,9 +355,7 @@ def reach(outputs) -> dict:
     found = {}  # record -> [mask, lowest mark, highest mark]
 
     def mark(rec, i):
-        if rec not in found:
-            found[rec] = [bytearray(len(rec.data)), i, i]
-        marks = found[rec]
+        marks = found.setdefault(rec, [bytearray(len(rec.data)), i, i])
         marks[0][i] = 1
         marks[1], marks[2] = min(marks[1], i), max(marks[2], i)
 
@@ -347,8 +364,7 @@ def reach(outputs) -> dict:
             mark(out._rec, out._i)
     todo = set(found)
     while todo:  # newest first: only newer records mark older ones
-        rec = max(todo, key=lambda r: r.serial)
-        todo.remove(rec)
+        todo.remove(rec := max(todo, key=lambda r: r.serial))
         mask, low, n = found[rec]
         while n >= low:  # down from the highest mark, to the lowest one found so far
             if mask[n]:
@@ -357,9 +373,8 @@ def reach(outputs) -> dict:
                     if r < low:
                         low = r
                 if n in rec.older:
-                    home, j = home_of(rec, n)
-                    mark(home, j)
-                    todo.add(home)
+                    mark(*home_of(rec, n))
+                    todo.add(home_of(rec, n)[0])
             n -= 1
         found[rec][1] = low
     return {rec: tuple(marks) for rec, marks in found.items()}

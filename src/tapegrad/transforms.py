@@ -40,7 +40,7 @@ import numbers
 
 from .graph import sweep_forward
 from .ops import FLOATS, RULES, Op
-from .record import CURRENT, ZERO, backprop, found_at, reach, records_of
+from .record import CURRENT, ZERO, backprop, found_at, home_of, imports, reach
 from .value import NodesOf, Value, _data, _record
 
 # ---------------------------------------------------------------------------------------------
@@ -247,6 +247,20 @@ def _input_node(primal, label: str) -> Value:
     node = primal + 0.0 if isinstance(primal, Value) else Value(primal)
     node.label = label
     return node
+
+
+def records_of(values, floor=None) -> list:
+    """Every record the Values' nodes live on or depend on (through imports), newest first;
+    given a floor, (record, entry), only what was recorded from there on."""
+    todo, seen = [v._rec for v in values if v._rec is not None], set()
+    while todo:
+        rec = todo.pop()
+        if rec is None or rec in seen or (floor is not None and rec.serial < floor[0].serial):
+            continue
+        seen.add(rec)
+        first = floor[1] if floor is not None and rec is floor[0] else 0
+        todo.extend(home_of(rec, i)[0] for i in imports(rec, first) if i in rec.older)
+    return sorted(seen, key=lambda r: r.serial, reverse=True)
 
 
 class _Trace:

@@ -69,9 +69,8 @@ class Value:
         # `_children` and `_op` are micrograd's constructor arguments, accepted so its signature
         # works; a node with children must come from an operation, which knows its derivative.
         if _children:
-            raise TypeError("Value(data, _children) cannot make an interior node by hand: its "
-                            "derivative would be unknown. Compute it with operations on Values "
-                            "instead (a + b, a * b, a.tanh(), ...).")
+            raise TypeError("Value(data, _children) cannot make an interior node by hand (its "
+                            "derivative is unknown): compute it with a + b, a * b, a.tanh(), ...")
         self._data = _as_float(data, "Value(data)")
         self._rec, self._grad, self._label = None, 0.0, label
         self._made, self._seen = next(_leaves_made), _NOWHERE
@@ -148,9 +147,8 @@ class Value:
         # label. A computed node has no copy of its own: its history belongs to its record.
         if self._rec is not None:
             raise TypeError(f"cannot copy or pickle the computed {self!r}: only leaves (inputs, "
-                            "parameters) can be copied; copy those and compute again, or keep "
-                            "the number: Value(v.data)")
-        return _copied_leaf, (self.data, self.grad, self.label), self.__dict__ or None
+                            "parameters) can be copied; copy those and recompute, or Value(v.data)")
+        return Value, (self.data, (), "", self.label), (self.__dict__ or None, {"_grad": self.grad})
 
     # -- micrograd's names for the same fields ------------------------------------------------
 
@@ -175,15 +173,13 @@ class Value:
         return _record2(Op.ADD, self, other if type(other) is float else _operand(other, self, "+"))
 
     def __radd__(self, other):  # micrograd's order: self + other
-        other = other if type(other) is float else _operand(other, self, "+", True)
-        return _record2(Op.ADD, self, other)
+        return _record2(Op.ADD, self, _operand(other, self, "+", True))
 
     def __mul__(self, other):
         return _record2(Op.MUL, self, other if type(other) is float else _operand(other, self, "*"))
 
     def __rmul__(self, other):  # micrograd's order: self * other
-        other = other if type(other) is float else _operand(other, self, "*", True)
-        return _record2(Op.MUL, self, other)
+        return _record2(Op.MUL, self, _operand(other, self, "*", True))
 
     def __pow__(self, other):
         if isinstance(other, Value):
@@ -270,21 +266,9 @@ Value.__abs__ = Value.abs
 FUNCTIONS = tuple(rule.method for rule in RULES.values() if rule.method) + ("sqrt",)
 
 
-def _copied_leaf(data: float, grad: float, label: str) -> Value:
-    leaf = Value(data, label=label)
-    leaf.grad = grad
-    return leaf
-
-
 # ---------------------------------------------------------------------------------------------
 # Handles: the Value of a record's entry.
 # ---------------------------------------------------------------------------------------------
-
-
-def _handle(rec, i: int) -> Value:
-    v = _new(Value)
-    v._rec, v._i = rec, i
-    return v
 
 
 def node_at(rec, i: int) -> Value:
@@ -300,8 +284,8 @@ def node_at(rec, i: int) -> Value:
         view = rec.views.get(i)
         v = view and view()  # (None once that handle has died)
         if v is None:
-            v = _handle(rec, i)
-            v._needs = needed(rec, i)
+            v = _new(Value)
+            v._rec, v._i, v._needs = rec, i, needed(rec, i)
             rec.views[i] = _weakref.ref(v)
     return v
 
@@ -364,10 +348,13 @@ def _append(rec, op: Op, refs: tuple, data: float, k=None) -> Value:
     rec.args.append(refs)
     if k is not None:
         rec.k[i] = k
-    v = _handle(rec, i)
-    if rec.tainted and not rec.tainted.isdisjoint(refs):  # it depends on an older record's node
-        rec.tainted.add(i)
-        v._needs = needed(rec, i)
+    v = _new(Value)
+    v._rec, v._i = rec, i
+    tainted = rec.tainted
+    if tainted is not None:  # does it depend on an older record's node? (record.needed)
+        tainted.append(any(map(tainted.__getitem__, refs)))
+        if tainted[i]:
+            v._needs = rec.keep
     return v
 
 
@@ -392,7 +379,7 @@ def _record1(op: Op, a: Value, k=None) -> Value:
 
 def _record2(op: Op, a: Value, b) -> Value:
     rec = CURRENT.record
-    data, serial = rec.data, rec.serial
+    data, serial, tainted = rec.data, rec.serial, rec.tainted
     if len(data) + 1 >= rec.capacity:
         return _record(op, (a, b))
     if a._rec is rec:
@@ -406,13 +393,24 @@ def _record2(op: Op, a: Value, b) -> Value:
         data.append(b)
         rec.op.append(Op.LEAF)
         rec.args.append(())
+        if tainted is not None:
+            tainted.append(0)
     elif b._rec is rec:
         rb, z = b._i, data[b._i]
     elif b._rec is None and type(b) is Value:
         rb, z = b._seen[1] if b._seen[0] == serial else import_leaf(rec, b), b._data
     else:
         return _record(op, (a, b))
-    return _append(rec, op, (ra, rb), FORWARD[op](FLOATS, x, z))
+    data.append(FORWARD[op](FLOATS, x, z))  # (_append, inlined)
+    rec.op.append(op)
+    rec.args.append((ra, rb))
+    v = _new(Value)
+    v._rec, v._i = rec, len(data) - 1
+    if tainted is not None:
+        tainted.append(tainted[ra] | tainted[rb])
+        if tainted[-1]:
+            v._needs = rec.keep
+    return v
 
 
 _VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "**": "raise"}
