@@ -23,14 +23,14 @@ import numbers
 import operator
 
 from .graph import Graph
-from .record import partials_at
 from .ops import FLOATS, RULES, WITH_CONSTANT
-from .record import sync
-from .value import FUNCTIONS, Value
+from .record import partials_at, sync
+from .value import Value
 
 MAX_LENGTH = 1000  # characters of expression
 MAX_DEPTH = 100  # levels of operations in the parsed tree (a + b + c is two levels)
 # Value's one-argument functions: the function ops of the rule table, and sqrt.
+FUNCTIONS = tuple(rule.method for rule in RULES.values() if rule.method) + ("sqrt",)
 _ALLOWED = "numbers, the names given with --at, + - * / **, and " + " ".join(FUNCTIONS)
 _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _UNARY = {ast.USub: "-", ast.UAdd: "+"}

@@ -170,13 +170,10 @@ class Graph:
         try:
             sweep_forward(self._stretches)
         except (ArithmeticError, ValueError) as error:
-            rec, n = error.entry
-            where = self._positions()[2][rec][n]
-            raise type(error)(
-                f"Graph.forward(), node {where} ({self._describe(where)}): {error}"
-            ) from error
-        datas = [out.data for out in self.outputs]
-        return datas[0] if len(datas) == 1 else datas
+            where = self._positions()[2][error.entry[0]][error.entry[1]]
+            raise type(error)(f"Graph.forward(), node {where} ({self._describe(where)}): {error}"
+                              ) from error
+        return self.outputs[0].data if len(self.outputs) == 1 else [o.data for o in self.outputs]
 
     def backward(self) -> None:
         """Reverse mode: one sweep from the outputs back to the leaves.

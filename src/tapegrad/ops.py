@@ -69,9 +69,8 @@ def _exp(x):
     try:
         return math.exp(x)
     except OverflowError:
-        raise OverflowError(f"exp({x!r}) overflows a float (the largest is about 1.8e308, reached "
-                            "near exp(709.78)); scale the input down, or use tanh/sigmoid, which "
-                            "never overflow") from None
+        error = f"exp({x!r}) overflows a float (exp(709.78) is the largest, 1.8e308)"
+        raise OverflowError(error + ": scale the input down, or use tanh or sigmoid") from None
 
 
 def _log(x):
@@ -151,8 +150,7 @@ class FloatMath:
 def _pow_error(x: float, k: float) -> ArithmeticError:
     """The error for x ** k, spelled as the user wrote it (made only once there is an error)."""
     written = f"({x!r}) ** {k!r}" if x < 0 else f"{x!r} ** {k!r}"
-    if k == 0.5:
-        written += " (sqrt)"
+    written += " (sqrt)" * (k == 0.5)
     if x < 0:
         return ValueError(f"{written} is not a real number: a negative base needs an integer "
                           "exponent; use abs(x) ** k if you meant the magnitude")
@@ -234,6 +232,9 @@ class Op:
 
     __slots__ = ("name", "value")
 
+    def __init__(self, value: str):
+        self.name, self.value = value.upper(), value
+
     def __repr__(self) -> str:
         return f"Op.{self.name}"
 
@@ -242,9 +243,7 @@ class Op:
 
 
 for _name in _TABLE:
-    _member = object.__new__(Op)
-    _member.name, _member.value = _name.upper(), _name
-    setattr(Op, _member.name, _member)
+    setattr(Op, _name.upper(), Op(_name))
 RULES = {getattr(Op, name.upper()): rule for name, rule in _TABLE.items()}
 
 FLOATS = FloatMath()

@@ -252,16 +252,16 @@ def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
                 seed = pending.setdefault(v._rec, {})
                 seed[v._i] = seed[v._i] + ct if v._i in seed else ct
         while pending:
-            rec = max(pending, key=lambda r: r.serial)
-            seed = pending.pop(rec)
+            seed = pending.pop(rec := max(pending, key=lambda r: r.serial))
             if floor is None or rec.serial >= floor[0].serial:  # (older ones are not wanted)
                 bottom = floor[1] if floor is not None and rec is floor[0] else 0
                 grad = _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom)
                 swept.append((rec, grad))
-        if store:
-            _store(swept)
-            if CURRENT.record.capacity < 0:  # (so the swept record goes with its loss)
-                fresh()
+        for rec, grad in swept if store else ():  # each swept record holds this sweep's (0 where
+            end(rec)  # it reached nothing), and takes no more entries: they must stay aligned
+            rec.grad = grad
+        if CURRENT.record.capacity < 0:  # (so the swept record goes with its loss)
+            fresh()
         return swept, totals
 
 
@@ -291,18 +291,15 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
         # sweep skips only ZERO: a Value that is 0 now may have a derivative that is not.
         if not refs or (g is ZERO if zero is ZERO else not g):
             continue
-        partials = PARTIALS[ops[n]]
         # NOTE: the two-argument shape most nodes have, unrolled; the math still comes from the
         # rule table.
         if len(refs) == 2:
             a, b = refs
-            da, db = partials(m, values[n], values[a], values[b])
+            da, db = PARTIALS[ops[n]](m, values[n], values[a], values[b])
             grad[a] += g * da
             grad[b] += g * db
-            if a < low:
-                low = a
-            if b < low:
-                low = b
+            low = a if a < low else low
+            low = b if b < low else low
             continue
         for r, d in zip(refs, partials_at(rec, n, values, m)):
             grad[r] += g * d
@@ -327,15 +324,6 @@ def partials_at(rec: Record, n: int, values, m=FLOATS) -> tuple:
     if n in rec.k:
         xs.append(rec.k[n])
     return PARTIALS[rec.op[n]](m, values[n], *xs)
-
-
-def _store(swept) -> None:
-    """backward()'s gradients stay on their records: each swept record holds this sweep's, 0
-    where it reached nothing (an import's entry holds a running total, no node's gradient), and
-    ends, so new nodes go on a fresh one."""
-    for rec, grad in swept:
-        end(rec)
-        rec.grad = grad
 
 
 def found_at(values, i: int):

@@ -72,8 +72,8 @@ class Value:
             raise TypeError("Value(data, _children) cannot make an interior node by hand (its "
                             "derivative is unknown): compute it with a + b, a * b, a.tanh(), ...")
         self._data = _as_float(data, "Value(data)")
-        self._rec, self._grad, self._label = None, 0.0, label
-        self._made, self._seen = next(_leaves_made), _NOWHERE
+        self._rec, self._grad, self._label, self._made = None, 0.0, label, next(_leaves_made)
+        self._seen = _NOWHERE
 
     # -- the fields ---------------------------------------------------------------------------
 
@@ -184,10 +184,9 @@ class Value:
     def __pow__(self, other):
         if isinstance(other, Value):
             return _record2(Op.POWV, self, other)
-        if type(other) in (int, float) or isinstance(other, numbers.Real):  # (a slow ABC check)
-            return _record1(Op.POW, self, other)
-        raise TypeError(f"cannot raise {self!r} to the power {other!r} ({type(other).__name__})"
-                        ": the exponent must be a number or a Value")
+        if type(other) not in (int, float):  # (numbers.Real is a slow ABC check)
+            _operand(other, self, "**")  # (a TypeError unless it is a number)
+        return _record1(Op.POW, self, other)
 
     def __rpow__(self, other):
         return _record2(Op.POWV, _constant(_operand(other, self, "**", True)), self)
@@ -205,14 +204,11 @@ class Value:
         return _operand(other, self, "-", reflected=True) + (-self)
 
     def __truediv__(self, other):
-        other = _operand(other, self, "/")
-        _check_divisor(self, other)
-        return self * other**-1
+        return self * _divisor(self, _operand(other, self, "/"))**-1
 
     def __rtruediv__(self, other):
         other = _operand(other, self, "/", reflected=True)
-        _check_divisor(other, self)
-        return other * self**-1
+        return other * _divisor(other, self)**-1
 
     def sqrt(self):
         """x ** 0.5, for x >= 0; d/dx = 0.5 / sqrt(x) (+inf at 0, as in PyTorch)."""
@@ -228,8 +224,7 @@ class Value:
         The same number as micrograd's ``sum((w*x for w, x in zip(weights, inputs)), bias)``, but
         one node instead of 2n + 1, which makes a network's graph about 8× smaller.
         """
-        if not isinstance(weights, (list, tuple)):
-            weights = tuple(weights)
+        weights = weights if type(weights) in (list, tuple) else tuple(weights)
         args = (*weights, *inputs, bias)
         if len(args) != 2 * len(weights) + 1:
             raise ValueError(f"Value.dot: {len(weights)} weights but "
@@ -261,9 +256,6 @@ for _op in RULES:  # one method per function op: x.exp(), x.tanh(), ...
     if RULES[_op].method:
         setattr(Value, RULES[_op].method, _function(_op))
 Value.__abs__ = Value.abs
-
-# The one-argument functions a Value has: the function ops, and sqrt.
-FUNCTIONS = tuple(rule.method for rule in RULES.values() if rule.method) + ("sqrt",)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,7 +405,7 @@ def _record2(op: Op, a: Value, b) -> Value:
     return v
 
 
-_VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "**": "raise"}
+_VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "**": "raise to the power"}
 
 
 def _operand(other, this, symbol: str, reflected: bool = False):
@@ -434,13 +426,13 @@ def _data(x):
     return x.data if isinstance(x, Value) else x
 
 
-def _check_divisor(numerator, divisor) -> None:
-    """Raise for a zero divisor, naming the division by its numbers (Values' reprs would bury
-    them: `1 / x` at x = 0 reads "1.0 / 0.0", not "Value(data=1.0, ...) / Value(...)")."""
+def _divisor(numerator, divisor):
+    """The divisor, checked: a zero one raises, naming the division by its numbers (Values'
+    reprs would bury them: `1 / x` at x = 0 reads "1.0 / 0.0", not "Value(data=1.0...) / ...")."""
     if _data(divisor) == 0:
         raise ZeroDivisionError(f"division by zero: {_data(numerator)!r} / {_data(divisor)!r}; "
-                                "the divisor is 0 (if it can reach 0, add a small epsilon or "
-                                "guard the division)")
+                                "if the divisor can reach 0, add a small epsilon or guard it")
+    return divisor
 
 
-__all__ = ["Value", "FUNCTIONS"]
+__all__ = ["Value"]
