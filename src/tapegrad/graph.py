@@ -42,10 +42,11 @@ def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
             sync(rec)
             data, ops, args, constants = rec.data, rec.op, rec.args, rec.k
             tangent = tangents[rec] = [None] * (last + 1)
-            for i, leaf, home, j in refreshed(rec, first):
-                if i <= last:
-                    tangent[i] = by_leaf.get(id(leaf)) if leaf is not None else found_at(
-                        tangents.get(home, ()), j)
+            leaf_at, leaves, older_at, olders = refreshed(rec, first, last)
+            for i, leaf in zip(leaf_at, leaves):
+                tangent[i] = by_leaf.get(id(leaf))
+            for i, (ref, j) in zip(older_at, olders):
+                tangent[i] = found_at(tangents.get(ref(), ()), j)
             seeded = {v._i: t for v, t in (seeds or {}).items() if v._rec is rec and v._i <= last}
             for i, t in seeded.items():
                 tangent[i] = t
@@ -106,8 +107,8 @@ class Graph:
         if self._layout is None:
             leaves = {id(out): out for out in self.outputs if out._rec is None}
             for rec, mask, first, last in self._stretches:
-                leaves.update((id(rec.outside[i]), rec.outside[i]) for i in imports(rec, first)
-                              if i <= last and mask[i] and i in rec.outside)
+                leaf_at, found = imports(rec, first, last)[:2]
+                leaves.update((id(leaf), leaf) for i, leaf in zip(leaf_at, found) if mask[i])
             homes = sorted(leaves.values(), key=lambda v: v._made)
             entries, at_leaf, at = [-1] * len(homes), {id(v): p for p, v in enumerate(homes)}, {}
             for rec, mask, first, last in self._stretches:

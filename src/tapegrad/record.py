@@ -39,6 +39,7 @@ grad and jvp) take one lock, so concurrent backward calls into a shared paramete
 import _thread
 import itertools
 import _weakref
+from bisect import bisect_left
 
 from .ops import FLOATS, PARTIALS, Op
 
@@ -67,12 +68,12 @@ class Record:
 
     def __init__(self):
         self.serial, self.capacity = next(_serials), CAPACITY
-        self.data, self.op, self.args, self.order = [], [], [], []
+        self.data, self.op, self.args = [], [], []
         self.k, self.labels, self.outside, self.older, self.held, self.needs, self.views = (
             {}, {}, {}, {}, {}, {}, {})
 
     def __repr__(self) -> str:
-        return f"<Record #{self.serial}: {len(self.data)} entries, {len(self.order)} imports>"
+        return f"<Record #{self.serial}: {len(self.data)} entries, {len(self.held)} imports>"
 
 
 class _Current(_thread._local):
@@ -116,7 +117,6 @@ def _new_import(rec: Record, key, data, older=0) -> int:
     rec.data.append(data)
     rec.op.append(Op.LEAF)
     rec.args.append(())
-    rec.order.append(i)
     if older and rec.tainted is None:
         rec.tainted = bytearray(i)
     if rec.tainted is not None:
@@ -127,15 +127,16 @@ def _new_import(rec: Record, key, data, older=0) -> int:
 def import_leaf(rec: Record, leaf) -> int:
     """The entry of `rec` that stands for `leaf`, importing it the first time.
 
-    NOTE: a leaf remembers where the latest record to import it holds it, ``leaf._seen =
-    (serial, entry)``, and recording checks that first: it saves a dict lookup per leaf argument
-    (parameters are used by every sample of a batch): a sixth of the demo's training step.
-    Serials are never reused, so a stamp of a record's serial is always that record's entry."""
+    NOTE: a leaf remembers where the latest record to import it holds it, the record's serial
+    in ``leaf._seen`` and the entry in ``leaf._i`` (unused otherwise by a leaf), and recording
+    checks that first: it saves a dict lookup per leaf argument (parameters are used by every
+    sample of a batch), a sixth of the demo's training step. Two numbers, not a tuple: nothing
+    for the garbage collector to walk. Serials are never reused, so a stamp is never stale."""
     i = rec.held.get(id(leaf))
     if i is None:
         i = _new_import(rec, id(leaf), leaf.data)
         rec.outside[i] = leaf
-    leaf._seen = (rec.serial, i)
+    leaf._seen, leaf._i = rec.serial, i
     return i
 
 
@@ -178,27 +179,34 @@ def home_of(rec: Record, i: int):
     return (ref[0](), ref[1]) if ref is not None else (None, 0)
 
 
-def imports(rec: Record, first: int = 0):
-    """The record's imports from entry `first` on, newest first: so a sweep that stops early (at
-    a transform's floor, say) costs its own imports, not the record's. (By index, so another
-    thread may go on recording meanwhile.)"""
-    order = rec.order
-    for k in range(len(order) - 1, -1, -1):
-        if order[k] < first:
-            return
-        yield order[k]
+def imports(rec: Record, first: int = 0, last: int = CAPACITY) -> list:
+    """The record's imports from entry `first` to `last`, as two pairs of parallel lists: the
+    entries that stand for leaves, and those leaves; the entries that stand for older records'
+    nodes, and for each (a weak reference to that record, the entry there).
+
+    NOTE: slices of snapshots, found by bisection (dicts keep the entries' order), and not a
+    tuple per import: a sweep pays only for its own stretch's imports, and makes nothing the
+    garbage collector must walk (a tuple per import made it re-walk every live Value, more
+    than doubling the sweep of a sum of products). Another thread may record meanwhile."""
+    pairs = []
+    for found in (rec.outside, rec.older):
+        entries = list(found)
+        low, high = bisect_left(entries, first), bisect_left(entries, last + 1)
+        pairs += [entries[low:high], list(found.values())[low:high]]
+    return pairs
 
 
-def refreshed(rec: Record, first: int = 0):
-    """The record's imports from entry `first` on, newest first, each with its data read again
-    from what it stands for: (entry, the leaf, or None and the older record and its entry)."""
-    for i in imports(rec, first):
-        leaf, (home, j) = rec.outside.get(i), home_of(rec, i)
-        if leaf is not None or home is not None:  # (else nobody needs it any more)
-            if home is not None:
-                sync(home)
-            rec.data[i] = leaf.data if leaf is not None else home.data[j]
-            yield i, leaf, home, j
+def refreshed(rec: Record, first: int = 0, last: int = CAPACITY) -> list:
+    """imports(), each one's data read again from what it stands for (an older record's node
+    nobody needs any more keeps its own)."""
+    leaf_at, leaves, older_at, olders = found = imports(rec, first, last)
+    for i, leaf in zip(leaf_at, leaves):
+        rec.data[i] = leaf.data
+    for i, (ref, j) in zip(older_at, olders):
+        if (home := ref()) is not None:
+            sync(home)
+            rec.data[i] = home.data[j]
+    return found
 
 
 def sync(rec: Record) -> None:
@@ -273,10 +281,11 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
     grad = [zero] * (top + 1)
     for i, g in seed.items():
         grad[i] = grad[i] + g
-    for i, leaf, home, j in refreshed(rec, bottom):  # an import starts from its running total
-        if i <= top:
-            grad[i] = (totals.get(id(leaf), leaf.grad if store else zero) if leaf is not None
-                       else pending.get(home, {}).get(j, zero))
+    leaf_at, leaves, older_at, olders = refreshed(rec, bottom, top)
+    for i, leaf in zip(leaf_at, leaves):  # an import starts from its running total (backward
+        grad[i] = leaf.grad if store else totals.get(id(leaf), zero)  # keeps it in .grad)
+    for i, (ref, j) in zip(older_at, olders):
+        grad[i] = pending.get(ref(), {}).get(j, zero)
     values = rec.data if m is FLOATS else nodes_of(rec)
     ops, args = rec.op, rec.args
     low = min(seed)  # no entry below the lowest one a gradient was sent to gets one
@@ -304,14 +313,14 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
         for r, d in zip(refs, partials_at(rec, n, values, m)):
             grad[r] += g * d
         low = min(low, *refs)
-    for i in imports(rec, max(low, bottom)):  # hand the imports' running totals on
-        leaf, (home, j) = rec.outside.get(i), home_of(rec, i)
-        g = grad[i] if i <= top else None
-        if g is not None and leaf is not None:
-            totals[id(leaf)] = g
-            if store:
-                leaf.grad = g
-        elif g is not None and home is not None and (
+    for i, leaf in zip(leaf_at, leaves):  # hand the imports' running totals on
+        if i >= low and store:
+            leaf.grad = grad[i]
+        elif i >= low:
+            totals[id(leaf)] = grad[i]
+    for i, (ref, j) in zip(older_at, olders):
+        home, g = ref(), grad[i]
+        if i >= low and home is not None and (
                 store or (g is not ZERO if zero is ZERO else g or j in pending.get(home, ()))):
             pending.setdefault(home, {})[j] = g
     return grad

@@ -259,7 +259,7 @@ def records_of(values, floor=None) -> list:
             continue
         seen.add(rec)
         first = floor[1] if floor is not None and rec is floor[0] else 0
-        todo.extend(home_of(rec, i)[0] for i in imports(rec, first) if i in rec.older)
+        todo.extend(ref() for ref, _ in imports(rec, first)[3])
     return sorted(seen, key=lambda r: r.serial, reverse=True)
 
 

@@ -31,7 +31,6 @@ from .record import (CURRENT, backprop, end, found_at, fresh, home_of, import_le
                      needed, room, sync)
 
 _new = object.__new__
-_NOWHERE = (-1, 0)  # the stamp of a leaf no record has imported yet (record.import_leaf)
 _leaves_made = itertools.count()  # numbers the leaves: a Graph lists them in the order made
 
 
@@ -59,8 +58,8 @@ class Value:
     (49.0, 28.0)
     """
 
-    # A leaf: _rec is None, and _data, _grad, _label hold its fields; _made numbers it; _seen is
-    # where the latest record to import it holds it, (serial, entry). A computed node: entry _i
+    # A leaf: _rec is None, and _data, _grad, _label hold its fields; _made numbers it; entry _i
+    # of the record of serial _seen stands for it (record.import_leaf). A computed node: entry _i
     # of record _rec, and _needs the older records it may depend on (record.needed), if any.
     __slots__ = ("_rec", "_i", "_data", "_grad", "_label", "_made", "_seen", "_needs",
                  "__weakref__", "__dict__")
@@ -73,7 +72,7 @@ class Value:
                             "derivative is unknown): compute it with a + b, a * b, a.tanh(), ...")
         self._data = _as_float(data, "Value(data)")
         self._rec, self._grad, self._label, self._made = None, 0.0, label, next(_leaves_made)
-        self._seen = _NOWHERE
+        self._seen = -1  # (no record has imported it yet)
 
     # -- the fields ---------------------------------------------------------------------------
 
@@ -312,8 +311,7 @@ def _record(op: Op, args, k=None, data=None) -> Value:
                 refs.append(a._i)
                 xs.append(values[a._i])
             elif home is None:
-                seen = a._seen
-                refs.append(seen[1] if seen[0] == serial else import_leaf(rec, a))
+                refs.append(a._i if a._seen == serial else import_leaf(rec, a))
                 xs.append(a._data if type(a) is Value else a.data)  # (a NumPy graph's leaf)
             elif home.serial > serial:  # another thread's newer record: keep records ordered
                 fresh()
@@ -377,7 +375,7 @@ def _record2(op: Op, a: Value, b) -> Value:
     if a._rec is rec:
         ra, x = a._i, data[a._i]
     elif a._rec is None and type(a) is Value:
-        ra, x = a._seen[1] if a._seen[0] == serial else import_leaf(rec, a), a._data
+        ra, x = a._i if a._seen == serial else import_leaf(rec, a), a._data
     else:
         return _record(op, (a, b))
     if type(b) is float:  # a number: its constant's entry, then the node's
@@ -390,7 +388,7 @@ def _record2(op: Op, a: Value, b) -> Value:
     elif b._rec is rec:
         rb, z = b._i, data[b._i]
     elif b._rec is None and type(b) is Value:
-        rb, z = b._seen[1] if b._seen[0] == serial else import_leaf(rec, b), b._data
+        rb, z = b._i if b._seen == serial else import_leaf(rec, b), b._data
     else:
         return _record(op, (a, b))
     data.append(FORWARD[op](FLOATS, x, z))  # (_append, inlined)
