@@ -87,16 +87,11 @@ CURRENT = _Current()
 
 
 def fresh() -> Record:
-    """Start a new record for this thread's next nodes (the old one lives on while needed)."""
-    _let_go(CURRENT.record)
+    """Start a new record for this thread's next nodes; the old one ends (it lives on while
+    needed)."""
+    end(CURRENT.record)
     rec = CURRENT.record = Record()
     return rec
-
-
-def _let_go(rec: Record) -> None:
-    """A record no longer written holds its handles' list of older records only weakly."""
-    if rec.keep is not None:
-        rec.kept, rec.keep = _weakref.ref(rec.keep), None
 
 
 def room() -> Record:
@@ -107,9 +102,12 @@ def room() -> Record:
 
 
 def end(rec: Record) -> None:
-    """The record takes no more entries (it holds gradients, which must stay aligned)."""
+    """The record takes no more entries (it holds gradients, which must stay aligned; or it is
+    full; or its thread has moved on), and from now on holds its handles' list of older records
+    only weakly."""
     rec.capacity = -1
-    _let_go(rec)
+    if rec.keep is not None:
+        rec.kept, rec.keep = _weakref.ref(rec.keep), None
 
 
 def _new_import(rec: Record, key, data, older=0) -> int:

@@ -102,7 +102,8 @@ class Value:
             self._grad = value
         else:  # a record with gradients takes no more entries: they must stay aligned
             end(rec)
-            rec.grad = (rec.grad or []) + [0.0] * (len(rec.data) - len(rec.grad or ()))
+            rec.grad = rec.grad or []
+            rec.grad += [0.0] * (len(rec.data) - len(rec.grad))  # (in place: a publish sets many)
             rec.grad[self._i] = value
 
     @property
