@@ -194,8 +194,7 @@ class Graph:
         cotangents are Values recorded on the graph (differentiable again). A node no cotangent
         reached (or only a zero one) gets 0.0."""
         self.publish()
-        swept, totals = backprop(cotangents.items(), m, store=False, nodes_of=NodesOf)
-        grads = dict(swept)
+        grads, totals = backprop(cotangents.items(), m, store=False, nodes_of=NodesOf)
         found = self._aligned(lambda rec, i: found_at(grads.get(rec, ()), i), totals)
         return [0.0 if ct is None else ct for ct in found]
 

@@ -130,7 +130,7 @@ def import_leaf(rec: Record, leaf) -> int:
     checks that first: it saves a dict lookup per leaf argument (parameters are used by every
     sample of a batch), a sixth of the demo's training step. Two numbers, not a tuple: nothing
     for the garbage collector to walk. Serials are never reused, so a stamp is never stale."""
-    i = rec.held.get(id(leaf))
+    i = rec.held.get(id(leaf)) if leaf._seen >= 0 else None  # (-1: in no record yet)
     if i is None:
         i = _new_import(rec, id(leaf), leaf.data)
         rec.outside[i] = leaf
@@ -237,8 +237,8 @@ def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
     With ``store`` (backward), leaves accumulate their gradient in ``.grad`` and every swept
     record keeps its entries' gradients (an older record that only zeros reach is swept too, so
     no gradient of an earlier sweep lingers there); without, nothing is written and the result
-    says what reached every node: (a list of (record, its gradients by entry), a dict of each
-    leaf's total by id).
+    says what reached every node: (a dict of each swept record's gradients by entry, a dict of
+    each leaf's total by id).
 
     ``m`` is the arithmetic. A recorded sweep (``m`` the Value arithmetic, or any Value among
     the seeds) reads its nodes as Values through ``nodes_of(rec)`` and starts from ZERO.
@@ -248,7 +248,7 @@ def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
     symbolic = m is not FLOATS or any(not isinstance(ct, (int, float)) for _, ct in seeds)
     zero = ZERO if symbolic else 0.0
     with LOCK:
-        pending, totals, swept = {}, {}, []  # record -> {entry: running total}; id(leaf) -> its
+        pending, totals, swept = {}, {}, {}  # record -> {entry: running total}; id(leaf) -> its
         for v, ct in seeds:
             if v._rec is None:
                 totals[id(v)] = totals.get(id(v), v.grad if store else zero) + ct
@@ -261,9 +261,8 @@ def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
             seed = pending.pop(rec := max(pending, key=lambda r: r.serial))
             if floor is None or rec.serial >= floor[0].serial:  # (older ones are not wanted)
                 bottom = floor[1] if floor is not None and rec is floor[0] else 0
-                grad = _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom)
-                swept.append((rec, grad))
-        for rec, grad in swept if store else ():  # each swept record holds this sweep's (0 where
+                swept[rec] = _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom)
+        for rec, grad in swept.items() if store else ():  # each swept record holds this sweep's (0 where
             end(rec)  # it reached nothing), and takes no more entries: they must stay aligned
             rec.grad = grad
         if CURRENT.record.capacity < 0:  # (so the swept record goes with its loss)

@@ -290,8 +290,7 @@ class _Trace:
         for out, ct in zip(self.outputs, cotangents):
             if isinstance(out, Value) and not _is_zero(ct):
                 seeds[out] = ct if out not in seeds else seeds[out] + ct
-        swept, totals = backprop(seeds.items(), self.m, False, NodesOf, self.floor)
-        grads = dict(swept)
+        grads, totals = backprop(seeds.items(), self.m, False, NodesOf, self.floor)
         return [self.result(_found(x, grads, totals)) for x in self.inputs]
 
     def forward(self, tangents: list) -> list:

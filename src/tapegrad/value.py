@@ -167,16 +167,17 @@ class Value:
 
     # -- arithmetic: each records one node ----------------------------------------------------
 
-    # A number operand reaches the recorder as a float, which makes it a constant entry.
+    # A number operand reaches the recorder as a float, which makes it a constant entry (a Value
+    # or a float is passed as it is, without a call: _AS_IS).
 
     def __add__(self, other):
-        return _record2(Op.ADD, self, other if type(other) is float else _operand(other, self, "+"))
+        return _record2(Op.ADD, self, other if type(other) in _AS_IS else _operand(other, self, "+"))
 
     def __radd__(self, other):  # micrograd's order: self + other
         return _record2(Op.ADD, self, _operand(other, self, "+", True))
 
     def __mul__(self, other):
-        return _record2(Op.MUL, self, other if type(other) is float else _operand(other, self, "*"))
+        return _record2(Op.MUL, self, other if type(other) in _AS_IS else _operand(other, self, "*"))
 
     def __rmul__(self, other):  # micrograd's order: self * other
         return _record2(Op.MUL, self, _operand(other, self, "*", True))
@@ -256,6 +257,7 @@ for _op in RULES:  # one method per function op: x.exp(), x.tanh(), ...
     if RULES[_op].method:
         setattr(Value, RULES[_op].method, _function(_op))
 Value.__abs__ = Value.abs
+_AS_IS = (float, Value)  # the operands + and * pass on unchecked
 
 
 # ---------------------------------------------------------------------------------------------
