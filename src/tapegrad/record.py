@@ -54,7 +54,7 @@ class Record:
 
     ``k`` and ``labels``: per entry, x ** k's constant, and a label, where there is one;
     ``outside``: per import of a leaf, the leaf; ``older``: per import of an older record's node,
-    (weak reference to that record, entry); ``order``: the imports' entries, in order; ``held``:
+    (weak reference to that record, entry) -- both in entry order, as dicts keep it; ``held``:
     the import of each outside thing, by id(leaf) or (serial, entry); ``tainted``: per entry,
     whether it depends on an import of an older record's node (None until there is one),
     ``needs``: weak references to the records those may need, and ``keep``, the list of those
