@@ -177,10 +177,10 @@ def home_of(rec: Record, i: int):
     return (ref[0](), ref[1]) if ref is not None else (None, 0)
 
 
-def imports(rec: Record, first: int = 0, last: int = CAPACITY) -> list:
-    """The record's imports from entry `first` to `last`, as two pairs of parallel lists: the
-    entries that stand for leaves, and those leaves; the entries that stand for older records'
-    nodes, and for each (a weak reference to that record, the entry there).
+def imports(rec: Record, first: int = 0, last=None) -> list:
+    """The record's imports from entry `first` to `last` (None: to the end), as two pairs of
+    parallel lists: the entries that stand for leaves, and those leaves; the entries that stand
+    for older records' nodes, and for each (a weak reference to that record, the entry there).
 
     NOTE: slices of snapshots, found by bisection (dicts keep the entries' order), and not a
     tuple per import: a sweep pays only for its own stretch's imports, and makes nothing the
@@ -189,12 +189,13 @@ def imports(rec: Record, first: int = 0, last: int = CAPACITY) -> list:
     pairs = []
     for found in (rec.outside, rec.older):
         entries = list(found)
-        low, high = bisect_left(entries, first), bisect_left(entries, last + 1)
+        high = len(entries) if last is None else bisect_left(entries, last + 1)
+        low = bisect_left(entries, first)
         pairs += [entries[low:high], list(found.values())[low:high]]
     return pairs
 
 
-def refreshed(rec: Record, first: int = 0, last: int = CAPACITY) -> list:
+def refreshed(rec: Record, first: int = 0, last=None) -> list:
     """imports(), each one's data read again from what it stands for (an older record's node
     nobody needs any more keeps its own)."""
     leaf_at, leaves, older_at, olders = found = imports(rec, first, last)
