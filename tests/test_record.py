@@ -24,7 +24,7 @@ from hypothesis import given, settings
 import tapegrad.record as record_module
 from tapegrad.transforms import records_of
 from oracle import TAPEGRAD
-from tapegrad import Graph, Value
+from tapegrad import Graph, Value, grad
 from tapegrad.nn import MLP
 from test_random_dags import programs, record
 
@@ -588,3 +588,19 @@ def test_a_second_thread_sweeps_while_the_first_imports_new_leaves():
     finally:
         sys.setswitchinterval(interval)
     assert not errors, errors
+
+
+def test_a_record_made_larger_than_the_default_keeps_every_import(monkeypatch):
+    # Imports are found by entry number: none may be missed above the default capacity.
+    monkeypatch.setattr(record_module, "CAPACITY", 1 << 18)
+    record_module.fresh()
+    try:
+        xs = [Value(float(k)) for k in range(40_000)]
+        y = sum(x * 2.0 for x in xs)  # 160,001 entries on one record, most of them imports
+        assert len(y._rec.data) > 1 << 16
+        y.backward()
+        assert all(x.grad == 2.0 for x in xs)
+        assert grad(lambda v: sum(vi * vi for vi in v))([0.5] * 40_000)[-1] == 1.0
+        assert len(Graph(y)) == len(y._rec.data)
+    finally:
+        record_module.fresh()
