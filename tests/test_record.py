@@ -604,3 +604,23 @@ def test_a_record_made_larger_than_the_default_keeps_every_import(monkeypatch):
         assert len(Graph(y)) == len(y._rec.data)
     finally:
         record_module.fresh()
+
+
+def test_forward_mode_finds_an_older_record_imported_above_the_default_capacity(monkeypatch):
+    from tapegrad import jvp
+
+    monkeypatch.setattr(record_module, "CAPACITY", 1 << 18)
+    record_module.fresh()
+    try:
+        def f(x):
+            a = x * 3.0
+            record_module.fresh()  # as if the record had filled up here
+            s = x
+            for _ in range(40_000):  # 80,000 entries on the new record
+                s = s * 1.0
+            return s + a  # its only import of an older record's node, above entry 65,536
+
+        value, tangent = jvp(f, (2.0,), (1.0,))
+        assert (value, tangent) == (8.0, 4.0)
+    finally:
+        record_module.fresh()
