@@ -40,7 +40,7 @@ import numbers
 
 from .graph import sweep_forward
 from .ops import FLOATS, RULES, Op
-from .record import CURRENT, ZERO, backprop, found_at, home_of, imports, reach
+from .record import CURRENT, ZERO, backprop, found_at, imports, reach
 from .value import NodesOf, Value, _data, _record
 
 # ---------------------------------------------------------------------------------------------
