@@ -91,10 +91,9 @@ class Graph:
         if backend not in BACKENDS:
             raise ValueError(f"Graph(backend={backend!r}): the backends are "
                              f"{', '.join(map(repr, BACKENDS))}")
-        self.outputs, self.backend, self._found = outputs, backend, reach(outputs)
-        self._stretches = [(rec, *self._found[rec]) for rec in sorted(self._found,
-                                                                       key=lambda r: r.serial)]
-        self._layout = self._nodes = self._index = None
+        self.outputs, self.backend, found = outputs, backend, reach(outputs)
+        self._stretches = [(rec, *found[rec]) for rec in sorted(found, key=lambda r: r.serial)]
+        self._layout = self._nodes = self._index = self._args = None
         self._compiled = BACKENDS[backend](self)  # another backend's executor, which then runs
         # forward and backward; None for this file's own interpreters
 
@@ -144,9 +143,11 @@ class Graph:
     @property
     def arg_indices(self) -> list:
         """For each node, the positions of its arguments (always smaller than its own)."""
-        homes, entries, at = self._positions()
-        return [() if n < 0 else tuple(at[home][r] for r in home.args[n])
-                for home, n in zip(homes, entries)]
+        if self._args is None:
+            homes, entries, at = self._positions()
+            self._args = [() if n < 0 else tuple(at[home][r] for r in home.args[n])
+                          for home, n in zip(homes, entries)]
+        return self._args
 
     def __len__(self) -> int:
         return len(self._positions()[1])

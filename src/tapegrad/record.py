@@ -246,8 +246,7 @@ def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
     ``floor``, (record, entry), is where the sweep may stop: nothing below it is wanted.
     """
     seeds = list(seeds)
-    symbolic = m is not FLOATS or any(not isinstance(ct, (int, float)) for _, ct in seeds)
-    zero = ZERO if symbolic else 0.0
+    zero = ZERO if m is not FLOATS or any(not isinstance(c, (int, float)) for _, c in seeds) else 0.0
     with LOCK:
         pending, totals, swept = {}, {}, {}  # record -> {entry: running total}; id(leaf) -> its
         for v, ct in seeds:

@@ -305,7 +305,7 @@ class NumpyExecutor:
 
     def __init__(self, graph):
         nodes, arg_indices = graph.nodes, graph.arg_indices
-        self.graph, self._arg_indices = graph, arg_indices  # (kept: publish reads them too)
+        self.graph = graph
         out_index = [graph.index[out] for out in graph.outputs]
         terms, self._root_of = _fused_sums(nodes, arg_indices, set(out_index))
 
@@ -485,7 +485,7 @@ class NumpyExecutor:
         for rec in self._records:  # (all of them, or syncing one would publish again)
             rec.publisher = None
         val, adj, pos, root_of = self.val, self.adj, self.pos, self._root_of
-        for i, (node, args) in enumerate(zip(self.graph.nodes, self._arg_indices)):
+        for i, (node, args) in enumerate(zip(self.graph.nodes, self.graph.arg_indices)):
             if not args:
                 if node._rec is not None:
                     # A constant lives on its record, where other Graphs may add to its gradient
