@@ -88,8 +88,8 @@ class NumpyMath:
 
 for _rule in RULES.values():  # each function op's own NumPy formula, from the table
     if _rule.method:
-        numpy_fn = _rule.numpy or (lambda name: lambda np, x: getattr(np, name)(x))(_rule.method)
-        setattr(NumpyMath, _rule.method, _checked(numpy_fn, _rule.floats))
+        _numpy_fn = _rule.numpy or (lambda name: lambda np, x: getattr(np, name)(x))(_rule.method)
+        setattr(NumpyMath, _rule.method, _checked(_numpy_fn, _rule.floats))
 
 NUMPY_MATH = NumpyMath()
 
