@@ -9,22 +9,64 @@ its bias. The file wraps it with a format tag and a version:
 
     {"format": "tapegrad.state_dict", "version": 1, "module": "MLP",
      "state": {"layers.0.neurons.0.w": [0.23, -0.91], "layers.0.neurons.0.b": 0.0, ...}}
+
+How a save goes: the path is checked (a regular file or nothing yet, in a folder that exists and
+can be written; a symlink is followed to the file it names), the JSON is written to a temporary
+file beside that file, synced to disk, and renamed over it in one step. The temporary file is
+named ``.<name>.tapegrad-<host>-<pid>-<random>.tmp``: a save killed halfway leaves it behind, and
+the next save of the same file removes it once its writer is provably gone.
+
+How a load goes: the file is read up to a size no file of this model can exceed, its nesting and
+its numbers are checked while it is parsed (no recursion limit, no 5,000-digit number, no NaN or
+infinity gets through), and only when every parameter has its number is the model changed.
 """
 
-from __future__ import annotations
-
-import json
-import numbers
-import os
-import secrets
+import hashlib as _hashlib
+import json as _json
+import numbers as _numbers
+import os as _os
+import re as _re
+import reprlib as _reprlib
+import secrets as _secrets
+import stat as _stat
+import time as _time
+from typing import Protocol as _Protocol
 
 from .value import Value
 
 FORMAT = "tapegrad.state_dict"
 VERSION = 1
 
+# What a load accepts. save writes a float as its repr (at most 24 characters, 20 or so for a
+# typical weight, plus ", "); the limits are several times that, so a file edited by hand or
+# pretty-printed (one number a line, indented) still loads, while a file that cannot be this
+# model's is refused before it is read.
+_BYTES_PER_PARAMETER = 64
+_BYTES_PER_NAME = 64  # beside the name itself: its quotes, ": ", brackets, indentation
+_BYTES_OF_SLACK = 64 * 1024  # the format tag, version, module name, whitespace
+_MAX_NUMBER_CHARS = 100  # the exact decimal expansion of 0.1 has 55 characters
+_MAX_DEPTH = 32  # a model file is 3 levels deep: the document, its state, a weight list
 
-def named_parameters(module) -> list[tuple[str, object]]:
+# A leftover temporary file whose writer cannot be checked (another machine sharing the
+# folder, or a pid that may have been reused) is removed once it is this old. A save writes
+# its file within seconds; one untouched for an hour is not being written.
+_STALE_AFTER_SECONDS = 3600.0
+_IMPORTED_AT = _time.time()  # no temporary of this process is older than this module
+
+
+class _Model(_Protocol):
+    """What saving and loading need of a model: its parameters (nn.Module and its kind)."""
+
+    def parameters(self) -> "list[Value]":
+        """The Values to save and load, in a fixed order."""
+
+
+# ---------------------------------------------------------------------------------------------
+# State dicts: names and numbers
+# ---------------------------------------------------------------------------------------------
+
+
+def named_parameters(module: _Model) -> "list[tuple[str, Value | list[Value]]]":
     """(name, parameter) pairs in attribute order, where a parameter is a Value or a list of
     Values. Walks the module's attributes with an explicit stack: Modules and lists of Modules
     are entered, Values and lists of Values are parameters.
@@ -32,7 +74,7 @@ def named_parameters(module) -> list[tuple[str, object]]:
     A custom Module whose ``parameters()`` holds Values this walk cannot find by attribute is
     named by position instead: ``parameters.0``, ``parameters.1``, ...
     """
-    found: list[tuple[str, object]] = []
+    found: "list[tuple[str, Value | list[Value]]]" = []
     stack = [("", module)]
     while stack:
         prefix, obj = stack.pop()
@@ -56,13 +98,13 @@ def named_parameters(module) -> list[tuple[str, object]]:
     return found
 
 
-def _is_module(obj) -> bool:
+def _is_module(obj: object) -> bool:
     """Whether `obj` is a module: anything with a parameters() method (nn.Module and its kind;
     this file does not import nn, which imports it)."""
     return not isinstance(obj, Value) and callable(getattr(obj, "parameters", None))
 
 
-def state_dict(module) -> dict:
+def state_dict(module: _Model) -> "dict[str, float | list[float]]":
     """``{name: float or list of floats}``: a copy of the parameters' data."""
     return {
         name: [v.data for v in p] if isinstance(p, list) else p.data
@@ -70,175 +112,663 @@ def state_dict(module) -> dict:
     }
 
 
-def _is_number(x) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
-def load_state_dict(module, state) -> None:
+def load_state_dict(module: _Model, state: dict) -> None:
     """Copy ``state``'s numbers into the module's parameters, after checking all of them.
 
     Raises ValueError naming the first problem (a missing or unexpected name, a list of the
-    wrong length, a value that is not a number or too large for a float); nothing is changed
-    unless everything fits.
+    wrong length, a value that is not a finite number or too large for a float); nothing is
+    changed unless everything fits.
     """
     where = f"load_state_dict into {type(module).__name__}"
+    _assign(_checked_values(module, named_parameters(module), state, where))
+
+
+def _assign(checked: "list[tuple[Value, float]]") -> None:
+    """Set each parameter to its checked number: the only step of a load that changes the
+    model, run once everything has been checked."""
+    for p, x in checked:
+        p.data = x
+
+
+def _checked_values(module: _Model, named: "list[tuple[str, Value | list[Value]]]",
+                    state: object, where: str) -> "list[tuple[Value, float]]":
+    """(parameter, its new number) for every parameter of ``module`` (``named``: its
+    named_parameters), read from ``state``; ValueError starting with ``where`` at the first
+    thing that does not fit."""
     if not isinstance(state, dict):
         raise ValueError(f"{where}: expected a dict of name -> numbers, got {type(state).__name__}")
-    named = named_parameters(module)
-    expected = {name for name, _ in named}
-    missing = [name for name, _ in named if name not in state]
-    unexpected = [name for name in state if name not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
-        if unexpected:
-            parts.append(
-                f"unexpected {', '.join(map(str, unexpected[:3]))}"
-                + (" ..." if len(unexpected) > 3 else "")
-            )
-        raise ValueError(
-            f"{where}: the saved parameters do not fit this model ({'; '.join(parts)}); "
-            f"was it saved from a model of the same shape? This one is {module!r}"[:600]
-        )
-    checked = []  # (the parameters, their new values): filled while checking, applied after
+    _check_names(module, state, [name for name, _ in named], where)
+    checked = []
     for name, p in named:
         saved = state[name]
         if isinstance(p, list):
             if not isinstance(saved, list) or len(saved) != len(p):
-                got = f"{len(saved)} numbers" if isinstance(saved, list) else repr(saved)[:40]
+                got = f"{len(saved)} numbers" if isinstance(saved, list) else _brief(saved)
                 raise ValueError(
                     f"{where}: {name} needs a list of {len(p)} numbers, the saved state has {got}; "
                     "was it saved from a model of the same shape?"
                 )
-            values = [_saved_float(where, f"{name}[{i}]", x) for i, x in enumerate(saved)]
-            checked.append((p, values))
+            checked += zip(p, _saved_floats(where, name, saved))
         else:
-            checked.append(([p], [_saved_float(where, name, saved)]))
-    for params, values in checked:  # everything fits: only now change the model
-        for p, x in zip(params, values):
-            p.data = x
+            checked.append((p, _saved_float(where, name, saved)))
+    return checked
 
 
-def _saved_float(where: str, name: str, x) -> float:
+def _check_names(module: _Model, state: dict, names: "list[str]", where: str) -> None:
+    """ValueError listing (the first few) missing and unexpected names, if there are any."""
+    expected = set(names)
+    missing = [name for name in names if name not in state]
+    unexpected = [_cut(str(name)) for name in state if name not in expected]
+    if not (missing or unexpected):
+        return
+    parts = []
+    for word, listed in (("missing", missing), ("unexpected", unexpected)):
+        if listed:
+            parts.append(f"{word} {', '.join(listed[:3])}" + (" ..." if len(listed) > 3 else ""))
+    raise ValueError(
+        f"{where}: the saved parameters do not fit this model ({'; '.join(parts)}); "
+        f"was it saved from a model of the same shape? This one is {module!r}"[:600]
+    )
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, _numbers.Real) and not isinstance(x, bool)
+
+
+def _saved_floats(where: str, name: str, saved: list) -> "list[float]":
+    """The floats of the saved list ``saved`` of parameter ``name``, checked as _saved_float
+    checks one (a finite float, the common case, is taken at once: lists can be long)."""
+    return [x if type(x) is float and x - x == 0.0 else _saved_float(where, f"{name}[{i}]", x)
+            for i, x in enumerate(saved)]
+
+
+def _saved_float(where: str, name: str, x: object) -> float:
     """The float that the saved number ``x`` stands for; ValueError naming ``name`` otherwise.
-    Converting here, while checking, means a number too large for a float is found before the
-    model is touched."""
+    Converting here, while checking, means a number too large for a float, NaN or an infinity
+    is found before the model is touched."""
+    if isinstance(x, _RefusedNumber):
+        raise ValueError(f"{where}: {name} is {x.description()}")
     if not _is_number(x):
-        raise ValueError(f"{where}: {name} is {x!r}, not a number")
+        raise ValueError(f"{where}: {name} is {_brief(x)}, not a number")
     try:
-        return float(x)
+        number = float(x)
     except OverflowError:
         raise ValueError(
             f"{where}: {name} is too large for a float (the largest is about 1.8e308); "
             "the file was not written by save, or was edited: save the model again"
         ) from None
+    if number - number != 0.0:  # nan or ±inf: x - x is nan for both, 0.0 for every finite x
+        raise ValueError(
+            f"{where}: {name} is {number!r}; a parameter must be a finite number (a model with "
+            "a nan or infinite weight gives nan for every input)"
+        )
+    return number
 
 
-def save(module, path) -> None:
+_BRIEF = _reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxlist, _BRIEF.maxdict = 2, 4, 4
+_BRIEF.maxstring = _BRIEF.maxother = _BRIEF.maxlong = 40
+
+
+def _cut(text: str, most: int = 60) -> str:
+    """``text``, or its first ``most`` characters and '...': a name in a file can be megabytes."""
+    return text if len(text) <= most else f"{text[:most]}..."
+
+
+def _brief(x: object) -> str:
+    """repr(x) cut to about 40 characters, for messages: a saved value can be megabytes."""
+    try:
+        return _BRIEF.repr(x)
+    except ValueError:  # an int past Python's 4,300-digit limit for str()
+        return f"a {type(x).__name__} too long to show"
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving
+# ---------------------------------------------------------------------------------------------
+
+
+def save(module: _Model, path: "str | _os.PathLike[str]") -> None:
     """Write the module's parameters to the JSON file ``path``, atomically.
 
-    The JSON goes to a temporary file in the same folder, is flushed to disk, and then renamed
-    over ``path`` in one step (``os.replace``): a reader sees the old file or the new one,
-    never half of one, even if the save is interrupted.
+    ``path`` must name a regular file or nothing yet, in a folder that exists and can be
+    written (``check_save_path`` says what is wrong otherwise, as a ValueError, before anything
+    is written). A symlink is followed: the file it points to is replaced and the link kept. An
+    existing file keeps its permission bits (and, where allowed, its owner); a new one gets what
+    ``open()`` would give it, 0666 less the umask.
+
+    The JSON goes to a temporary file beside the target, is flushed to disk, renamed over the
+    target in one step (``os.replace``), and the folder is synced: a reader sees the old file or
+    the new one, never half of one, even if the save is interrupted. Before writing, the
+    temporaries that killed saves of the same file left behind are removed (only those whose
+    writing process is gone). A model with a nan or infinite parameter is refused with a
+    ValueError naming it, since such a file could not be loaded back.
     """
-    text = json.dumps(
-        {
-            "format": FORMAT,
-            "version": VERSION,
-            "module": type(module).__name__,
-            "state": state_dict(module),
-        }
-    )
-    path = os.fspath(path)
-    folder = check_save_path(path)
-    fd, tmp = _new_file_beside(path, folder)
-    file = None
+    target = check_save_path(path)
+    text = _document_text(module)
+    folder, name = _os.path.split(target)
+    _remove_leftovers(target)
     try:
-        file = os.fdopen(fd, "w", encoding="utf-8")
-        with file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # NOTE: BaseException, so a KeyboardInterrupt mid-save also cleans up its temporary file.
-        if file is None:
-            os.close(fd)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _write_atomically(text, target, folder, name)
+    except OSError as error:  # disk full, a folder changed meanwhile: named by the target
+        raise OSError(
+            error.errno,
+            f"save: could not write {_shown(path)} ({error.strerror or error}); "
+            "the file there, if any, is unchanged",
+        ) from None
+
+
+def _document_text(module: _Model) -> str:
+    """The file's JSON; ValueError naming the first parameter that is nan or infinite."""
+    state = state_dict(module)
+    document = {"format": FORMAT, "version": VERSION, "module": type(module).__name__,
+                "state": state}
+    try:
+        return _json.dumps(document, allow_nan=False)  # in C: refuses nan and ±inf at no cost
+    except ValueError:
+        _refuse_non_finite(state)  # there is one: find it, to name it
         raise
 
 
-def _new_file_beside(path: str, folder: str) -> tuple[int, str]:
-    """A new, uniquely named temporary file in ``folder``, opened for writing: (fd, its path).
+def _refuse_non_finite(state: "dict[str, float | list[float]]") -> None:
+    """ValueError naming the first parameter of ``state`` that is nan or infinite, if any."""
+    for name, value in state.items():
+        numbers = value if isinstance(value, list) else [value]
+        for i, x in enumerate(numbers):
+            if x - x != 0.0:  # nan or ±inf: x - x is nan for both, 0.0 for every finite x
+                where = f"{name}[{i}]" if isinstance(value, list) else name
+                raise ValueError(
+                    f"save: parameter {where} is {x!r}, so the model could not be loaded back; "
+                    "nothing was written (did the training diverge? try a smaller learning rate)"
+                )
 
-    Made with os.open's mode 0o666, so the umask applies and the saved model gets the
-    permissions any new file gets (tempfile.mkstemp would make it 0600, private to its owner).
+
+def _write_atomically(text: str, target: str, folder: str, name: str) -> None:
+    """Write ``text`` to a new temporary file beside ``target``, sync it, rename it over
+    ``target``, sync the folder. Whatever interrupts it, the temporary file is removed."""
+    existing = _stat_or_none(target)
+    # The temporary file is never readable by more people than the final file will be: it is
+    # made with the existing file's bits (which the umask can only narrow, set exactly below),
+    # or with 0666 less the umask for a new file, exactly what open() gives.
+    fd, tmp = _new_temporary(folder, name, _stat.S_IMODE(existing.st_mode) if existing else 0o666)
+    file = None
+    try:
+        if existing is not None:
+            _copy_owner_and_mode(fd, tmp, existing)
+        file = _os.fdopen(fd, "w", encoding="utf-8")
+        with file:
+            file.write(text)
+            file.flush()
+            _os.fsync(file.fileno())
+        _os.replace(tmp, target)
+    except BaseException:
+        # NOTE: BaseException, so a KeyboardInterrupt mid-save also cleans up its temporary file.
+        if file is None:
+            _os.close(fd)
+        try:
+            _os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _sync_folder(folder)
+
+
+def _stat_or_none(path: str) -> "_os.stat_result | None":
+    try:
+        return _os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _copy_owner_and_mode(fd: int, tmp: str, existing: _os.stat_result) -> None:
+    """Give the temporary file the owner, group and permission bits of the file it replaces.
+    The owner is kept where the system allows it (root saving a user's file; a user keeping
+    the file's group); the mode always. chown first: it can clear set-id bits."""
+    if hasattr(_os, "fchown"):
+        try:
+            _os.fchown(fd, existing.st_uid, existing.st_gid)
+        except OSError:
+            pass  # not allowed: the file becomes the saver's, as any rewritten file would
+    mode = _stat.S_IMODE(existing.st_mode)
+    if hasattr(_os, "fchmod"):
+        _os.fchmod(fd, mode)
+    else:
+        _os.chmod(tmp, mode)
+
+
+def _new_temporary(folder: str, name: str, mode: int) -> "tuple[int, str]":
+    """A new temporary file for ``name`` in ``folder``, opened for writing: (fd, its path).
+
+    Made by os.open with ``mode`` (the umask applies, as for any new file; tempfile.mkstemp
+    would make it 0600) and O_EXCL, so an existing file or symlink is never opened.
     """
     while True:
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        tmp = _os.path.join(folder, _temporary_name(name))
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+            return _os.open(tmp, _os.O_WRONLY | _os.O_CREAT | _os.O_EXCL, mode), tmp
         except FileExistsError:  # a name already taken: draw another
             continue
 
 
-def check_save_path(path) -> str:
-    """The folder that ``save(module, path)`` would write into; FileNotFoundError, saying so,
-    when it does not exist. A training run calls it before it starts, so a mistyped path fails
-    at once rather than after the training is done."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(
-            f"save: cannot write {path!r}: the folder {folder!r} does not exist; create it first"
+def _sync_folder(folder: str) -> None:
+    """fsync the folder, so the rename itself survives a power cut. Where a folder cannot be
+    opened (Windows) or synced (some file systems), the rename is done and that is all."""
+    if not hasattr(_os, "O_DIRECTORY"):
+        return
+    try:
+        fd = _os.open(folder, _os.O_RDONLY | _os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        _os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        _os.close(fd)
+
+
+def check_save_path(path: "str | _os.PathLike[str]") -> str:
+    """The file that ``save(module, path)`` would write, with symlinks resolved; ValueError,
+    naming ``path`` and saying what to pass, when save would refuse it or fail on it.
+
+    Refused: an empty path, a path ending in '/', a folder, anything that is not a regular
+    file (a device such as /dev/null, a fifo, a socket), a file that cannot be written, a
+    folder that does not exist, is not a folder, or cannot be written into. A training run
+    calls it before it starts, so a mistyped path fails at once rather than after the
+    training is done.
+    """
+    text = _path_text("save", path)
+    shown = _shown(path)
+    if not text:
+        raise ValueError("save: the path is empty; pass a file name such as 'model.json'")
+    if text.endswith(_os.sep) or (_os.altsep and text.endswith(_os.altsep)):
+        raise ValueError(
+            f"save: {shown} ends in {text[-1]!r}, so it names a folder, not a file; pass a file "
+            f"path such as {_os.path.join(text, 'model.json')!r}"
         )
-    return folder
+    target = _os.path.realpath(text)
+    if _os.path.islink(text):
+        shown = f"{shown} (a symlink to {target!r})"
+    _check_target(text if target == _os.path.abspath(text) else target, target, shown)
+    _check_folder(_os.path.dirname(target), shown)
+    return target
 
 
-def load(module, path) -> None:
+def _check_target(written: str, target: str, shown: str) -> None:
+    """ValueError unless ``target`` is a writable regular file or does not exist yet
+    (``written``: the target as the user wrote it, where no symlink was followed)."""
+    try:
+        st = _os.stat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # nothing there yet (or a parent is not a folder: _check_folder says so)
+    except OSError as error:  # a symlink loop, a folder that cannot be searched
+        raise ValueError(
+            f"save: cannot write {shown}: {error.strerror or error}; pass another path"
+        ) from None
+    if _stat.S_ISDIR(st.st_mode):
+        raise ValueError(
+            f"save: {shown} is a folder; pass a file path inside it, such as "
+            f"{_os.path.join(written, 'model.json')!r}"
+        )
+    if not _stat.S_ISREG(st.st_mode):
+        raise ValueError(
+            f"save: {shown} is {_kind(st.st_mode)}, not a regular file, and save writes only "
+            "regular files; pass a path such as 'model.json'"
+        )
+    if not _os.access(target, _os.W_OK):
+        raise ValueError(
+            f"save: {shown} is read-only; make it writable (chmod u+w) or pass another path"
+        )
+
+
+def _check_folder(folder: str, shown: str) -> None:
+    """ValueError unless ``folder`` is a folder this process can create files in."""
+    if _os.path.lexists(folder) and not _os.path.isdir(folder):
+        raise ValueError(
+            f"save: cannot write {shown}: {folder!r} is a file, not a folder; pass a path in "
+            "an existing folder"
+        )
+    if not _os.path.isdir(folder):
+        raise ValueError(
+            f"save: cannot write {shown}: the folder {folder!r} does not exist; create it "
+            "first, or pass a path in an existing folder"
+        )
+    if not _os.access(folder, _os.W_OK | _os.X_OK):
+        raise ValueError(
+            f"save: cannot write {shown}: the folder {folder!r} cannot be written into (no "
+            "permission, or a read-only disk); pass a path in a folder you can write to"
+        )
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not regular is, in words: 'a character device', ..."""
+    kinds = [(_stat.S_ISCHR, "a character device"), (_stat.S_ISBLK, "a block device"),
+             (_stat.S_ISFIFO, "a fifo (named pipe)"), (_stat.S_ISSOCK, "a socket")]
+    return next((word for test, word in kinds if test(mode)), "a special file")
+
+
+def _path_text(verb: str, path: object) -> str:
+    """``path`` as a str (str, bytes or os.PathLike); TypeError saying what to pass otherwise."""
+    try:
+        return _os.fsdecode(_os.fspath(path))
+    except TypeError:
+        raise TypeError(
+            f"{verb}: path must be a file name (a str or a pathlib.Path such as 'model.json'), "
+            f"got {_brief(path)} of type {type(path).__name__}"
+        ) from None
+
+
+def _shown(path: object) -> str:
+    """The path as the user wrote it, for messages: the repr of its text."""
+    try:
+        return repr(_os.fsdecode(_os.fspath(path)))
+    except TypeError:
+        return _brief(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Leftovers of killed saves
+# ---------------------------------------------------------------------------------------------
+
+
+def _host() -> str:
+    """This machine's name as it appears in a temporary file's name: letters and digits only
+    (a folder shared over the network is written by several machines, and a pid says nothing
+    about another machine's processes)."""
+    node = _os.uname().nodename if hasattr(_os, "uname") else _os.environ.get("COMPUTERNAME", "")
+    return _re.sub(r"[^A-Za-z0-9]", "", node)[:32] or "host"
+
+
+def _stem(name: str) -> str:
+    """The target's file name as it starts its temporaries' names; a very long one is cut and
+    completed by a hash, so the temporary name stays within the 255 bytes a name may have."""
+    if len(name) <= 120:
+        return name
+    return f"{name[:80]}~{_hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}"
+
+
+def _temporary_name(name: str) -> str:
+    """``.<name>.tapegrad-<host>-<pid>-<16 hex digits>.tmp``: hidden, unique, and saying which
+    file, machine and process it belongs to."""
+    return f".{_stem(name)}.tapegrad-{_host()}-{_os.getpid()}-{_secrets.token_hex(8)}.tmp"
+
+
+def _temporary_pattern(name: str) -> "_re.Pattern[str]":
+    """What the temporaries of saves to ``name`` look like, with the host and pid captured."""
+    return _re.compile(
+        _re.escape(f".{_stem(name)}.tapegrad-")
+        + r"(?P<host>[A-Za-z0-9]{1,32})-(?P<pid>[1-9][0-9]{0,9})-[0-9a-f]{16}\.tmp"
+    )
+
+
+def _remove_leftovers(path: "str | _os.PathLike[str]") -> "list[str]":
+    """Remove the temporary files that interrupted saves of ``path`` left beside it; return
+    their paths. ``save`` calls it before each write.
+
+    Only files named like this module's temporaries of that very file are candidates, and of
+    those only regular files whose writer is provably gone: its process, on this machine, no
+    longer runs (or is a zombie, or started after the file was last written: its pid was
+    reused), or the file has not been touched for an hour. A save running meanwhile in another
+    process or thread keeps its temporary file.
+    """
+    target = _os.path.realpath(_path_text("save", path))
+    folder, name = _os.path.split(target)
+    pattern = _temporary_pattern(name)
+    removed = []
+    try:
+        entries = list(_os.scandir(folder))
+    except OSError:
+        return removed  # a folder that cannot be listed has nothing we could remove
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if found and _is_abandoned(entry, found["host"], int(found["pid"])):
+            try:
+                _os.unlink(entry.path)
+            except OSError:
+                continue  # another save removed it first, or it is not ours to remove
+            removed.append(entry.path)
+    return removed
+
+
+def _is_abandoned(entry: _os.DirEntry, host: str, pid: int) -> bool:
+    """Whether the temporary file ``entry``, written by process ``pid`` on ``host``, is
+    provably no longer being written."""
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return False
+    if not _stat.S_ISREG(st.st_mode):
+        return False  # save makes regular files only: a folder or symlink so named is not ours
+    if _time.time() - st.st_mtime > _STALE_AFTER_SECONDS:
+        return True
+    if host != _host():
+        return False  # another machine's process: its pid means nothing here
+    return not _may_be_writing(pid, st.st_mtime)
+
+
+def _may_be_writing(pid: int, written_at: float) -> bool:
+    """Whether process ``pid`` of this machine may still be writing a file it last wrote at
+    ``written_at``. False only when that is certain; True whenever it cannot be told."""
+    if pid == _os.getpid():
+        # A thread of this process may be writing it, unless it is older than this module:
+        # then a process before us had our pid (a container's pid 1, restarted).
+        return written_at >= _IMPORTED_AT - 2.0
+    if _os.name == "nt":
+        return True  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        _os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True  # PermissionError: it exists, another user's
+    return not _linux_says_gone(pid, written_at)
+
+
+def _linux_says_gone(pid: int, written_at: float) -> bool:
+    """Whether /proc shows that process ``pid``, which exists, is not the writer of a file last
+    written at ``written_at``: it has ended and waits to be reaped (a zombie), or it started
+    after that (its pid was reused). False where /proc cannot tell (not Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()  # after the command name in (...)
+        with open("/proc/stat", "rb") as f:
+            booted = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
+        state, ticks = fields[0], int(fields[19])  # the stat fields 3 and 22: man 5 proc
+        started = booted + ticks / _os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    return state in (b"Z", b"X") or started > written_at + 2.0  # 2 s: the clocks' resolution
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+
+def load(module: _Model, path: "str | _os.PathLike[str]") -> None:
     """Set the module's parameters from a file written by ``save``.
 
-    A missing file raises FileNotFoundError; a file that is not a tapegrad state dict
-    (corrupt, truncated, something else) or that does not fit the model raises ValueError.
-    Either way the message names the file, and the model is left as it was.
+    A missing file raises FileNotFoundError. Every bad file raises ValueError naming it and
+    saying what is wrong: not a regular file, larger than any file of this model can be, not
+    text, broken JSON, nested too deep, a number of too many digits, NaN, an infinity or a
+    number too large for a float, not a tapegrad state dict, or one that does not fit the
+    model. Either way the model is left as it was.
+
+    The size limit is ``64 bytes a parameter + 64 bytes and the length of each name + 64 KiB``,
+    several times what save writes; at most that much is read.
     """
-    path = os.fspath(path)
+    text_path = _path_text("load", path)
+    where = f"load: {_shown(path)}"
+    named = named_parameters(module)
+    data = _read_bounded(text_path, where, *_size_limit(named))
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"load: there is no file {path!r}; save a model there first with "
-            "tapegrad.serialize.save(model, path)"
-        ) from None
+        text = data.decode("utf-8-sig")  # -sig: a byte-order mark from an editor is fine
     except UnicodeDecodeError:
-        raise ValueError(f"load: {path!r} is not a tapegrad model file (not text)") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"load: {path!r} is not a tapegrad model file: its JSON is broken at line "
-            f"{error.lineno}, column {error.colno} ({error.msg}); the file is corrupt or "
-            "truncated, save the model again"
-        ) from None
+        raise ValueError(f"{where} is not a tapegrad model file (not text)") from None
+    document = _parse(text, where)
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ValueError(
-            f"load: {path!r} is JSON but not a tapegrad model file (no "
+            f"{where} is JSON but not a tapegrad model file (no "
             f'"format": "{FORMAT}" field); was it written by tapegrad.serialize.save?'
         )
     if document.get("version") != VERSION:
         raise ValueError(
-            f"load: {path!r} has format version {document.get('version')!r}; this tapegrad "
+            f"{where} has format version {_brief(document.get('version'))}; this tapegrad "
             f"reads version {VERSION}"
         )
+    _assign(_checked_values(module, named, document.get("state"), where))
+
+
+def _size_limit(named: "list[tuple[str, Value | list[Value]]]") -> "tuple[int, int]":
+    """(the largest file that can hold the parameters ``named``, generously (see load), how
+    many parameters they are)."""
+    count = sum(len(p) if isinstance(p, list) else 1 for _, p in named)
+    names = sum(_BYTES_PER_NAME + len(name) for name, _ in named)
+    return _BYTES_PER_PARAMETER * count + names + _BYTES_OF_SLACK, count
+
+
+def _read_bounded(path: str, where: str, limit: int, count: int) -> bytes:
+    """The file's bytes, reading at most ``limit + 1`` of them; ValueError for anything that
+    is not a regular file (checked before opening: opening a fifo would wait for a writer, a
+    device may do anything) or that holds more than ``limit`` bytes, too many for ``count``
+    parameters."""
     try:
-        load_state_dict(module, document.get("state"))
-    except ValueError as error:
-        raise ValueError(f"load: {path!r}: {error}") from None
+        _check_loadable(_os.stat(path), where)
+        # O_NONBLOCK: should the path become a fifo after the check, opening it does not hang
+        flags = _os.O_RDONLY | getattr(_os, "O_NONBLOCK", 0) | getattr(_os, "O_BINARY", 0)
+        fd = _os.open(path, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{where}: there is no such file; save a model there first with "
+            "tapegrad.serialize.save(model, path)"
+        ) from None
+    except OSError as error:  # no permission, a symlink loop, ...
+        raise OSError(error.errno, f"{where}: cannot read it ({error.strerror or error})") from None
+    with open(fd, "rb") as file:
+        st = _os.fstat(fd)
+        _check_loadable(st, where)  # the path may have changed since the check above
+        data = b"" if st.st_size > limit else file.read(limit + 1)
+    if st.st_size > limit or len(data) > limit:
+        size = f"{st.st_size:,} bytes" if st.st_size > limit else f"more than {limit:,} bytes"
+        raise ValueError(
+            f"{where} is {size}, larger than a file of this model's {count:,} parameters can be "
+            f"(at most {limit:,} bytes); is it the right file, saved from this model's shape?"
+        )
+    return data
 
 
-__all__ = ["named_parameters", "state_dict", "load_state_dict", "save", "load", "check_save_path"]
+def _check_loadable(st: _os.stat_result, where: str) -> None:
+    """ValueError unless ``st`` is a regular file's."""
+    if _stat.S_ISDIR(st.st_mode):
+        raise ValueError(f"{where} is a folder; pass the path of a file written by save")
+    if not _stat.S_ISREG(st.st_mode):
+        raise ValueError(
+            f"{where} is {_kind(st.st_mode)}, not a file written by save; pass the path of "
+            "a saved model"
+        )
+
+
+class _RefusedNumber:
+    """A number of the file that no parameter may have (NaN, an infinity, one of too many
+    digits), kept as its text while parsing: the check of the parameters then names it."""
+
+    def __init__(self, text: str, why: str):
+        self.text, self.why = text, why
+
+    def description(self) -> str:
+        """What the number is and why it is refused, for the message."""
+        shown = self.text if len(self.text) <= 24 else f"{self.text[:12]}...{self.text[-4:]}"
+        return f"{shown}: {self.why}"
+
+    def __repr__(self) -> str:
+        return self.description().partition(":")[0]
+
+
+def _parsed_constant(text: str) -> _RefusedNumber:
+    """json's NaN, Infinity and -Infinity: never a parameter."""
+    return _RefusedNumber(text, "a parameter must be a finite number (save never writes it)")
+
+
+def _too_long(text: str) -> "_RefusedNumber | None":
+    """The refusal of a number written with more than _MAX_NUMBER_CHARS characters, or None."""
+    if len(text) > _MAX_NUMBER_CHARS:
+        return _RefusedNumber(text, f"a number written with {len(text):,} characters; save "
+                                    "writes at most 24, so the file was not written by save")
+    return None
+
+
+def _parsed_float(text: str) -> "float | _RefusedNumber":
+    """A JSON number with a fraction or exponent: a float if it is short and finite (1e999
+    would become inf)."""
+    refused = _too_long(text)
+    if refused is not None:
+        return refused
+    number = float(text)
+    if number - number != 0.0:
+        return _RefusedNumber(text, "too large for a float (the largest is about 1.8e308)")
+    return number
+
+
+def _parsed_int(text: str) -> "int | _RefusedNumber":
+    """A JSON whole number: an int if it is short (converting a long one costs time
+    quadratic in its digits, and Python refuses more than 4,300)."""
+    refused = _too_long(text)
+    return refused if refused is not None else int(text)
+
+
+def _parse(text: str, where: str) -> object:
+    """The JSON document in ``text``; ValueError starting with ``where`` if it is broken or
+    nested deeper than _MAX_DEPTH (checked first: json's parser recurses in C, and with the
+    recursion limit raised a deep file would crash the interpreter)."""
+    deep = f"{where} is not a tapegrad model file: its JSON is nested more than {_MAX_DEPTH} " \
+           "levels deep (a model file has 3); the file is corrupt or not a saved model"
+    if _nested_deeper_than(text, _MAX_DEPTH):
+        raise ValueError(deep)
+    try:
+        return _json.loads(text, parse_float=_parsed_float, parse_int=_parsed_int,
+                           parse_constant=_parsed_constant)
+    except _json.JSONDecodeError as error:
+        raise ValueError(
+            f"{where} is not a tapegrad model file: its JSON is broken at line "
+            f"{error.lineno}, column {error.colno} ({error.msg}); the file is corrupt or "
+            "truncated, save the model again"
+        ) from None
+    except RecursionError:  # a recursion limit set below _MAX_DEPTH's needs
+        raise ValueError(deep) from None
+
+
+_STRUCTURE = _re.compile(r'["\\\[\]{}]')  # what decides JSON's nesting: quotes, escapes, brackets
+
+
+def _nested_deeper_than(text: str, limit: int) -> bool:
+    """Whether brackets outside strings nest more than ``limit`` deep in ``text``.
+
+    Steps only over the characters that matter (a saved model has a few per neuron), in one
+    pass: inside a string a backslash hides the next character, a quote ends it; outside,
+    [ and { go one level down, ] and } one up.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth, in_string, hidden = 0, False, -1
+    for match in _STRUCTURE.finditer(text):
+        at, char = match.start(), match.group()
+        if at == hidden:
+            continue
+        if in_string:
+            if char == "\\":
+                hidden = at + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "[" or char == "{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char == "]" or char == "}":
+            depth -= 1
+    return False
+
+
+__all__ = ["named_parameters", "state_dict", "load_state_dict", "save", "load", "check_save_path",
+           "FORMAT", "VERSION"]
