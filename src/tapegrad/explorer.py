@@ -18,12 +18,10 @@ Because every node comes after its arguments, when the backward walk reaches a n
 it has already been visited, so its gradient is complete: that is why one reverse sweep suffices.
 """
 
-from __future__ import annotations
-
-import json
-import math
-import re
-from importlib import resources
+import json as _json
+import math as _math
+import re as _re
+from importlib import resources as _resources
 
 from .explain import local_partials
 from .graph import Graph
@@ -107,19 +105,19 @@ def explorer_html(
         ],
         "modes": modes,
     }
-    page = resources.files("tapegrad").joinpath(TEMPLATE).read_text(encoding="utf-8")
+    page = _resources.files("tapegrad").joinpath(TEMPLATE).read_text(encoding="utf-8")
     title = title or f"{out_name}: forward, backward and forward mode"
     # Strict JSON (JavaScript has no NaN or Infinity literals), and no "</" inside <script>,
     # or the browser would end the script there.
-    payload = json.dumps(_json_safe(data), ensure_ascii=False, allow_nan=False)
+    payload = _json.dumps(_json_safe(data), ensure_ascii=False, allow_nan=False)
     fill = {"TITLE": _html_escape(title), "SVG": svg, "DATA": payload.replace("</", "<\\/")}
     # One pass, so a label that happens to read {{DATA}} is never filled in itself.
-    return re.sub(r"\{\{(TITLE|SVG|DATA)\}\}", lambda m: fill[m.group(1)], page)
+    return _re.sub(r"\{\{(TITLE|SVG|DATA)\}\}", lambda m: fill[m.group(1)], page)
 
 
 def _json_safe(obj):
     """`obj` with every non-finite float written as a string ("inf", "-inf", "nan")."""
-    if isinstance(obj, float) and not math.isfinite(obj):
+    if isinstance(obj, float) and not _math.isfinite(obj):
         return str(obj)
     if isinstance(obj, dict):
         return {k: _json_safe(v) for k, v in obj.items()}
