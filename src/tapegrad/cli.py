@@ -59,17 +59,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _binding(text: str) -> tuple[str, float]:
-    """'x=2' -> ('x', 2.0), for --at."""
+    """'x=2' -> ('x', 2.0), for --at: a name, '=' and a finite number as float() reads it."""
+    from math import isfinite
+
+    shown = repr(text if len(text) <= 40 else text[:37] + "...")  # repr: control chars escaped
     name, sep, value = text.partition("=")
     name = name.strip()
     if not sep or not name:
-        raise UsageError(f"--at {text!r}: write a name, '=' and a number, e.g. --at x=2")
+        raise UsageError(f"--at {shown}: write a name, '=' and a number, e.g. --at x=2")
     try:
         number = float(value)
     except ValueError:
-        raise UsageError(f"--at {text!r}: {value.strip()!r} is not a number") from None
-    if not math.isfinite(number):
-        raise UsageError(f"--at {text!r}: the value must be a finite number")
+        value = value.strip()
+        value = value if len(value) <= 20 else value[:17] + "..."
+        raise UsageError(f"--at {shown}: {value!r} is not a number") from None
+    if not isfinite(number):
+        raise UsageError(f"--at {shown}: the value must be a finite number")
     return name, number
 
 
@@ -111,20 +116,25 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _protect_expression(argv: list[str]) -> list[str]:
     """An expression that starts with '-' ("-x**2") would look like an option to argparse;
-    a leading space keeps it an argument (explain strips it again)."""
+    a leading space keeps it an argument (explain strips it again). Options are recognised as
+    argparse recognises them, abbreviations included (--a for --at), so an expression such as
+    "--x" (minus minus x) is one."""
     argv = list(argv)
     if not argv or argv[0] != "explain":
         return argv
+    takes_value = ("--at", "--svg", "--html")
     i = 1
     while i < len(argv):
         word = argv[i]
         if word == "--":
             break
-        if word in ("--at", "--svg", "--html"):
-            i += 2  # the option and its value
-            continue
-        if word.split("=")[0] in EXPLAIN_OPTIONS:
-            i += 1
+        option, equals, _ = word.partition("=")
+        abbreviates = option.startswith("--") and len(option) > 2
+        known = [o for o in EXPLAIN_OPTIONS
+                 if o == option or (abbreviates and o.startswith(option))]
+        if known:
+            # the option and its value; an ambiguous one (--h) is left for argparse to refuse
+            i += 2 if len(known) == 1 and known[0] in takes_value and not equals else 1
             continue
         if word.startswith("-"):
             argv[i] = " " + word
@@ -147,40 +157,131 @@ def _run_demo(args) -> int:
     return 0
 
 
-def _run_explain(args) -> int:
-    from .explain import ExplainError, build, describe
+def _run_explain(args: "_argparse.Namespace") -> int:
+    """``tapegrad explain``: everything is computed first -- the explanation, the drawing, the
+    page -- then the files are written, all or none, and only then is anything printed; so a
+    mistake anywhere ends with its one line on stderr and leaves no file behind."""
+    from .explain import ExplainError, build, describe, visible
 
-    bindings = {}
+    bindings: dict[str, float] = {}
     for text in args.at:
         name, number = _binding(text)
         if name in bindings:
-            raise UsageError(f"--at {name}= is given twice; give each input one value")
+            raise UsageError(f"--at {visible(name)}= is given twice; give each input one value")
         bindings[name] = number
+    files = {}
     try:
         output, inputs = build(args.expr, bindings)
-        print(describe(args.expr, output, inputs))  # also back-propagates, for the drawings
-        if args.svg or args.html:
-            if args.svg:
-                from .viz import to_svg
+        text = describe(args.expr, output, inputs)  # also back-propagates, for the drawings
+        if args.svg is not None:
+            from .viz import to_svg
 
-                _write(args.svg, to_svg(output))
-            if args.html:
-                from .explorer import explorer_html
+            files["--svg"] = (args.svg, to_svg(output))
+        if args.html is not None:
+            from .explorer import MAX_NODES, explorer_html
+            from .viz import MAX_NODES as MAX_DRAWN
 
-                title = f"{' '.join(args.expr.split())} at {', '.join(args.at)}"
-                _write(args.html, explorer_html(output, inputs, title=title))
+            if len(Graph(output)) > MAX_NODES:
+                raise UsageError(
+                    f"--html: the graph has {len(Graph(output))} nodes, and the explorer page "
+                    f"steps through at most {MAX_NODES}; explain a shorter expression, or leave "
+                    f"out --html (--svg draws any graph, showing its {MAX_DRAWN} nodes nearest "
+                    "the output)")
+            at = ", ".join(f"{name} = {leaf.data:g}" for name, leaf in inputs.items())
+            title = visible(" ".join(args.expr.split())) + (f" at {at}" if at else "")
+            files["--html"] = (args.html, explorer_html(output, inputs, title=title))
     except ExplainError as error:
         raise UsageError(str(error)) from None
+    _write(files)
+    print(text)
+    for path, _ in files.values():
+        print(f"wrote {visible(path)}")
     return 0
 
 
-def _write(path: str, text: str) -> None:
+def _write(files: dict[str, tuple[str, str]]) -> None:
+    """Write `files` (option -> (path, text)), all or none, each atomically: every text goes to
+    a temporary file beside its target, and only once all of them are complete do they replace
+    their targets (os.replace: a reader sees the old file or the new one, never half of one).
+    A symlink is written through to its target; an existing file keeps its mode and owner; a
+    stream (/dev/stdout, a named pipe) is written directly, last. Every path is checked first,
+    and a failure removes the temporary files: the targets stay as they were."""
+    import os
+    import stat
+    import tempfile
+
+    def checked(option: str, path: str, seen: dict) -> tuple[str, "os.stat_result | None"]:
+        """The file `path` names (symlinks followed) and its stat, if it exists."""
+        shown = repr(path)  # (repr writes control characters escaped)
+        if not path.strip():
+            raise UsageError(f"{option} needs a file name, e.g. {option} f.{option[2:]}")
+        if path.endswith(("/", os.sep)) or os.path.isdir(path):
+            raise UsageError(f"{option} {shown} is a folder; name a file in it, e.g. "
+                             f"{os.path.join(path, 'f.' + option[2:])!r}")
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UsageError(f"{seen[real]} and {option} both name {shown}; give each its own file")
+        seen[real] = option
+        if not os.path.isdir(os.path.dirname(real)):
+            raise UsageError(f"{option}: cannot write {shown}: there is no folder "
+                             f"{os.path.dirname(path) or '.'!r}")
+        existing = os.stat(real) if os.path.exists(real) else None
+        if existing and not stat.S_ISREG(existing.st_mode) and not is_stream(existing):
+            raise UsageError(f"{option} {shown} is not a regular file; name a file to write")
+        return real, existing
+
+    def is_stream(existing: "os.stat_result | None") -> bool:
+        """A character device or a named pipe: written as it is, never replaced."""
+        return existing is not None and (stat.S_ISCHR(existing.st_mode)
+                                         or stat.S_ISFIFO(existing.st_mode))
+
+    def staged(real: str, existing: "os.stat_result | None", text: str) -> str:
+        """A complete temporary copy of the new `real`, with the mode (and, if allowed, the
+        owner) the file has, or the mode a new file gets (0666 less the umask)."""
+        folder, name = os.path.split(real)
+        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        pending.append(temp)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        if existing is None:
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(temp, 0o666 & ~mask)
+        else:
+            os.chmod(temp, stat.S_IMODE(existing.st_mode))
+            try:
+                os.chown(temp, existing.st_uid, existing.st_gid)
+            except OSError:
+                pass  # not ours to give away: the file becomes the writer's
+        return temp
+
+    seen: dict[str, str] = {}
+    plan = [(option, path, text, *checked(option, path, seen))
+            for option, (path, text) in files.items()]
+    pending: list[str] = []  # temporary files not yet moved into place
     try:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        moves = []
+        for option, path, text, real, existing in plan:
+            if not is_stream(existing):
+                moves.append((option, path, staged(real, existing, text), real))
+        for option, path, temp, real in moves:
+            os.replace(temp, real)
+            pending.remove(temp)
+        for option, path, text, real, existing in plan:
+            if is_stream(existing):
+                with open(real, "w", encoding="utf-8") as out:
+                    out.write(text)
     except OSError as error:
-        raise UsageError(f"cannot write {path!r}: {error.strerror}") from None
-    print(f"wrote {path}")
+        raise UsageError(f"{option}: cannot write {path!r}: "
+                         f"{error.strerror or error}") from None
+    finally:
+        for temp in pending:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
 
 
 def main(argv=None) -> int:
