@@ -4,7 +4,7 @@ the engine's size budget, and what `import tapegrad` costs.
 The layers, in order (docs: ../shared/DESIGN.md). A module may import modules of its own layer
 or of the layers before it -- at module level and inside functions alike:
 
-    ops -> record -> value -> graph -> transforms, gradcheck -> nn, losses, optim, datasets,
+    ops -> record -> value -> graph -> transforms, gradcheck, memory -> nn, losses, optim, datasets,
     serialize -> backends -> the tools (viz, explain, explorer, demo, cli, plots, plain)
 
 Where a lower layer needs a higher one, the higher one registers itself: the NumPy backend in
@@ -30,7 +30,7 @@ LAYERS = [
     ["record"],
     ["value"],
     ["graph"],
-    ["transforms", "gradcheck"],
+    ["transforms", "gradcheck", "memory"],
     ["nn", "losses", "optim", "datasets", "serialize"],
     ["backends", "backends.leaf_store", "backends.numpy", "backends.numpy_math"],
     ["viz", "explain", "explorer", "demo", "cli", "plots", "plain", "__main__"],

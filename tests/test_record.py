@@ -353,14 +353,6 @@ def test_micrograds_draw_dot_trace_sees_one_id_per_node():
     assert len(nodes) == 6  # x, 2, shared, shared*shared, relu, the sum
 
 
-def test_topological_order_takes_any_iterable():
-    from tapegrad.graph import topological_order
-
-    x = Value(1.0)
-    y = x * 2 + 1
-    assert topological_order(v for v in [y]) == topological_order([y])
-
-
 def test_threads_recording_at_once_each_get_their_own_record():
     import sys
     import threading

@@ -12,6 +12,7 @@ from .graph import Graph
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .gradcheck import GradcheckError, gradcheck
 from . import backends as _backends  # registers Graph(..., backend="numpy")
+from . import memory as _memory  # registers the watch for graphs kept alive by mistake
 
 
 def _repr_svg_(self) -> str:

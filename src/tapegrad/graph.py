@@ -18,8 +18,8 @@ from itertools import compress
 
 from .ops import FLOATS, FORWARD
 
-from .record import (LOCK, backprop, found_at, home_of, imports, partials_at, reach, refreshed,
-                     sync)
+from .record import (LOCK, backprop, found_at, home_of, imports, operands, partials_at, reach,
+                     refreshed, sync)
 from .value import NodesOf, Value, node_at
 
 # Interpreters of a Graph besides this file's own, by name: a backend registers itself here
@@ -40,7 +40,7 @@ def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
     with LOCK:
         for rec, mask, first, last in stretches:
             sync(rec)
-            data, ops, args, constants = rec.data, rec.op, rec.args, rec.k
+            data, ops, args = rec.data, rec.op, rec.args
             tangent = tangents[rec] = [None] * (last + 1)
             leaf_at, leaves, older_at, olders = refreshed(rec, first, last)
             for i, leaf in zip(leaf_at, leaves):
@@ -58,11 +58,8 @@ def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
                 if not refs or n in seeded:
                     continue
                 if seeds is None:  # replay
-                    xs = [data[r] for r in refs]
-                    if n in constants:
-                        xs.append(constants[n])
                     try:
-                        data[n] = FORWARD[ops[n]](FLOATS, *xs)
+                        data[n] = FORWARD[ops[n]](FLOATS, *operands(rec, n, data))
                     except (ArithmeticError, ValueError) as error:
                         error.entry = (rec, n)  # for the caller to name the node
                         raise
@@ -239,9 +236,4 @@ class Graph:
         return f"<Graph of {len(self)} nodes, {len(self.outputs)} output(s)>"
 
 
-def topological_order(outputs) -> list:
-    """Every node the outputs depend on, each after its arguments (Graph(*outputs).nodes)."""
-    return Graph(*outputs).nodes
-
-
-__all__ = ["Graph", "topological_order", "sweep_forward", "BACKENDS"]
+__all__ = ["Graph", "sweep_forward", "BACKENDS"]

@@ -83,10 +83,7 @@ def _log(x):
 def _sigmoid(x):
     # Two branches so that exp only ever sees a number <= 0: sigmoid(±1000) is 1 or 0, never an
     # OverflowError.
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else (e := math.exp(x)) / (1.0 + e)
 
 
 def _finite(fn):

@@ -46,7 +46,8 @@ from .ops import FLOATS, PARTIALS, Op
 CAPACITY = 1 << 16  # entries a record takes before new nodes go on a fresh one
 
 LOCK = _thread.RLock()  # held by every sweep
-_serials = itertools.count()
+SERIALS = itertools.count()  # numbers records, and leaves (value.py), in the order made
+AFTER_BACKWARD = []  # called with the records each backward() swept (tapegrad.memory's watch)
 
 
 class Record:
@@ -67,13 +68,10 @@ class Record:
     grad = publisher = tainted = keep = kept = None
 
     def __init__(self):
-        self.serial, self.capacity = next(_serials), CAPACITY
+        self.serial, self.capacity = next(SERIALS), CAPACITY
         self.data, self.op, self.args = [], [], []
         self.k, self.labels, self.outside, self.older, self.held, self.needs, self.views = (
             {}, {}, {}, {}, {}, {}, {})
-
-    def __repr__(self) -> str:
-        return f"<Record #{self.serial}: {len(self.data)} entries, {len(self.held)} imports>"
 
 
 class _Current(_thread._local):
@@ -142,8 +140,7 @@ def import_node(rec: Record, home: Record, j: int) -> int:
     """The entry of `rec` that stands for entry `j` of the older record `home`, held weakly (see
     the module docstring)."""
     i = rec.held.get((home.serial, j))
-    if i is None:
-        sync(home)
+    if i is None:  # (the caller has synced home: its data is current)
         i = _new_import(rec, (home.serial, j), home.data[j], older=1)
         rec.older[i] = (_weakref.ref(home), j)
         rec.needs[home.serial] = _weakref.ref(home)
@@ -226,7 +223,6 @@ class _Zero:
 
     __slots__ = ()
     __add__ = __radd__ = lambda self, other: other
-    __repr__ = lambda self: "ZERO"
 
 
 ZERO = _Zero()
@@ -265,6 +261,8 @@ def backprop(seeds, m=FLOATS, store=True, nodes_of=None, floor=None):
         for rec, grad in swept.items() if store else ():  # each swept record holds this sweep's (0 where
             end(rec)  # it reached nothing), and takes no more entries: they must stay aligned
             rec.grad = grad
+        for watch in AFTER_BACKWARD if store else ():
+            watch(swept)
         if CURRENT.record.capacity < 0:  # (so the swept record goes with its loss)
             fresh()
         return swept, totals
@@ -323,13 +321,18 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
     return grad
 
 
-def partials_at(rec: Record, n: int, values, m=FLOATS) -> tuple:
-    """Entry `n`'s local derivatives ∂y/∂x_i from the rule table, at `values` (the record's
-    data, or its nodes as Values); an op's constant (x ** k's k) comes last."""
+def operands(rec: Record, n: int, values) -> list:
+    """What entry `n`'s rule takes, read from `values` (the record's data, or its nodes as
+    Values): its arguments, and last the op's constant where it has one (x ** k's k)."""
     xs = [values[r] for r in rec.args[n]]
     if n in rec.k:
         xs.append(rec.k[n])
-    return PARTIALS[rec.op[n]](m, values[n], *xs)
+    return xs
+
+
+def partials_at(rec: Record, n: int, values, m=FLOATS) -> tuple:
+    """Entry `n`'s local derivatives ∂y/∂x_i from the rule table, at `values`."""
+    return PARTIALS[rec.op[n]](m, values[n], *operands(rec, n, values))
 
 
 def found_at(values, i: int):
@@ -346,20 +349,18 @@ def found_at(values, i: int):
 def reach(outputs) -> dict:
     """For each record the outputs depend on: (a mask of the entries they reach, the lowest
     and the highest such entry). Leaves are reached through the imports that stand for them."""
-    found = {}  # record -> [mask, lowest mark, highest mark]
+    pending, found = {}, {}  # record -> [mask, lowest mark, highest mark]
 
     def mark(rec, i):
-        marks = found.setdefault(rec, [bytearray(len(rec.data)), i, i])
+        marks = pending.setdefault(rec, [bytearray(len(rec.data)), i, i])
         marks[0][i] = 1
         marks[1], marks[2] = min(marks[1], i), max(marks[2], i)
 
     for out in outputs:
         if out._rec is not None:
             mark(out._rec, out._i)
-    todo = set(found)
-    while todo:  # newest first: only newer records mark older ones
-        todo.remove(rec := max(todo, key=lambda r: r.serial))
-        mask, low, n = found[rec]
+    while pending:  # newest first: only newer records mark older ones
+        mask, low, n = marks = pending.pop(rec := max(pending, key=lambda r: r.serial))
         while n >= low:  # down from the highest mark, to the lowest one found so far
             if mask[n]:
                 for r in rec.args[n]:
@@ -368,10 +369,9 @@ def reach(outputs) -> dict:
                         low = r
                 if n in rec.older:
                     mark(*home_of(rec, n))
-                    todo.add(home_of(rec, n)[0])
             n -= 1
-        found[rec][1] = low
-    return {rec: tuple(marks) for rec, marks in found.items()}
+        found[rec] = (mask, low, marks[2])
+    return found
 
 
 __all__ = ["Record", "CURRENT", "CAPACITY", "LOCK", "ZERO", "backprop", "reach", "fresh"]

@@ -23,29 +23,28 @@ attribute you give it (``p.m = 0.0``).
 """
 
 import _weakref
-import itertools
 import numbers
 
 from .ops import FLOATS, FORWARD, RULES, WITH_CONSTANT, Op
-from .record import (CURRENT, backprop, end, found_at, fresh, home_of, import_leaf, import_node,
-                     needed, room, sync)
+from .record import (CURRENT, SERIALS, backprop, end, found_at, fresh, home_of, import_leaf,
+                     import_node, needed, room, sync)
 
 _new = object.__new__
-_leaves_made = itertools.count()  # numbers the leaves: a Graph lists them in the order made
 
 
-def _as_float(x, context: str) -> float:
-    """The float a Value stores; a TypeError that names `context` for anything else."""
+def _as_float(x, context: str, hint: str = "use it directly, or its .data") -> float:
+    """The float a Value stores; for anything else an error that names `context` (and, for a
+    Value, gives `hint`)."""
     if type(x) is float:  # the common case, checked first: numbers.Real is a slow ABC check
         return x
     if isinstance(x, numbers.Real) and not isinstance(x, Value):
         try:
             return float(x)
-        except OverflowError:
-            raise OverflowError(f"{context}: {x!r} is too large for a float") from None
-    hint = " (it is already a Value: use it directly, or its .data)" if isinstance(x, Value) else ""
+        except OverflowError:  # (not the number itself: an int's repr can run to pages)
+            raise OverflowError(f"{context}: the number is too large for a float (more than "
+                                "1.8e308 in size); scale it down") from None
     raise TypeError(f"{context}: expected a number (int or float), got {x!r} of type "
-                    f"{type(x).__name__}{hint}")
+                    f"{type(x).__name__}" + f" (it is a Value: {hint})" * isinstance(x, Value))
 
 
 class Value:
@@ -71,7 +70,7 @@ class Value:
             raise TypeError("Value(data, _children) cannot make an interior node by hand (its "
                             "derivative is unknown): compute it with a + b, a * b, a.tanh(), ...")
         self._data = _as_float(data, "Value(data)")
-        self._rec, self._grad, self._label, self._made = None, 0.0, label, next(_leaves_made)
+        self._rec, self._grad, self._label, self._made = None, 0.0, label, next(SERIALS)
         self._seen = -1  # (no record has imported it yet)
 
     # -- the fields ---------------------------------------------------------------------------
@@ -83,6 +82,7 @@ class Value:
 
     @data.setter
     def data(self, value) -> None:
+        value = value if type(value) is float else _as_float(value, "setting .data", _DATA_HINT)
         if self._rec is None:
             self._data = value
         else:
@@ -96,12 +96,12 @@ class Value:
         return 0.0 if grad is None else grad
 
     @grad.setter
-    def grad(self, value) -> None:
-        rec = self._rec
-        if rec is None:
+    def grad(self, value) -> None:  # (None, PyTorch's "no gradient", reads as 0.0)
+        value = value if type(value) is float or value is None else _as_float(value, "setting .grad")
+        if self._rec is None:
             self._grad = value
         else:  # a record with gradients takes no more entries: they must stay aligned
-            end(rec)
+            end(rec := self._rec)
             rec.grad = rec.grad or []
             rec.grad += [0.0] * (len(rec.data) - len(rec.grad))  # (in place: a publish sets many)
             rec.grad[self._i] = value
@@ -165,6 +165,30 @@ class Value:
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
 
+    # -- a Value as a number, as PyTorch's 0-d tensor: each reads ``data`` -------------------
+    # (Comparisons are attached below. == stays micrograd's: the same node, not the same number.)
+
+    def __float__(self) -> float:
+        """``float(v)`` is ``v.data``; so ``math.exp(v)`` works too (on the number: no node)."""
+        return self.data
+
+    def item(self) -> float:
+        """The number, ``v.data``, by PyTorch's name for it (``tensor.item()``)."""
+        return self.data
+
+    def __bool__(self) -> bool:
+        """``if v:`` tests the number, as for a 0-d tensor: False for 0.0, True otherwise."""
+        return bool(self.data)
+
+    def __round__(self, ndigits=None):
+        """``round(v, n)`` is ``round(v.data, n)``: a number, not a node (it has no slope)."""
+        return round(self.data, ndigits)
+
+    def __format__(self, spec: str) -> str:
+        """``f"{v:.2f}"`` formats ``v.data``; ``f"{v}"`` with no spec is ``repr(v)``, as in
+        micrograd."""
+        return format(self.data, spec) if spec else repr(self)
+
     # -- arithmetic: each records one node ----------------------------------------------------
 
     # A number operand reaches the recorder as a float, which makes it a constant entry (a Value
@@ -185,8 +209,8 @@ class Value:
     def __pow__(self, other):
         if isinstance(other, Value):
             return _record2(Op.POWV, self, other)
-        if type(other) not in (int, float):  # (numbers.Real is a slow ABC check)
-            _operand(other, self, "**")  # (a TypeError unless it is a number)
+        if type(other) is not float:  # (numbers.Real is a slow ABC check)
+            _operand(other, self, "**")  # (a TypeError unless it is a number that fits a float)
         return _record1(Op.POW, self, other)
 
     def __rpow__(self, other):
@@ -208,8 +232,8 @@ class Value:
         return self * _divisor(self, _operand(other, self, "/"))**-1
 
     def __rtruediv__(self, other):
-        other = _operand(other, self, "/", reflected=True)
-        return other * _divisor(other, self)**-1
+        numerator = _operand(other, self, "/", reflected=True)
+        return numerator * _divisor(numerator, self)**-1
 
     def sqrt(self):
         """x ** 0.5, for x >= 0; d/dx = 0.5 / sqrt(x) (+inf at 0, as in PyTorch)."""
@@ -244,18 +268,26 @@ class Value:
         backprop([(self, 1.0)])
 
 
+def _attach(name: str, doc: str, method) -> None:
+    """Give Value `method` as ``Value.<name>``, named and documented as if written in the class."""
+    method.__name__, method.__qualname__, method.__doc__ = name, f"Value.{name}", doc
+    setattr(Value, name, method)
+
+
 def _function(op: Op):
-    def method(self):
-        return _record1(op, self)
-
-    method.__name__ = method.__qualname__ = RULES[op].method
-    method.__doc__ = RULES[op].doc
-    return method
+    return lambda self: _record1(op, self)
 
 
-for _op in RULES:  # one method per function op: x.exp(), x.tanh(), ...
-    if RULES[_op].method:
-        setattr(Value, RULES[_op].method, _function(_op))
+def _comparison(name: str, symbol: str):
+    return lambda self, other: getattr(float, name)(self.data, _data(_operand(other, self, symbol)))
+
+
+for _op, _rule in RULES.items():  # one method per function op: x.exp(), x.tanh(), ...
+    if _rule.method:
+        _attach(_rule.method, _rule.doc, _function(_op))
+for _name, _symbol in (("__lt__", "<"), ("__le__", "<="), ("__gt__", ">"), ("__ge__", ">=")):
+    _attach(_name, f"``v {_symbol} w`` compares the numbers, v.data {_symbol} w.data: a bool.",
+            _comparison(_name, _symbol))
 Value.__abs__ = Value.abs
 _AS_IS = (float, Value)  # the operands + and * pass on unchecked
 
@@ -320,17 +352,15 @@ def _record(op: Op, args, k=None, data=None) -> Value:
                 fresh()
                 return _record(op, args, k, data)
             else:
-                refs.append(import_node(rec, home, a._i))
                 sync(home)
+                refs.append(import_node(rec, home, a._i))
                 xs.append(home.data[a._i])
-    except AttributeError:
+    except AttributeError:  # a number among the args, which becomes a constant (else, a bug)
         if all(isinstance(a, Value) for a in args):
             raise
-        numbers_as_constants = (a if isinstance(a, Value) else _constant(_operand(a, None, "use"))
-                                for a in args)
-        return _record(op, tuple(numbers_as_constants), k, data)
-    if data is None:
-        data = FORWARD[op](FLOATS, *xs, *(() if k is None else (k,)))
+        return _record(op, tuple(a if isinstance(a, Value) else _constant(_operand(a, None, "use"))
+                                 for a in args), k, data)
+    data = FORWARD[op](FLOATS, *xs, *(() if k is None else (k,))) if data is None else data
     return _append(rec, op, tuple(refs), data, k)
 
 
@@ -406,7 +436,7 @@ def _record2(op: Op, a: Value, b) -> Value:
     return v
 
 
-_VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "**": "raise to the power"}
+_DATA_HINT = "write .data on the right too, e.g. p.data = p.data - lr * p.grad"
 
 
 def _operand(other, this, symbol: str, reflected: bool = False):
@@ -416,11 +446,11 @@ def _operand(other, this, symbol: str, reflected: bool = False):
     if isinstance(other, Value):
         return other
     if type(other) is float or isinstance(other, numbers.Real):  # (floats first: a fast check)
-        return _as_float(other, f"{symbol}: the number {other!r}")
+        return _as_float(other, f"`{this!r} {symbol} <number>`" if this is not None else symbol)
     where = "" if this is None else f" in `{other!r} {symbol} {this!r}`" if reflected else (
         f" in `{this!r} {symbol} {other!r}`")
-    raise TypeError(f"cannot {_VERBS.get(symbol, symbol)} {other!r} ({type(other).__name__})"
-                    f"{where}: Value arithmetic takes Values and numbers (int or float) only")
+    raise TypeError(f"cannot use {other!r} ({type(other).__name__}) with {symbol}{where}: Value "
+                    "arithmetic and comparisons take Values and numbers (int or float) only")
 
 
 def _data(x):
