@@ -219,8 +219,8 @@ def _brief(x: object) -> str:
     """repr(x) cut to about 40 characters, for messages: a saved value can be megabytes."""
     try:
         return _BRIEF.repr(x)
-    except ValueError:  # an int past Python's 4,300-digit limit for str()
-        return f"a {type(x).__name__} too long to show"
+    except ValueError:  # an int past Python's limit for str() (4,300 digits by default)
+        return "an int too long to show"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,10 +325,12 @@ def _copy_owner_and_mode(fd: int, tmp: str, existing: _os.stat_result) -> None:
     The owner is kept where the system allows it (root saving a user's file; a user keeping
     the file's group); the mode always. chown first: it can clear set-id bits."""
     if hasattr(_os, "fchown"):
-        try:
-            _os.fchown(fd, existing.st_uid, existing.st_gid)
-        except OSError:
-            pass  # not allowed: the file becomes the saver's, as any rewritten file would
+        for owner in (existing.st_uid, -1):  # owner and group; failing that, the group alone
+            try:
+                _os.fchown(fd, owner, existing.st_gid)
+                break
+            except OSError:
+                continue  # not allowed: the file becomes the saver's, as a new file would
     mode = _stat.S_IMODE(existing.st_mode)
     if hasattr(_os, "fchmod"):
         _os.fchmod(fd, mode)
@@ -484,7 +486,8 @@ def _stem(name: str) -> str:
     completed by a hash, so the temporary name stays within the 255 bytes a name may have."""
     if len(name) <= 120:
         return name
-    return f"{name[:80]}~{_hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}"
+    digest = _hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{name[:80]}~{digest[:16]}"
 
 
 def _temporary_name(name: str) -> str:
@@ -588,7 +591,8 @@ def _linux_says_gone(pid: int, written_at: float) -> bool:
 def load(module: _Model, path: "str | _os.PathLike[str]") -> None:
     """Set the module's parameters from a file written by ``save``.
 
-    A missing file raises FileNotFoundError. Every bad file raises ValueError naming it and
+    A missing file raises FileNotFoundError, one that cannot be read (no permission) OSError,
+    both naming it. Every bad file raises ValueError naming it and
     saying what is wrong: not a regular file, larger than any file of this model can be, not
     text, broken JSON, nested too deep, a number of too many digits, NaN, an infinity or a
     number too large for a float, not a tapegrad state dict, or one that does not fit the
