@@ -9,9 +9,11 @@ internal error."""
 import math
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
+import time
 
 import mpmath
 import pytest
@@ -630,3 +632,32 @@ def test_fuzzed_command_lines_end_cleanly(capsys, tmp_path_factory, expr, bindin
         assert out == "" and err.count("\n") == 1 and err[:-1].isprintable(), err
         assert "internal error" not in err and "Traceback" not in err
         assert list(folder.iterdir()) == []
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+@pytest.mark.parametrize("columns", [60, 120])
+def test_in_a_real_terminal_nothing_is_cleared(tmp_path, columns):
+    # An expression and a --at name carrying "clear the screen": in a real terminal (tmux),
+    # what was on the screen before stays, and the escape is shown as text.
+    script = tmp_path / "run.sh"
+    script.write_text(
+        "echo BEFORE\n"
+        f"'{sys.executable}' -m tapegrad explain \"$(printf 'x # \\033[2J')\" --at x=1\n"
+        f"'{sys.executable}' -m tapegrad explain x --at \"$(printf 'x\\033[2J=1')\"\n"
+        "echo AFTER\n"
+    )
+    tmux = ["tmux", "-L", f"tapegrad-test-{os.getpid()}-{columns}"]
+    subprocess.run(tmux + ["new-session", "-d", "-x", str(columns), "-y", "30",
+                           f"bash {script}; sleep 60"], check=True, timeout=30)
+    try:
+        screen = ""
+        for _ in range(100):
+            screen = subprocess.run(tmux + ["capture-pane", "-p", "-J"], capture_output=True,
+                                    text=True, timeout=30).stdout
+            if "AFTER" in screen:
+                break
+            time.sleep(0.1)
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True, timeout=30)
+    assert "BEFORE" in screen and "AFTER" in screen, screen
+    assert screen.count("\\x1b[2J") == 2, screen
