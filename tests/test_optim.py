@@ -152,25 +152,86 @@ def test_updates_match_pytorch(name, kwargs, start, grads):
 
 
 # ---------------------------------------------------------------------------------------------
-# Mistakes get messages that say what to do
+# Settings and parameters: what is accepted, and what is refused whenever it is set (each mistake
+# and its message is a row of tests/test_bad_input.py; here, what varies)
 # ---------------------------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
-    "make, words",
-    [
-        (lambda: SGD([1.0], lr=0.1), "parameter 0 is 1.0 (float), not a Value"),
-        (lambda: SGD([], lr=0.1), "got no parameters"),
-        (lambda: SGD([Value(1.0)], lr=-1), "lr=-1 must be a finite number >= 0"),
-        (lambda: SGD([Value(1.0)], lr=0.1, momentum=1.5), "momentum=1.5 must be in [0, 1)"),
-        (lambda: Adam([Value(1.0)], betas=(0.9, 1.0)), "betas[1]=1.0 must be in [0, 1)"),
-        (lambda: Adam([Value(1.0)], betas=0.9), "betas=0.9 must be a pair, e.g. (0.9, 0.999)"),
-        (lambda: AdamW([Value(1.0)], weight_decay=float("nan")), "weight_decay=nan"),
-    ],
+BAD_LR = st.one_of(
+    st.floats(max_value=-1e-300),
+    st.sampled_from([math.nan, math.inf, -math.inf, True, False, None, "0.1", [0.1]]),
+    st.builds(Value, st.floats(0, 1)),
 )
-def test_bad_settings_are_explained(make, words):
-    with pytest.raises((TypeError, ValueError), match=re.escape(words)):
-        make()
+
+
+@settings(max_examples=40, deadline=None)
+@given(lr=BAD_LR, make=st.sampled_from([SGD, Adam, AdamW]))
+def test_a_bad_lr_is_refused_when_made_and_when_set_later(lr, make):
+    params = params_with_grads([1.0, -2.0], [0.5, 0.25])
+    with pytest.raises((TypeError, ValueError), match=re.escape(f"{make.__name__}: lr=")):
+        make(params, lr=lr)
+    opt = make(params, lr=0.1)
+    with pytest.raises((TypeError, ValueError), match="lr="):
+        opt.lr = lr
+    assert opt.lr == 0.1
+    opt.step()  # still steps with the lr it had: as one that was never given the bad one
+    untouched = params_with_grads([1.0, -2.0], [0.5, 0.25])
+    make(untouched, lr=0.1).step()
+    assert [p.data for p in params] == [p.data for p in untouched]
+
+
+@settings(max_examples=25, deadline=None)
+@given(lr=st.one_of(st.floats(0, 1e6), st.integers(0, 10**6)))
+def test_any_finite_lr_from_0_up_is_taken_as_a_float(lr):
+    opt = SGD([Value(1.0)], lr=lr)
+    assert opt.lr == lr and type(opt.lr) is float
+    opt.lr = lr / 2
+    assert opt.lr == lr / 2
+
+
+def test_params_may_be_any_iterable_of_leaves_and_are_kept_as_a_list():
+    params = params_with_grads([1.0, 2.0], [1.0, 1.0])
+    opt = SGD((p for p in params), lr=0.5)  # PyTorch's parameters() is a generator
+    assert opt.params == params and isinstance(opt.params, list)
+    opt.step()
+    assert [p.data for p in params] == [0.5, 1.5]
+
+
+def test_a_nan_gradient_makes_a_nan_update_as_in_pytorch():
+    """nan in what flows through a step is not refused (only in settings): it propagates."""
+    for make in (lambda ps: SGD(ps, lr=0.1), lambda ps: Adam(ps, lr=0.1)):
+        p, q = params = params_with_grads([1.0, 2.0], [math.nan, 1.0])
+        make(params).step()
+        assert math.isnan(p.data) and not math.isnan(q.data)
+
+
+def test_adam_takes_no_step_for_a_gradient_that_has_been_zero():
+    """eps > 0 is what makes this 0 / (0 + eps) = 0 rather than 0 / 0."""
+    p, q = params = params_with_grads([1.0, 2.0], [0.0, 1.0])
+    opt = Adam(params, lr=0.1)
+    for _ in range(3):
+        opt.step()
+    assert p.data == 1.0 and q.data < 2.0
+
+
+def test_a_refused_step_of_a_numpy_graphs_parameters_changes_nothing():
+    """The NumPy path (one array update for all parameters) refuses a changed list too, before
+    it touches the arrays."""
+    pytest.importorskip("numpy")
+    from tapegrad import Graph
+
+    w = [Value(0.5), Value(-1.5)]
+    graph = Graph((w[0] * w[1] - 1.0) ** 2, backend="numpy")
+    graph.forward()
+    graph.backward()
+    opt = Adam(w, lr=0.1)
+    opt.step()
+    before = ([p.data for p in w], [p.grad for p in w], opt.t)
+    opt.params.append(Value(1.0))
+    with pytest.raises(ValueError, match="opt.params has changed"):
+        opt.step()
+    with pytest.raises(ValueError, match="opt.params has changed"):
+        opt.zero_grad()
+    assert ([p.data for p in w], [p.grad for p in w], opt.t) == before
 
 
 @pytest.mark.parametrize(
