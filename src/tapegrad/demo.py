@@ -249,8 +249,13 @@ def model_summary(model: MLP) -> str:
     return f"MLP({sizes[0]}, {list(sizes[1:])}) with {len(model.parameters())} parameters"
 
 
-def _draw(dataset, model, task, X_train, y_train, X_test, y_test, predicted, result, out_dir,
-          stream) -> list:
+def _draw(dataset: str, model: MLP, task: Task, X_train: list, y_train: list, X_test: list,
+          y_test: list, predicted: list, result: Result, out_dir: str, stream) -> "list[str]":
+    """Draw the run's pictures into ``out_dir`` and return their paths: the training curves;
+    the decision boundary over the training points (2-D data); some test digits with the
+    model's guesses, its mistakes among them (digits). Without matplotlib, say how to get it."""
+    import os as _os  # here, not at the top: only the pictures need it
+
     from . import plots
 
     try:
@@ -258,20 +263,39 @@ def _draw(dataset, model, task, X_train, y_train, X_test, y_test, predicted, res
     except ImportError as error:
         stream.write(f"{error}\n")
         return []
-    os.makedirs(out_dir, exist_ok=True)
+    _os.makedirs(out_dir, exist_ok=True)
     written = []
-    curves = os.path.join(out_dir, f"{dataset}_curves.png")
+    curves = _os.path.join(out_dir, f"{dataset}_curves.png")
     plots.training_curves(result.losses, result.accuracies, curves,
-                          title=f"tapegrad demo: {dataset}")
+                          title=f"tapegrad demo: {dataset}",
+                          accuracy_on="on each step's batch, before its update")
     written.append(curves)
     if len(X_train[0]) == 2:
-        boundary = os.path.join(out_dir, f"{dataset}_boundary.png")
-        plots.decision_boundary(lambda x: _predict(model, x, task.classes), X_train, y_train,
-                                boundary, title=f"{dataset}: accuracy {100 * result.accuracy:.1f}%")
+
+        def scores_at(x1, x2) -> list:  # NumPy arrays in, one array per output out
+            """The model's outputs at many points at once: forward_floats's formulas from the
+            rule table, run on NumPy arrays (one element per point) instead of floats -- the
+            same numbers, a few milliseconds for the whole grid instead of seconds."""
+            from .backends.numpy_math import NUMPY_MATH
+
+            dot, x = RULES[Op.DOT].forward, [x1, x2]
+            for layer in model.layers:
+                outputs = []
+                for neuron in layer.neurons:
+                    act = dot(NUMPY_MATH, *[w.data for w in neuron.w], *x, neuron.b.data)
+                    op = _ACTIVATION_OPS[neuron.activation]
+                    outputs.append(RULES[op].forward(NUMPY_MATH, act) if op else act)
+                x = outputs
+            return x
+
+        boundary = _os.path.join(out_dir, f"{dataset}_boundary.png")
+        plots.decision_boundary(scores_at, X_train, y_train, boundary,
+                                title=f"{dataset}: accuracy {100 * result.accuracy:.1f}% on "
+                                      f"{result.scored_on}")
         written.append(boundary)
     elif dataset == "digits":
-        guesses = os.path.join(out_dir, "digits_predictions.png")
-        plots.digit_predictions(X_test, y_test, predicted, guesses)
+        guesses = _os.path.join(out_dir, "digits_predictions.png")
+        plots.digit_predictions(X_test, y_test, predicted, guesses, title="held-out digits")
         written.append(guesses)
     stream.write("pictures: " + ", ".join(written) + "\n")
     return written
