@@ -9,11 +9,11 @@ does), and wherever the tutorial has a marker
 
 saves ``tapegrad.viz.to_svg(VARIABLE)``, as the namespace holds it at that point, to
 docs/images/NAME.svg. The test checks the saved pictures are the ones the tutorial draws today.
-With selenium and Chromium installed it also takes docs/images/explorer.png, a screenshot of the
+With matplotlib installed it redraws the README's pictures of ``tapegrad demo``,
+docs/images/moons_boundary.png and moons_curves.png, from a run of the default demo. With
+selenium and Chromium installed it also takes docs/images/explorer.png, a screenshot of the
 explorer page at the end of the seed example's backward pass.
 """
-
-from __future__ import annotations
 
 import contextlib
 import io
@@ -82,6 +82,23 @@ def run_tutorial(text: str, workdir: Path):
         os.chdir(old)
 
 
+def draw_demo_pictures(images: Path) -> str:
+    """Run the default ``tapegrad demo`` (micrograd's moons, 100 steps) and save the README's
+    pictures of it, moons_boundary.png and moons_curves.png, in `images`; returns what happened."""
+    from tapegrad import demo, plots
+
+    try:
+        plots.figure(1, 1)
+    except ImportError:
+        return "skipped moons_boundary.png and moons_curves.png: " + plots.MISSING
+    names = ("moons_boundary.png", "moons_curves.png")
+    with tempfile.TemporaryDirectory() as tmp:
+        demo.run("moons", out_dir=tmp, stream=io.StringIO())
+        for name in names:
+            shutil.copyfile(Path(tmp) / name, images / name)
+    return "wrote " + ", ".join(str((images / name).relative_to(DOCS.parent)) for name in names)
+
+
 def screenshot_explorer(path: Path) -> str:
     """Save a screenshot of the seed example's explorer page; returns what happened."""
     try:
@@ -143,6 +160,7 @@ def main() -> int:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(part[2], encoding="utf-8")
                 print(f"wrote {target.relative_to(DOCS.parent)}")
+    print(draw_demo_pictures(DOCS / "images"))
     print(screenshot_explorer(DOCS / "images" / "explorer.png"))
     return 0
 
