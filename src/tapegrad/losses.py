@@ -5,43 +5,62 @@
     loss = hinge(scores, y) + l2(model.parameters(), 1e-4)   # micrograd's demo loss
     loss.backward()
 
-Every loss is the mean over the samples it is given. Two of them are written in the numerically
+Every loss is the mean over the samples it is given. What a loss is given is checked before any
+node is recorded: predictions are Values or numbers (a bool is refused: it is what a comparison
+gives, not a score), targets are what the loss says. A nan among them is not refused: it flows
+through to a nan loss, as in PyTorch. Two of them are written in the numerically
 stable form that picks a branch from the data (never from a Value's gradient): the formula on
 each side of the branch is the same smooth function, so its value and its derivative are exact
 on both sides, and no intermediate ever overflows.
 """
 
-from __future__ import annotations
-
-import math
-import numbers
+import _collections_abc as _abc
+import math as _math
+import numbers as _numbers
 
 from .value import Value
 
 
-def _as_list(xs, what: str) -> list:
-    """A single Value or number becomes a list of one, so each loss takes one sample or many."""
-    if isinstance(xs, (Value, numbers.Real)):
+def _is_number(x) -> bool:
+    """A plain number: an int or a float, not a bool."""
+    return isinstance(x, _numbers.Real) and not isinstance(x, bool)
+
+
+def _as_list(xs, what: str, name: str) -> list:
+    """A single Value or number becomes a list of one, so each loss takes one sample or many.
+    A str, a dict or a set is refused: its items are not samples in order."""
+    if isinstance(xs, (Value, _numbers.Real)):
         return [xs]
-    try:
-        return list(xs)
-    except TypeError:
+    if isinstance(xs, (str, bytes, dict, set, frozenset)) or not hasattr(xs, "__iter__"):
         raise TypeError(
-            f"{what}: expected a Value, a number or a list of them, got {xs!r} "
-            f"({type(xs).__name__})"
-        ) from None
+            f"{what}: {name} is {xs!r} ({type(xs).__name__}); expected a Value, a number or a "
+            "list of them"
+        )
+    return list(xs)
 
 
-def _paired(predictions, targets, what: str) -> tuple[list, list]:
-    predictions = _as_list(predictions, what)
-    targets = _as_list(targets, what)
+def _check_scores(xs: list, what: str, noun: str) -> None:
+    """Each of a model's outputs a Value or a number; `noun` names one in the message."""
+    for i, x in enumerate(xs):
+        if not (isinstance(x, Value) or _is_number(x)):
+            raise TypeError(
+                f"{what}: {noun} {i} is {x!r} ({type(x).__name__}); {noun}s are Values (a "
+                "model's outputs) or numbers"
+            )
+
+
+def _paired(predictions, targets, what: str, nouns=("prediction", "target")) -> tuple[list, list]:
+    """The predictions, checked, and the targets, as lists of the same length (at least 1)."""
+    predictions = _as_list(predictions, what, f"{nouns[0]}s")
+    targets = _as_list(targets, what, f"{nouns[1]}s")
     if len(predictions) != len(targets):
         raise ValueError(
-            f"{what}: {len(predictions)} predictions but {len(targets)} targets; "
-            "give one target per prediction"
+            f"{what}: {len(predictions)} {nouns[0]}s but {len(targets)} {nouns[1]}s; "
+            f"give one {nouns[1]} per {nouns[0]}"
         )
     if not predictions:
         raise ValueError(f"{what}: no samples given; the mean of nothing is undefined")
+    _check_scores(predictions, what, nouns[0])
     return predictions, targets
 
 
@@ -51,21 +70,25 @@ def _mean(terms: list) -> Value:
     return sum(terms) * (1.0 / len(terms))
 
 
-def mse(predictions, targets) -> Value:
-    """Mean squared error: (1/n) Σ (p_i - t_i)²."""
+def mse(predictions: "_abc.Iterable | Value | float", targets: "_abc.Iterable | float") -> Value:
+    """Mean squared error: (1/n) Σ (p_i - t_i)². Targets are numbers (or Values)."""
     predictions, targets = _paired(predictions, targets, "mse")
+    for i, t in enumerate(targets):
+        if not (isinstance(t, Value) or _is_number(t)):
+            raise TypeError(f"mse: target {i} is {t!r} ({type(t).__name__}); targets are numbers, "
+                            "e.g. 1.0")
     return _mean([(p - t) ** 2 for p, t in zip(predictions, targets)])
 
 
-def hinge(scores, labels) -> Value:
+def hinge(scores: "_abc.Iterable | Value | float", labels: "_abc.Iterable | int") -> Value:
     """The SVM max-margin loss: (1/n) Σ relu(1 - y_i · s_i), labels y_i in {-1, +1}.
 
     Zero once every sample is on its side with a margin of 1. This is micrograd's demo loss,
     written with the same operations in the same order, so it computes the same floats.
     """
-    scores, labels = _paired(scores, labels, "hinge")
+    scores, labels = _paired(scores, labels, "hinge", ("score", "label"))
     for i, y in enumerate(labels):
-        if y not in (-1, 1):
+        if not _is_number(y) or y not in (-1, 1):
             raise ValueError(
                 f"hinge: label {i} is {y!r}; the hinge loss needs labels -1 and +1 "
                 "(map 0/1 labels with y = 2 * label - 1)"
@@ -79,7 +102,8 @@ def _softplus_of_minus_abs(z: Value, sign: int) -> Value:
     return (1 + (z * -sign).exp()).log()
 
 
-def binary_cross_entropy_with_logits(logits, targets) -> Value:
+def binary_cross_entropy_with_logits(logits: "_abc.Iterable | Value | float",
+                                     targets: "_abc.Iterable | float") -> Value:
     """Binary cross-entropy of sigmoid(z) against targets t in [0, 1], from the logits z:
 
         ℓ(z, t) = -t·log σ(z) - (1 - t)·log(1 - σ(z))
@@ -90,10 +114,11 @@ def binary_cross_entropy_with_logits(logits, targets) -> Value:
     analytic function on both sides, so the gradient is σ(z) - t everywhere, also at z = 0
     (where relu and abs would each contribute a kink's 0 and get it wrong).
     """
-    logits, targets = _paired(logits, targets, "binary_cross_entropy_with_logits")
+    what = "binary_cross_entropy_with_logits"
+    logits, targets = _paired(logits, targets, what, ("logit", "target"))
     terms = []
     for i, (z, t) in enumerate(zip(logits, targets)):
-        if not (isinstance(t, numbers.Real) and 0 <= t <= 1):
+        if not (_is_number(t) and 0 <= t <= 1):
             raise ValueError(
                 f"binary_cross_entropy_with_logits: target {i} is {t!r}; targets are plain "
                 "numbers between 0 and 1: probabilities, or the class labels 0 and 1"
@@ -106,21 +131,23 @@ def binary_cross_entropy_with_logits(logits, targets) -> Value:
     return _mean(terms)
 
 
-def log_sum_exp(logits) -> Value:
+def log_sum_exp(logits: "_abc.Iterable | Value | float") -> Value:
     """log Σ exp(z_j), computed as m + log Σ exp(z_j - m) with m = max_j z_j (a constant).
 
     Shifting by the largest logit keeps every exp in (0, 1], so nothing overflows, and the
     largest term is exactly 1, so the log never sees 0. The shift is a plain number: the
     result does not depend on it, so neither does the gradient (softmax(z)).
     """
-    logits = [z if isinstance(z, Value) else Value(z) for z in _as_list(logits, "log_sum_exp")]
+    logits = _as_list(logits, "log_sum_exp", "logits")
+    _check_scores(logits, "log_sum_exp", "logit")
+    logits = [z if isinstance(z, Value) else Value(z) for z in logits]
     if not logits:
         raise ValueError("log_sum_exp: no logits given; it needs at least one")
     shift = max(z.data for z in logits)
     return sum((z + -shift).exp() for z in logits).log() + shift
 
 
-def softmax_cross_entropy(logits, targets) -> Value:
+def softmax_cross_entropy(logits: _abc.Iterable, targets: "_abc.Iterable | int") -> Value:
     """Cross-entropy of softmax(z) against class indices, averaged over the samples:
 
         ℓ(z, c) = -log softmax(z)_c = log Σ_j exp(z_j) - z_c
@@ -129,13 +156,23 @@ def softmax_cross_entropy(logits, targets) -> Value:
     in 0..k-1 per sample. Stable for any logits, via log_sum_exp. The gradient with respect to
     z_j is softmax(z)_j - [j == c].
     """
-    rows = _as_list(logits, "softmax_cross_entropy")
-    if rows and not isinstance(rows[0], (list, tuple)):
+    what = "softmax_cross_entropy"
+    rows = _as_list(logits, what, "logits")
+    if rows and (isinstance(rows[0], Value) or _is_number(rows[0])):
         rows = [rows]  # a single sample's row of logits
-    rows, targets = _paired(rows, targets, "softmax_cross_entropy")
+    targets = _as_list(targets, what, "targets")
+    if len(rows) != len(targets):
+        raise ValueError(f"{what}: {len(rows)} samples of logits but {len(targets)} targets; "
+                         "give one target (a class index) per sample")
+    if not rows:
+        raise ValueError(f"{what}: no samples given; the mean of nothing is undefined")
+    _check_rows(rows, what)
     terms = []
     for i, (row, c) in enumerate(zip(rows, targets)):
-        if not (isinstance(c, numbers.Integral) and 0 <= c < len(row)):
+        if isinstance(c, bool) or not isinstance(c, _numbers.Integral):
+            raise TypeError(f"softmax_cross_entropy: target {i} is {c!r} ({type(c).__name__}); "
+                            f"targets are class indices, ints from 0 to {len(row) - 1}")
+        if not 0 <= c < len(row):
             raise ValueError(
                 f"softmax_cross_entropy: target {i} is {c!r}, but sample {i} has {len(row)} "
                 f"logits; targets are class indices 0..{len(row) - 1}"
@@ -144,21 +181,70 @@ def softmax_cross_entropy(logits, targets) -> Value:
     return _mean(terms)
 
 
-def softmax(logits) -> list[float]:
+def _check_rows(rows: list, what: str) -> None:
+    """Each sample a list of logits, one per class: all of the same length, at least 1."""
+    for i, row in enumerate(rows):
+        if not isinstance(row, (list, tuple)):
+            raise TypeError(f"{what}: sample {i}'s logits are {row!r} ({type(row).__name__}); "
+                            "each sample is a list of logits, one per class, e.g. [[2.0, -1.0, "
+                            "0.5], ...] for 3 classes")
+        if not row:
+            raise ValueError(f"{what}: sample {i} has no logits; each sample has one per class")
+        if len(row) != len(rows[0]):
+            raise ValueError(f"{what}: sample {i} has {len(row)} logits but sample 0 has "
+                             f"{len(rows[0])}; every sample has one logit per class")
+        _check_scores(row, what, f"sample {i}'s logit")
+
+
+def softmax(logits: "_abc.Iterable | Value | float") -> list[float]:
     """The probabilities exp(z_j) / Σ exp(z_k) as plain floats (for reading a prediction),
     shifted by the largest logit as in log_sum_exp, so no exp overflows."""
-    datas = [z.data if isinstance(z, Value) else float(z) for z in _as_list(logits, "softmax")]
+    logits = _as_list(logits, "softmax", "logits")
+    _check_scores(logits, "softmax", "logit")
+    datas = [z.data if isinstance(z, Value) else float(z) for z in logits]
     if not datas:
         raise ValueError("softmax: no logits given; it needs at least one")
     shift = max(datas)
-    exps = [math.exp(d - shift) for d in datas]
+    exps = [_math.exp(d - shift) for d in datas]
     total = sum(exps)
     return [e / total for e in exps]
 
 
-def l2(params, alpha: float) -> Value:
-    """The weight-decay penalty alpha · Σ p², written as micrograd's demo writes it."""
-    return alpha * sum(p * p for p in params)
+def l2(params: _abc.Iterable, alpha: float) -> Value:
+    """The weight-decay penalty alpha · Σ p², written as micrograd's demo writes it.
+
+    ``params`` are Values (``model.parameters()``: a list of numbers would give the penalty no
+    gradient), ``alpha`` a finite number >= 0, such as micrograd's 1e-4."""
+    alpha = _penalty_weight(alpha)
+    return alpha * sum(p * p for p in _parameter_values(params))
+
+
+def _penalty_weight(alpha) -> float:
+    if isinstance(alpha, Value) or not _is_number(alpha):
+        hint = " (use its .data)" if isinstance(alpha, Value) else ""
+        raise TypeError(f"l2: alpha={alpha!r} ({type(alpha).__name__}) is not a number{hint}; "
+                        "pass the penalty's weight, e.g. alpha=1e-4")
+    if not (alpha >= 0 and _math.isfinite(alpha)):
+        raise ValueError(f"l2: alpha={alpha!r} must be a finite number >= 0, e.g. alpha=1e-4")
+    return alpha
+
+
+def _parameter_values(params) -> list:
+    """`params` as a list of Values; the model itself, its unbound method or numbers refused."""
+    if callable(getattr(params, "parameters", None)):
+        raise TypeError(f"l2 was given the model itself ({type(params).__name__} object); pass "
+                        "model.parameters(), the list of its Values")
+    if callable(params):
+        raise TypeError(f"l2 was given {getattr(params, '__name__', params)!r}, a function (the "
+                        "method model.parameters?), not the Values it returns; call it: pass "
+                        "model.parameters()")
+    params = _as_list(params, "l2", "params")
+    for i, p in enumerate(params):
+        if not isinstance(p, Value):
+            raise TypeError(f"l2: parameter {i} is {p!r} ({type(p).__name__}), not a Value; pass "
+                            "model.parameters() (the Values, not their .data: the penalty's "
+                            "gradient reaches only Values)")
+    return params
 
 
 __all__ = [
