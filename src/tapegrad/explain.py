@@ -211,8 +211,8 @@ def _syntax_tree(text: str) -> _ast.Expression:
             where = f" at column {error.offset}"
         else:
             where = " at the end (is something missing?)"
-        raise ExplainError(f"syntax error{where}: {error.msg}{_syntax_hint(text, error)}") \
-            from None
+        message = f"syntax error{where}: {error.msg}{_syntax_hint(text, error)}"
+        raise ExplainError(message) from None
     except (ValueError, RecursionError, MemoryError):
         # NOTE: the C parser gives up on some pathological inputs with these instead.
         raise ExplainError("the expression is too deeply nested to parse") from None
@@ -231,8 +231,7 @@ def _children(node: _ast.AST) -> list[_ast.AST]:
 
 def _refused_operator(text: str, node: _ast.BinOp) -> str:
     """The message for an operator explain does not have, naming it where it stands."""
-    symbol, what = _REFUSED_OPERATORS.get(type(node.op), (type(node.op).__name__, "is not "
-                                                                                "supported"))
+    symbol, what = _REFUSED_OPERATORS[type(node.op)]  # (every binary operator Python has)
     left_end = _span(text, node.left)[1]
     at = text.find(symbol, left_end)
     column = (at if at >= 0 else _span(text, node)[0]) + 1
@@ -255,7 +254,7 @@ def _juxtaposed(text: str, call: _ast.Call) -> str:
     return f"{text[start:split]}*{text[split:end]}"
 
 
-def _refused_call(text: str, node: _ast.Call, bindings) -> str:
+def _refused_call(text: str, node: _ast.Call, bindings: "_Mapping | tuple") -> str:
     """The message for a call to something that is not one of the functions, with what to
     write instead where there is a usual reason for trying it."""
     func = node.func
@@ -292,7 +291,7 @@ def _unbound(text: str, node: _ast.Name) -> str:
     return message
 
 
-def _check_node(text: str, node: _ast.AST, bindings) -> None:
+def _check_node(text: str, node: _ast.AST, bindings: "_Mapping | tuple") -> None:
     """Raise ExplainError unless `node` is on the allowlist."""
     if isinstance(node, _ast.BinOp):
         if type(node.op) not in _BINARY:
@@ -323,7 +322,7 @@ def _check_node(text: str, node: _ast.AST, bindings) -> None:
                            f"{_ALLOWED}")
 
 
-def _check_tree(text: str, tree: _ast.Expression, bindings) -> None:
+def _check_tree(text: str, tree: _ast.Expression, bindings: "_Mapping | tuple") -> None:
     """Check every node, with an explicit stack (never recursion) that also tracks the depth."""
     stack = [(tree.body, 1)]
     while stack:
@@ -391,7 +390,7 @@ def _numbers_only(op: str, a: float, b: float) -> float:
     return _ARITHMETIC[op](a, b)
 
 
-def _apply(node: _ast.AST, args: list, inputs: dict):
+def _apply(node: _ast.AST, args: list, inputs: dict) -> "Value | float":
     """The value of one checked node, from its arguments' values: a Value once an input is
     involved (so it is recorded), a number while only constants are."""
     if isinstance(node, _ast.Constant):
@@ -411,11 +410,12 @@ def _apply(node: _ast.AST, args: list, inputs: dict):
     return _ARITHMETIC[op](a, b)
 
 
-def _number(value) -> float:
+def _number(value: "Value | float") -> float:
+    """The number a Value holds, or the number itself."""
     return value.data if isinstance(value, Value) else float(value)
 
 
-def _here(text: str, node: _ast.AST, value) -> str:
+def _here(text: str, node: _ast.AST, value: "Value | float") -> str:
     """", and x - 2 is 0 here": what a sub-expression came to, unless it is a number as written."""
     if isinstance(node, _ast.Constant) or (isinstance(node, _ast.UnaryOp)
                                           and isinstance(node.operand, _ast.Constant)):
@@ -423,7 +423,8 @@ def _here(text: str, node: _ast.AST, value) -> str:
     return f", and {_segment(text, node)} is {_num(_number(value))} here"
 
 
-def _function_failure(text: str, node: _ast.Call, a, error: Exception) -> str | None:
+def _function_failure(text: str, node: _ast.Call, a: "Value | float",
+                      error: Exception) -> str | None:
     """What went wrong in log, sqrt or exp of the value `a`, in the expression's words."""
     name, arg = node.func.id, node.args[0]
     where, written, here = _quote(text, node), _segment(text, arg), _here(text, arg, a)
@@ -440,7 +441,8 @@ def _function_failure(text: str, node: _ast.Call, a, error: Exception) -> str | 
     return None
 
 
-def _operator_failure(text: str, node: _ast.BinOp, a, b, error: Exception) -> str | None:
+def _operator_failure(text: str, node: _ast.BinOp, a: "Value | float", b: "Value | float",
+                      error: Exception) -> str | None:
     """What went wrong in a ** b or a / b, in the expression's words."""
     where = _quote(text, node)
     if isinstance(node.op, _ast.Div) and isinstance(error, ZeroDivisionError):
@@ -473,7 +475,7 @@ def _failure(text: str, node: _ast.AST, args: list, error: Exception) -> str:
     return message or f"while evaluating {_quote(text, node)}: {error}"
 
 
-def _evaluate(text: str, tree: _ast.expr, inputs: dict):
+def _evaluate(text: str, tree: _ast.expr, inputs: dict) -> "Value | float":
     """Evaluate the checked tree bottom-up with an explicit stack, recording Values."""
     results: dict[int, object] = {}
     stack = [(tree, False)]
@@ -496,7 +498,7 @@ def _evaluate(text: str, tree: _ast.expr, inputs: dict):
     return results[id(tree)]
 
 
-def _input_name(given) -> str:
+def _input_name(given: object) -> str:
     """The name `--at given=...` binds, as Python reads it in the expression: NFKC-normalised,
     as Python normalises identifiers (so ``ﬁ`` is ``fi``, and a mathematical italic 𝑥 is x)."""
     if not isinstance(given, str):
@@ -514,7 +516,7 @@ def _input_name(given) -> str:
     return name
 
 
-def _input_value(name: str, value) -> float:
+def _input_value(name: str, value: object) -> float:
     """The number bound to `name`, as a finite float."""
     if isinstance(value, bool) or not isinstance(value, _numbers.Real):
         raise ExplainError(f"--at {name}={value!r}: the value must be a number")
@@ -542,7 +544,7 @@ def _make_inputs(bindings: "_Mapping[str, float]") -> dict[str, Value]:
     return {name: Value(number, label=name) for name, number in values.items()}
 
 
-def _fresh_names(taken: set[str], bases) -> _Iterator[str]:
+def _fresh_names(taken: set[str], bases: "tuple[str, ...] | str") -> _Iterator[str]:
     """Names not in `taken`, without end: each of `bases`, then each with 1 after it, then 2,
     ... (checked against `taken` as they are handed out)."""
     suffix = 0
