@@ -10,8 +10,10 @@ import importlib
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tapegrad import Value, gradcheck, jvp
+from tapegrad import gradcheck, jvp
 from tapegrad.gradcheck import GradcheckError
 
 gradcheck_module = importlib.import_module(
@@ -141,19 +143,18 @@ def test_the_edge_of_a_domain_is_reported():
         gradcheck(lambda x: x.log(), 1e-7)
 
 
-@pytest.mark.parametrize(
-    "kwargs, primals, kind, message",
-    [
-        ({"order": 0}, (1.0,), ValueError, "order is an int >= 1"),
-        ({"modes": ("forward",)}, (1.0,), ValueError, "modes are some of"),
-        ({"modes": "forward"}, (1.0,), ValueError, r"^gradcheck\(modes='forward'\): .* e\.g\."),
-        ({}, (), TypeError, "give the point"),
-        ({}, (Value(1.0),), TypeError, "is a Value"),
-    ],
+# (Each bad call and its message is a row of tests/test_bad_input.py.)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    eps=st.floats(1e-7, 1e-4),
+    rtol=st.one_of(st.just(0), st.floats(1e-5, 1.0)),
+    seed=st.one_of(st.none(), st.integers(-(2**40), 2**40)),
 )
-def test_bad_calls(kwargs, primals, kind, message):
-    with pytest.raises(kind, match=message):
-        gradcheck(lambda x: x * x, *primals, **kwargs)
+def test_any_positive_eps_tolerances_from_0_and_any_int_seed_are_taken(eps, rtol, seed):
+    assert gradcheck(lambda x, y: x * y + y, 0.5, -1.5, order=1, eps=eps, rtol=rtol, atol=1e-4,
+                     seed=seed)
 
 
 def test_second_derivative_of_the_seed_function_is_checked_by_numbers():

@@ -22,15 +22,16 @@ kink of relu or abs, where tapegrad's derivative is 0 by convention and a finite
 measures an average slope instead.
 """
 
-from __future__ import annotations
-
-import math
+import _collections_abc as _abc
+import math as _math
+import numbers as _numbers
 
 from .graph import Graph
 from .ops import RULES
 from .transforms import (
     MODES,
     _argument_names,
+    _check_function,
     _flatten,
     _flatten_result,
     _name,
@@ -59,7 +60,9 @@ class GradcheckError(AssertionError):
     """A derivative tapegrad computed disagrees with central differences."""
 
 
-def gradcheck(f, *primals, order=2, modes=MODES, eps=EPS, rtol=RTOL, atol=ATOL, seed=0):
+def gradcheck(f: _abc.Callable, *primals: object, order: int = 2, modes: "str | tuple" = MODES,
+              eps: float = EPS, rtol: float = RTOL, atol: float = ATOL,
+              seed: "int | None" = 0) -> bool:
     """Check f's derivatives at ``primals`` up to ``order``, in each of ``modes``, against central
     differences along random directions (drawn with ``random.Random(seed)``).
 
@@ -70,38 +73,79 @@ def gradcheck(f, *primals, order=2, modes=MODES, eps=EPS, rtol=RTOL, atol=ATOL, 
     >>> gradcheck(lambda x, y: (x * y).tanh(), 0.3, -1.2, order=3)
     True
     """
+    _check_function(f, "gradcheck")
     if not isinstance(order, int) or isinstance(order, bool) or order < 1:
         raise ValueError(
             f"gradcheck(order={order!r}): order is an int >= 1 "
             "(1 checks first derivatives, 2 also second derivatives, ...)"
         )
-    chosen = (modes,) if isinstance(modes, str) else tuple(modes)
-    if not chosen or any(mode not in MODES for mode in chosen):
-        raise ValueError(
-            f"gradcheck(modes={modes!r}): modes are some of {MODES}, "
-            f"e.g. modes='rev' or modes={MODES}"
-        )
+    chosen = _modes(modes)
+    eps = _tolerance("eps", eps, EPS, positive=True)
+    rtol, atol = _tolerance("rtol", rtol, RTOL), _tolerance("atol", atol, ATOL)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, _numbers.Integral)):
+        raise TypeError(f"gradcheck(seed={seed!r}): seed is an int (or None), the seed of the "
+                        "random directions, e.g. seed=0")
     if not primals:
         raise TypeError(
             f"gradcheck({_name(f)}): give the point to check at, e.g. gradcheck(f, 0.5)"
         )
     xs, in_shape, paths = _flatten(primals, "primals", "gradcheck:")
-    for x, path in zip(xs, paths):
-        if isinstance(x, Value):
-            raise TypeError(
-                f"gradcheck: {path} is a Value; gradcheck checks at a point given as numbers, "
-                f"e.g. gradcheck(f, {x.data!r})"
-            )
     names = _input_names(f, in_shape, paths)
+    point = [_coordinate(x, name) for x, name in zip(xs, names)]
 
     def flat_f(*inputs):
         return _flatten_result(f(*_unflatten(in_shape, iter(inputs))), f, "gradcheck")[0]
 
-    check = _Check(
-        f, flat_f, [float(x) for x in xs], names, chosen, eps, rtol, atol, _random(seed)
-    )
+    rng = _random(None if seed is None else int(seed))
+    check = _Check(f, flat_f, point, names, chosen, eps, rtol, atol, rng)
     check.run(flat_f, order, path=[])
     return True
+
+
+def _modes(modes) -> tuple:
+    """The modes to check in, as a tuple: one mode's name, or a tuple or list of them."""
+    chosen = (modes,) if isinstance(modes, str) else modes
+    if not isinstance(chosen, (tuple, list)) or not chosen or any(
+        mode not in MODES for mode in chosen
+    ):
+        raise ValueError(
+            f"gradcheck(modes={modes!r}): modes are some of {MODES}, "
+            f"e.g. modes='rev' or modes={MODES}"
+        )
+    return tuple(chosen)
+
+
+def _tolerance(name: str, value, default: float, positive: bool = False) -> float:
+    """eps (a finite number > 0: the central difference divides by 2·eps), rtol or atol (a
+    finite number >= 0), as a float."""
+    if isinstance(value, bool) or not isinstance(value, _numbers.Real):
+        raise TypeError(f"gradcheck({name}={value!r}): {name} is a number, e.g. {name}={default:g} "
+                        "(the default)")
+    x = float(value)
+    if not _math.isfinite(x) or x < 0 or (positive and x == 0):
+        why = "> 0: the central difference divides by 2·eps" if positive else ">= 0"
+        raise ValueError(f"gradcheck({name}={value!r}): {name} must be a finite number {why}; "
+                         f"e.g. {name}={default:g} (the default)")
+    return x
+
+
+def _coordinate(x, name: str) -> float:
+    """One input's number at the point, as a float: a finite number (not a Value)."""
+    if isinstance(x, Value):
+        raise TypeError(
+            f"gradcheck: input {name} is a Value; gradcheck checks at a point given as "
+            f"numbers, e.g. gradcheck(f, {x.data!r})"
+        )
+    try:
+        x = float(x)
+    except OverflowError:
+        x = _math.inf
+    if not _math.isfinite(x):
+        raise ValueError(
+            f"gradcheck: input {name} is {x!r}; gradcheck compares derivatives with finite "
+            "differences, which need a finite point: check at finite numbers"
+        )
+    return x
 
 
 def _input_names(f, in_shape, paths) -> list[str]:
@@ -150,7 +194,7 @@ class _Check:
     def unit(self, n: int) -> list[float]:
         while True:
             v = [self.rng.gauss(0.0, 1.0) for _ in range(n)]
-            norm = math.sqrt(sum(c * c for c in v))
+            norm = _math.sqrt(sum(c * c for c in v))
             if norm > 1e-3:
                 return [c / norm for c in v]
 

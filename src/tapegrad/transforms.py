@@ -34,9 +34,8 @@ PyTorch: relu'(0) = 0 and |x|'(0) = 0 (and every higher derivative of either is 
 when a finite difference straddles such a kink.
 """
 
-from __future__ import annotations
-
-import numbers
+import _collections_abc as _abc
+import numbers as _numbers
 
 from .graph import sweep_forward
 from .ops import FLOATS, RULES, Op
@@ -118,7 +117,9 @@ _LEAF = None
 
 
 def _is_scalar(x) -> bool:
-    return isinstance(x, (Value, numbers.Real))
+    """A number or a Value: a leaf of an argument or result tree. Not a bool: True and False are
+    ints to Python, but a bool where a number belongs is a mistake (a comparison, say)."""
+    return isinstance(x, (Value, _numbers.Real)) and not isinstance(x, bool)
 
 
 def _flatten(tree, path: str, what: str, if_none: str = ""):
@@ -136,6 +137,9 @@ def _flatten(tree, path: str, what: str, if_none: str = ""):
         if node is None:
             hint = if_none if node_path == path else ""
             raise TypeError(f"{what} `{node_path}` is None{hint}")
+        if isinstance(node, bool):
+            raise TypeError(f"{what} `{node_path}` is {node!r}, a bool (what a comparison gives); "
+                            "expected a number or a Value, e.g. 1.0")
         raise TypeError(
             f"{what} `{node_path}` is {node!r} ({type(node).__name__}); "
             "expected a number, a Value, or a list or tuple of them"
@@ -175,6 +179,24 @@ def _name(f) -> str:
     """How messages call f: its name, or `f` for a lambda."""
     name = getattr(f, "__name__", type(f).__name__)
     return "f" if name == "<lambda>" else name
+
+
+# What follows f in the examples of the messages, for the transforms that take more than f.
+_REST_OF_CALL = {"jvp": ", (1.0,), (1.0,)", "hvp": ", (1.0,), (1.0,)", "vjp": ", 1.0",
+                 "gradcheck": ", 0.5"}
+
+
+def _check_function(f, caller: str) -> None:
+    """f must be a function: the one thing a transform transforms."""
+    rest = _REST_OF_CALL.get(caller, "")
+    if isinstance(f, Value):
+        raise TypeError(f"{caller}: f is {f!r}, a Value (the result of calling a "
+                        f"function); pass the function itself, e.g. {caller}(f{rest}) with "
+                        "def f(x): return x ** 2")
+    if not callable(f):
+        raise TypeError(f"{caller}: f={f!r} ({type(f).__name__}) is not a function; "
+                        f"pass the function to differentiate, e.g. "
+                        f"{caller}(lambda x: x ** 2{rest})")
 
 
 def _wrapper(transformed, f, name: str):
@@ -329,8 +351,7 @@ def _found(node: Value, per_record: dict, per_leaf: dict):
 def _trace(f, args: tuple, argnums, caller: str, kwargs=None) -> _Trace:
     """Call f(*args, **kwargs) with the positional arguments in `argnums` replaced by fresh input
     nodes (keyword arguments are passed through, never differentiated)."""
-    if not callable(f):
-        raise TypeError(f"{caller}: expected a function to differentiate, got {f!r}")
+    _check_function(f, caller)
     nargs = len(args)
     positions = _resolve_argnums(argnums, nargs, f, caller)
     names = _argument_names(f, nargs)
@@ -404,7 +425,7 @@ def _scalar_output(trace: _Trace, f, caller: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def value_and_grad(f, argnums=0):
+def value_and_grad(f: _abc.Callable, argnums: "int | tuple[int, ...]" = 0) -> _abc.Callable:
     """A function computing ``(f(*args), ∂f/∂args[argnums])``, with one reverse sweep.
 
     ``f`` must return a scalar. The gradient has the shape of the argument(s) it belongs to.
@@ -418,6 +439,7 @@ def value_and_grad(f, argnums=0):
 
 def _value_and_grad(f, argnums, caller: str):
     """value_and_grad's function, its errors naming `caller` (grad or value_and_grad)."""
+    _check_function(f, caller)
     _check_argnums(argnums, caller)
 
     def value_and_grad_f(*args, **kwargs):
@@ -429,7 +451,7 @@ def _value_and_grad(f, argnums, caller: str):
     return value_and_grad_f
 
 
-def grad(f, argnums=0):
+def grad(f: _abc.Callable, argnums: "int | tuple[int, ...]" = 0) -> _abc.Callable:
     """A function computing ∂f/∂(argument ``argnums``) of a scalar function ``f``.
 
     One reverse sweep of f's recorded graph. Floats in give floats out; Values in give Values out,
@@ -449,7 +471,7 @@ def grad(f, argnums=0):
     return _wrapper(grad_f, f, f"grad({_name(f)})")
 
 
-def vjp(f, *primals):
+def vjp(f: _abc.Callable, *primals: object) -> tuple:
     """Reverse mode: ``(f(*primals), vjp_fn)``, where ``vjp_fn(cotangent)`` is ``cotangentᵀ · J``.
 
     ``f`` is recorded once; each call of ``vjp_fn`` is one reverse sweep of that record. The
@@ -460,24 +482,25 @@ def vjp(f, *primals):
     >>> out, vjp_fn([1.0, 0.0]), vjp_fn([0.0, 1.0])
     ([6.0, 5.0], (3.0, 2.0), (1.0, 1.0))
     """
+    _check_function(f, "vjp")
     if not primals:
         raise TypeError(f"vjp({_name(f)}): give at least one primal, e.g. vjp(f, 2.0)")
     trace = _trace(f, primals, tuple(range(len(primals))), "vjp")
 
     def vjp_fn(cotangent):
         cts, shape, _ = _flatten(cotangent, "cotangent", "vjp_fn:")
-        if not _same_shape(shape, trace.out_shape):
+        difference = _first_difference(trace.out_shape, shape, "result", "cotangent")
+        if difference:
             raise ValueError(
                 f"vjp_fn: the cotangent must have the shape of {_name(f)}'s result "
-                f"({len(trace.outputs)} number(s), shaped like {_describe(trace.out_shape)}), "
-                f"got {_describe(shape)}"
+                f"({_count(len(trace.outputs), 'number')}): {difference}"
             )
         return _unflatten(trace.in_shape, iter(trace.reverse(cts)))
 
     return _unflatten(trace.out_shape, iter(trace.output_values())), vjp_fn
 
 
-def jvp(f, primals, tangents):
+def jvp(f: _abc.Callable, primals: "tuple | list", tangents: "tuple | list") -> tuple:
     """Forward mode: ``(f(*primals), J · tangents)``, with one forward sweep.
 
     ``tangents`` has one entry per primal, shaped like it (the direction to differentiate along);
@@ -486,19 +509,28 @@ def jvp(f, primals, tangents):
     >>> jvp(lambda x: (2.0 * x + 3.0) ** 2, (2.0,), (1.0,))
     (49.0, 28.0)
     """
-    primals, tangents = tuple(primals), tuple(tangents)
+    return _jvp(f, primals, tangents, "jvp")
+
+
+def _jvp(f, primals, tangents, caller: str):
+    """jvp, its errors naming `caller` (jvp or hvp)."""
+    _check_function(f, caller)
+    primals, tangents = _argument_tuples(f, primals, tangents, caller)
     if len(primals) != len(tangents):
         raise ValueError(
-            f"jvp: {len(primals)} primals but {len(tangents)} tangents; give one tangent per input"
+            f"{caller}: {len(primals)} primals but {len(tangents)} tangents; give one tangent per "
+            "input"
         )
     if not primals:
-        raise TypeError(f"jvp({_name(f)}): give at least one primal, e.g. jvp(f, (2.0,), (1.0,))")
-    trace = _trace(f, primals, tuple(range(len(primals))), "jvp")
-    flat, shape, _ = _flatten(tangents, "tangents", "jvp:")
-    if not _same_shape(shape, trace.in_shape):
+        raise TypeError(
+            f"{caller}({_name(f)}): give at least one primal, e.g. {caller}(f, (2.0,), (1.0,))"
+        )
+    trace = _trace(f, primals, tuple(range(len(primals))), caller)
+    flat, shape, _ = _flatten(tangents, "tangents", f"{caller}:")
+    difference = _first_difference(trace.in_shape, shape, "primals", "tangents")
+    if difference:
         raise ValueError(
-            f"jvp: each tangent must have the shape of its primal: primals are shaped like "
-            f"{_describe(trace.in_shape)}, tangents like {_describe(shape)}"
+            f"{caller}: each tangent must have the shape of its primal: {difference}"
         )
     out_tangents = trace.forward(flat)
     return (
@@ -507,7 +539,7 @@ def jvp(f, primals, tangents):
     )
 
 
-def hvp(f, primals, tangents):
+def hvp(f: _abc.Callable, primals: "tuple | list", tangents: "tuple | list") -> tuple:
     """Hessian-vector product: ``(∇f, H · tangents)`` at ``primals``, forward over reverse.
 
     One reverse sweep records the gradient as a graph; one forward sweep of that graph pushes the
@@ -518,22 +550,49 @@ def hvp(f, primals, tangents):
     >>> hvp(lambda x, y: x * x * y, (3.0, 2.0), (1.0, 0.0))
     ((12.0, 9.0), (4.0, 6.0))
     """
-    primals = tuple(primals)
+    _check_function(f, "hvp")
+    primals, tangents = _argument_tuples(f, primals, tangents, "hvp")
     if not primals:
         raise TypeError(f"hvp({_name(f)}): give at least one primal, e.g. hvp(f, (2.0,), (1.0,))")
     argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
-    return jvp(grad(f, argnums), primals, tangents)
+    return _jvp(grad(f, argnums), primals, tangents, "hvp")
+
+
+def _argument_tuples(f, primals, tangents, caller: str) -> tuple[tuple, tuple]:
+    """jvp's and hvp's primals and tangents, each a tuple (or list) with an entry per argument of
+    f; anything else is refused with the call written the right way."""
+    if isinstance(primals, (tuple, list)) and isinstance(tangents, (tuple, list)):
+        return tuple(primals), tuple(tangents)
+
+    def as_tuple(xs) -> str:
+        if isinstance(xs, (tuple, list)):
+            return repr(tuple(xs))
+        return f"({xs!r},)" if _is_scalar(xs) else "(...)"
+
+    raise TypeError(
+        f"{caller}({_name(f)}, {primals!r}, {tangents!r}): primals and tangents are tuples, one "
+        f"entry per argument of {_name(f)}, e.g. {caller}({_name(f)}, {as_tuple(primals)}, "
+        f"{as_tuple(tangents)})"
+    )
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _same_shape(a, b) -> bool:
-    """Whether two shapes match, a list and a tuple of the same length counting as the same."""
-    if a is _LEAF or b is _LEAF:
-        return a is b
-    return len(a[1]) == len(b[1]) and all(_same_shape(x, y) for x, y in zip(a[1], b[1]))
+def _first_difference(a, b, name_a: str, name_b: str, where: str = "") -> str:
+    """Where two shapes first differ, said in the words of their trees' names ("primals[1] is a
+    scalar, tangents[1] is a list of 2"), or "" if they match: a list and a tuple of the same
+    length count as the same."""
+    if a is _LEAF or b is _LEAF or len(a[1]) != len(b[1]):
+        if a is _LEAF and b is _LEAF:
+            return ""
+        return f"{name_a}{where} is {_describe(a)}, {name_b}{where} is {_describe(b)}"
+    for i, (x, y) in enumerate(zip(a[1], b[1])):
+        found = _first_difference(x, y, name_a, name_b, f"{where}[{i}]")
+        if found:
+            return found
+    return ""
 
 
 def _describe(shape) -> str:
@@ -559,7 +618,8 @@ def _choose_mode(mode: str, n_inputs: int, n_outputs: int, caller: str) -> str:
     return mode
 
 
-def jacobian(f, argnums=0, mode="auto"):
+def jacobian(f: _abc.Callable, argnums: "int | tuple[int, ...]" = 0,
+             mode: str = "auto") -> _abc.Callable:
     """A function computing the Jacobian of ``f``: ∂(each output)/∂(each input).
 
     ``f`` returns a Value or a list of them (m outputs); the inputs are the argument(s) picked by
@@ -582,6 +642,7 @@ def jacobian(f, argnums=0, mode="auto"):
 
 def _jacobian(f, argnums, mode: str, caller: str):
     """jacobian's function, its errors naming `caller` (jacobian or hessian)."""
+    _check_function(f, caller)
     _check_argnums(argnums, caller)
     _choose_mode(mode, 0, 0, caller)
 
@@ -603,7 +664,8 @@ def _jacobian(f, argnums, mode: str, caller: str):
 HESSIAN_MODES = ("rev-over-rev", "fwd-over-rev", "fwd-over-fwd", "rev-over-fwd")
 
 
-def hessian(f, argnums=0, mode="rev-over-rev"):
+def hessian(f: _abc.Callable, argnums: "int | tuple[int, ...]" = 0,
+            mode: str = "rev-over-rev") -> _abc.Callable:
     """A function computing the Hessian of a scalar ``f``: ∂²f/∂x_i∂x_j, as nested lists.
 
     The Jacobian of the gradient, which has as many outputs as inputs. ``mode`` says how to get it:
@@ -619,6 +681,7 @@ def hessian(f, argnums=0, mode="rev-over-rev"):
     >>> hessian(lambda xs: xs[0] ** 2 * xs[1])([3.0, 2.0])
     [[4.0, 6.0], [6.0, 0.0]]
     """
+    _check_function(f, "hessian")
     if mode not in HESSIAN_MODES:
         raise ValueError(f"hessian(mode={mode!r}): mode is one of {', '.join(HESSIAN_MODES)}")
     outer, inner = mode.split("-over-")
