@@ -10,10 +10,10 @@ the 1,797 8×8 handwritten digits that ship inside scikit-learn.
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_fraction=0.2, seed=0)
 """
 
-from __future__ import annotations
-
-import math
-import random
+import _collections_abc as _abc
+import math as _math
+import numbers as _numbers
+import random as _random
 
 
 def _linspace(start: float, stop: float, n: int, endpoint: bool = True) -> list[float]:
@@ -24,18 +24,41 @@ def _linspace(start: float, stop: float, n: int, endpoint: bool = True) -> list[
 
 
 def _check_size(what: str, n, minimum: int = 1) -> None:
-    if not isinstance(n, int) or isinstance(n, bool) or n < minimum:
+    """n, a number of points: a whole number from `minimum` (every class gets a point) up to
+    what fits in memory."""
+    if isinstance(n, bool) or not isinstance(n, _numbers.Integral):
+        raise TypeError(f"{what}: n={n!r} ({type(n).__name__}) must be a whole number of points "
+                        f">= {minimum}, e.g. n=100")
+    if n < minimum:
         raise ValueError(f"{what}: n={n!r} must be a whole number of points >= {minimum}")
     if n > 10_000_000:
         raise ValueError(f"{what}: n={n!r} points would not fit in memory as Python lists")
 
 
+def _check_number(what: str, name: str, x, example: str) -> None:
+    """x must be a plain number (an int or a float, not a bool)."""
+    if isinstance(x, bool) or not isinstance(x, _numbers.Real):
+        raise TypeError(f"{what}: {name}={x!r} ({type(x).__name__}) is not a number; e.g. "
+                        f"{name}={example}")
+
+
 def _check_noise(what: str, noise) -> None:
-    if not (isinstance(noise, (int, float)) and noise >= 0 and math.isfinite(noise)):
+    """noise, a standard deviation: a finite number >= 0."""
+    _check_number(what, "noise", noise, "0.1")
+    if not (noise >= 0 and _math.isfinite(noise)):
         raise ValueError(f"{what}: noise={noise!r} must be a number >= 0 (0 means no noise)")
 
 
-def _shuffled_with_noise(points, labels, noise: float, rng: random.Random):
+def _seeded(what: str, seed) -> _random.Random:
+    """The generator for `seed`: a whole number (the same seed gives the same data), or None
+    for a fresh, unrepeatable draw."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, _numbers.Integral)):
+        raise TypeError(f"{what}: seed={seed!r} ({type(seed).__name__}) must be an int (the same "
+                        "seed gives the same data) or None, e.g. seed=0")
+    return _random.Random(None if seed is None else int(seed))
+
+
+def _shuffled_with_noise(points, labels, noise: float, rng: _random.Random):
     """Shuffle points and labels together, then add Gaussian noise N(0, noise²) to each
     coordinate -- the order scikit-learn uses."""
     order = list(range(len(points)))
@@ -45,7 +68,8 @@ def _shuffled_with_noise(points, labels, noise: float, rng: random.Random):
     return X, y
 
 
-def moons(n: int = 100, noise: float = 0.1, seed: int | None = 0):
+def moons(n: int = 100, noise: float = 0.1,
+          seed: int | None = 0) -> tuple[list[list[float]], list[int]]:
     """Two interleaving half circles (scikit-learn's ``make_moons`` formula).
 
     Class 0: the upper half circle (cos θ, sin θ), θ in [0, π], n // 2 points.
@@ -54,14 +78,17 @@ def moons(n: int = 100, noise: float = 0.1, seed: int | None = 0):
     """
     _check_size("moons", n, 2)
     _check_noise("moons", noise)
+    rng = _seeded("moons", seed)
     n_out = n // 2
     n_in = n - n_out
-    outer = [[math.cos(t), math.sin(t)] for t in _linspace(0.0, math.pi, n_out)]
-    inner = [[1.0 - math.cos(t), 1.0 - math.sin(t) - 0.5] for t in _linspace(0.0, math.pi, n_in)]
-    return _shuffled_with_noise(outer + inner, [0] * n_out + [1] * n_in, noise, random.Random(seed))
+    pi, cos, sin = _math.pi, _math.cos, _math.sin
+    outer = [[cos(t), sin(t)] for t in _linspace(0.0, pi, n_out)]
+    inner = [[1.0 - cos(t), 1.0 - sin(t) - 0.5] for t in _linspace(0.0, pi, n_in)]
+    return _shuffled_with_noise(outer + inner, [0] * n_out + [1] * n_in, noise, rng)
 
 
-def circles(n: int = 100, noise: float = 0.05, factor: float = 0.5, seed: int | None = 0):
+def circles(n: int = 100, noise: float = 0.05, factor: float = 0.5,
+            seed: int | None = 0) -> tuple[list[list[float]], list[int]]:
     """A circle inside another (scikit-learn's ``make_circles`` formula).
 
     Class 0: n // 2 points evenly around the unit circle; class 1: the rest, around a circle of
@@ -69,19 +96,20 @@ def circles(n: int = 100, noise: float = 0.05, factor: float = 0.5, seed: int | 
     """
     _check_size("circles", n, 2)
     _check_noise("circles", noise)
-    if not (isinstance(factor, (int, float)) and 0 < factor < 1):
+    _check_number("circles", "factor", factor, "0.5")
+    if not 0 < factor < 1:
         raise ValueError(f"circles: factor={factor!r} is the inner radius, between 0 and 1")
+    rng = _seeded("circles", seed)
     n_out = n // 2
     n_in = n - n_out
-    outer = [[math.cos(t), math.sin(t)] for t in _linspace(0.0, 2 * math.pi, n_out, False)]
-    inner = [
-        [factor * math.cos(t), factor * math.sin(t)]
-        for t in _linspace(0.0, 2 * math.pi, n_in, False)
-    ]
-    return _shuffled_with_noise(outer + inner, [0] * n_out + [1] * n_in, noise, random.Random(seed))
+    pi, cos, sin = _math.pi, _math.cos, _math.sin
+    outer = [[cos(t), sin(t)] for t in _linspace(0.0, 2 * pi, n_out, False)]
+    inner = [[factor * cos(t), factor * sin(t)] for t in _linspace(0.0, 2 * pi, n_in, False)]
+    return _shuffled_with_noise(outer + inner, [0] * n_out + [1] * n_in, noise, rng)
 
 
-def spiral(n: int = 300, classes: int = 3, noise: float = 0.2, seed: int | None = 0):
+def spiral(n: int = 300, classes: int = 3, noise: float = 0.2,
+           seed: int | None = 0) -> tuple[list[list[float]], list[int]]:
     """``classes`` arms of a spiral (the CS231n toy set), n points shared among them.
 
     Arm j: radius r from 0 to 1, angle θ = 4j + 4r + noise·N(0, 1) (so the noise jitters along
@@ -89,37 +117,43 @@ def spiral(n: int = 300, classes: int = 3, noise: float = 0.2, seed: int | None 
     """
     _check_size("spiral", n, 1)
     _check_noise("spiral", noise)
-    if not isinstance(classes, int) or classes < 2:
+    if isinstance(classes, bool) or not isinstance(classes, _numbers.Integral):
+        raise TypeError(f"spiral: classes={classes!r} ({type(classes).__name__}) must be a whole "
+                        "number >= 2, e.g. classes=3")
+    if classes < 2:
         raise ValueError(f"spiral: classes={classes!r} must be a whole number >= 2")
     if n < classes:
         raise ValueError(f"spiral: n={n} points cannot cover {classes} classes; use n >= classes")
-    rng = random.Random(seed)
+    rng = _seeded("spiral", seed)
     points, labels = [], []
     for j in range(classes):
         count = n // classes + (1 if j < n % classes else 0)
         for r in _linspace(0.0, 1.0, count):
             theta = 4.0 * j + 4.0 * r + (rng.gauss(0.0, noise) if noise else 0.0)
-            points.append([r * math.sin(theta), r * math.cos(theta)])
+            points.append([r * _math.sin(theta), r * _math.cos(theta)])
             labels.append(j)
     return _shuffled_with_noise(points, labels, 0.0, rng)
 
 
-def xor(n: int = 200, noise: float = 0.3, seed: int | None = 0):
+def xor(n: int = 200, noise: float = 0.3,
+        seed: int | None = 0) -> tuple[list[list[float]], list[int]]:
     """The XOR problem: points around the four corners (±1, ±1), label 1 where the two
     coordinates' signs differ (the corner's a XOR b), 0 where they agree.
 
     Corners take turns, so each gets n // 4 points (the first n % 4 one more); each point is
-    its corner plus Gaussian noise. No straight line separates the classes.
+    its corner plus Gaussian noise. No straight line separates the classes. n >= 2, so that
+    both classes have a point.
     """
-    _check_size("xor", n, 1)
+    _check_size("xor", n, 2)
     _check_noise("xor", noise)
+    rng = _seeded("xor", seed)
     corners = [(-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0)]
     points = [list(corners[i % 4]) for i in range(n)]
     labels = [int((p[0] > 0) != (p[1] > 0)) for p in points]
-    return _shuffled_with_noise(points, labels, noise, random.Random(seed))
+    return _shuffled_with_noise(points, labels, noise, rng)
 
 
-def digits():
+def digits() -> tuple[list[list[float]], list[int]]:
     """The 1,797 handwritten digits that ship with scikit-learn (8×8 images, 10 classes).
 
     Returns ``X``, a list of 1,797 rows of 64 floats -- each pixel's ink from 0 to 16, scaled to
@@ -139,13 +173,14 @@ def digits():
     return X, y
 
 
-def train_test_split(X, y, test_fraction: float = 0.2, seed: int | None = 0):
+def train_test_split(X: _abc.Iterable, y: _abc.Iterable, test_fraction: float = 0.2,
+                     seed: int | None = 0) -> tuple[list, list, list, list]:
     """Shuffle the samples and hold out ``test_fraction`` of them for testing.
 
     Returns ``X_train, X_test, y_train, y_test`` (scikit-learn's order). The test part has
     round(test_fraction · n) samples, at least one, and so does the training part.
     """
-    X, y = list(X), list(y)
+    X, y = _samples("X", X, "samples"), _samples("y", y, "labels")
     if len(X) != len(y):
         raise ValueError(
             f"train_test_split: {len(X)} samples in X but {len(y)} labels in y; "
@@ -153,16 +188,26 @@ def train_test_split(X, y, test_fraction: float = 0.2, seed: int | None = 0):
         )
     if len(X) < 2:
         raise ValueError("train_test_split: need at least 2 samples to split into two parts")
-    if not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1):
+    _check_number("train_test_split", "test_fraction", test_fraction, "0.2")
+    if not 0 < test_fraction < 1:
         raise ValueError(
             f"train_test_split: test_fraction={test_fraction!r} must be between 0 and 1, "
             "e.g. 0.2 to hold out a fifth"
         )
+    rng = _seeded("train_test_split", seed)
     n_test = min(max(1, round(test_fraction * len(X))), len(X) - 1)
     order = list(range(len(X)))
-    random.Random(seed).shuffle(order)
+    rng.shuffle(order)
     test, train = order[:n_test], order[n_test:]
     return [X[i] for i in train], [X[i] for i in test], [y[i] for i in train], [y[i] for i in test]
+
+
+def _samples(name: str, xs, what: str) -> list:
+    """train_test_split's X or y as a list: any iterable of samples, but not a str or a dict."""
+    if isinstance(xs, (str, bytes, dict)) or not hasattr(xs, "__iter__"):
+        raise TypeError(f"train_test_split: {name}={xs!r} ({type(xs).__name__}) is not a list "
+                        f"of {what}; e.g. X, y = moons(100), then train_test_split(X, y)")
+    return list(xs)
 
 
 __all__ = ["moons", "circles", "spiral", "xor", "digits", "train_test_split"]
