@@ -124,7 +124,7 @@ def test_graphviz_accepts_the_dot_text_and_draws_every_node():
 
 
 def test_engine_dot_without_graphviz_says_how_to_get_it(monkeypatch):
-    monkeypatch.setattr(viz.shutil, "which", lambda name: None)
+    monkeypatch.setattr(viz._shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="apt-get install graphviz.*engine='python'"):
         to_svg(Value(1.0), engine="dot")
     assert to_svg(Value(1.0), engine="auto").startswith("<svg")  # falls back to Python

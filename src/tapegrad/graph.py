@@ -27,7 +27,7 @@ from .value import NodesOf, Value, node_at
 BACKENDS = {"python": lambda graph: None}
 
 
-def sweep_forward(stretches, seeds=None, m=FLOATS) -> dict:
+def sweep_forward(stretches: list, seeds: "dict | None" = None, m: object = FLOATS) -> dict:
     """Replay, or forward mode: one loop in record order over `stretches`, (record, mask or
     None, first entry, last entry), the entries to visit; imports first read what they stand for.
 
@@ -160,7 +160,7 @@ class Graph:
 
     # -- interpreters --------------------------------------------------------------------------
 
-    def forward(self):
+    def forward(self) -> "float | list[float]":
         """Replay: recompute every node from the leaves' current ``data``, in array order.
 
         Returns the output's new data (a list of them for several outputs)."""
@@ -184,7 +184,7 @@ class Graph:
             return self._compiled.backward()
         backprop([(out, 1.0) for out in self.outputs])
 
-    def vjp(self, cotangents: dict, m=FLOATS) -> list:
+    def vjp(self, cotangents: dict, m: object = FLOATS) -> list:
         """Reverse mode without side effects: the cotangent of every node, aligned with
         ``nodes``, given the outputs' cotangents (a dict Value -> number or Value).
 
@@ -196,7 +196,7 @@ class Graph:
         found = self._aligned(lambda rec, i: found_at(grads.get(rec, ()), i), totals)
         return [0.0 if ct is None else ct for ct in found]
 
-    def jvp(self, tangents: dict, m=FLOATS) -> list:
+    def jvp(self, tangents: dict, m: object = FLOATS) -> list:
         """Forward mode: one sweep in array order pushing tangents from the inputs.
 
         ``tangents`` maps input Values to their tangent ẋ; returns ẏ for every node, aligned

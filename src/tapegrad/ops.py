@@ -30,7 +30,7 @@ forward formula is ``m.<name>(x)``, and each arithmetic gets its ``<name>`` from
 Value gets the method ``x.<name>()``. So a new op is one entry here, plus its rows in the tests.
 """
 
-import math
+import math as _math
 
 VARIADIC = -1
 
@@ -67,7 +67,7 @@ class Rule:
 
 def _exp(x):
     try:
-        return math.exp(x)
+        return _math.exp(x)
     except OverflowError:
         error = f"exp({x!r}) overflows a float (exp(709.78) is the largest, 1.8e308)"
         raise OverflowError(error + ": scale the input down, or use tanh or sigmoid") from None
@@ -77,20 +77,20 @@ def _log(x):
     if x <= 0:  # (nan passes through as nan, as in PyTorch)
         raise ValueError(f"log({x!r}) is undefined: log needs a number > 0; if the input can "
                          "reach 0, add a small epsilon, e.g. log(x + 1e-12)")
-    return math.log(x)
+    return _math.log(x)
 
 
 def _sigmoid(x):
     # Two branches so that exp only ever sees a number <= 0: sigmoid(±1000) is 1 or 0, never an
     # OverflowError.
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else (e := math.exp(x)) / (1.0 + e)
+    return 1.0 / (1.0 + _math.exp(-x)) if x >= 0 else (e := _math.exp(x)) / (1.0 + e)
 
 
 def _finite(fn):
     """`fn` (sin, cos), raising for ±inf, where it has no value, in the op's own words."""
 
     def periodic(x):
-        if math.isinf(x):
+        if _math.isinf(x):
             raise ValueError(f"{fn.__name__}({x!r}) is undefined: it needs a finite number")
         return fn(x)
 
@@ -125,11 +125,11 @@ class FloatMath:
         (0 ** -0.5), and ±inf where it overflows -- the limits PyTorch's derivatives take."""
         x, e = float(x), float(e)
         if x == 0 and e < 0:
-            return math.inf
+            return _math.inf
         try:
             return x**e
         except OverflowError:
-            return -math.inf if x < 0 and e % 2 == 1 else math.inf
+            return -_math.inf if x < 0 and e % 2 == 1 else _math.inf
 
     @staticmethod
     def pow_slope(x, k):
@@ -141,7 +141,7 @@ class FloatMath:
     def log_base(x):
         """The log(x) in d(x ** y)/dy = x ** y · log(x), extended where log is not: 0 at x == 0
         (0 ** y is flat in y for y > 0) and nan for x < 0 (no real derivative; PyTorch agrees)."""
-        return math.log(x) if x > 0 else 0.0 if x == 0 else math.nan
+        return _math.log(x) if x > 0 else 0.0 if x == 0 else _math.nan
 
 
 def _pow_error(x: float, k: float) -> ArithmeticError:
@@ -194,7 +194,7 @@ _TABLE = {  # by name; Op and RULES are made from it below
     "exp": Rule.function(_exp, lambda m, y, a: (y,), "e to the power x; d/dx = exp(x)."),
     "log": Rule.function(_log, lambda m, y, a: (1.0 / a,), "The natural logarithm; d/dx = 1/x."),
     # (1 - y)(1 + y), not 1 - y²: near saturation y² rounds away the digits that matter.
-    "tanh": Rule.function(math.tanh, lambda m, y, a: ((1.0 - y) * (1.0 + y),),
+    "tanh": Rule.function(_math.tanh, lambda m, y, a: ((1.0 - y) * (1.0 + y),),
                           "The hyperbolic tangent; d/dx = (1 - y)(1 + y) with y = tanh(x)."),
     "sigmoid": Rule.function(_sigmoid, lambda m, y, a: (y * (1.0 - y),),
                              "1 / (1 + e^-x); d/dx = y (1 - y), y = sigmoid(x).", _sigmoid_numpy),
@@ -203,8 +203,8 @@ _TABLE = {  # by name; Op and RULES are made from it below
                           lambda np, a: np.where(a <= 0, 0.0, a), "ReLU", kink_at_zero=True),
     "abs": Rule.function(abs, lambda m, y, a: (m.sign(a),),
                          "|x|; d/dx = the sign of x (0 at 0, as in PyTorch).", kink_at_zero=True),
-    "sin": Rule.function(_finite(math.sin), lambda m, y, a: (m.cos(a),), "The sine; d/dx = cos x."),
-    "cos": Rule.function(_finite(math.cos), lambda m, y, a: (-m.sin(a),), "Cosine; d/dx = -sin x."),
+    "sin": Rule.function(_finite(_math.sin), lambda m, y, a: (m.cos(a),), "The sine; d/dx = cos x."),
+    "cos": Rule.function(_finite(_math.cos), lambda m, y, a: (-m.sin(a),), "Cosine; d/dx = -sin x."),
     # k · x ** (k - 1), the slope of x ** k, as a derivative records it: at a pole (0 ** -0.5)
     # its value is ±inf, not an error, so a recorded derivative replays there too
     "slope": Rule("slope", 1, forward=lambda m, a, k: m.pow_slope(a, k),

@@ -14,7 +14,7 @@ no backward (record.room); sharing nodes across graphs and threads (record.py); 
 derivatives (transforms.py); layers, losses, optimizers (nn.py, losses.py, optim.py).
 """
 
-import random
+import random as _random
 from operator import setitem
 
 from .ops import FLOATS, FORWARD, PARTIALS, RULES, Op
@@ -134,7 +134,7 @@ class Neuron:
     """micrograd's: weights from random.uniform(-1, 1), bias 0, relu(b + Σ w_i x_i) or linear."""
 
     def __init__(self, nin, nonlin=True):
-        self.w, self.b = [Value(random.uniform(-1, 1)) for _ in range(nin)], Value(0.0)
+        self.w, self.b = [Value(_random.uniform(-1, 1)) for _ in range(nin)], Value(0.0)
         self.nonlin = nonlin
 
     def __call__(self, x):

@@ -37,7 +37,7 @@ grad and jvp) take one lock, so concurrent backward calls into a shared paramete
 """
 
 import _thread
-import itertools
+import itertools as _itertools
 import _weakref
 from bisect import bisect_left
 
@@ -46,7 +46,7 @@ from .ops import FLOATS, PARTIALS, Op
 CAPACITY = 1 << 16  # entries a record takes before new nodes go on a fresh one
 
 LOCK = _thread.RLock()  # held by every sweep
-SERIALS = itertools.count()  # numbers records, and leaves (value.py), in the order made
+SERIALS = _itertools.count()  # numbers records, and leaves (value.py), in the order made
 AFTER_BACKWARD = []  # called with the records each backward() swept (tapegrad.memory's watch)
 
 

@@ -23,7 +23,7 @@ attribute you give it (``p.m = 0.0``).
 """
 
 import _weakref
-import numbers
+import numbers as _numbers
 
 from .ops import FLOATS, FORWARD, RULES, WITH_CONSTANT, Op
 from .record import (CURRENT, SERIALS, backprop, end, found_at, fresh, home_of, import_leaf,
@@ -37,7 +37,7 @@ def _as_float(x, context: str, hint: str = "use it directly, or its .data") -> f
     Value, gives `hint`)."""
     if type(x) is float:  # the common case, checked first: numbers.Real is a slow ABC check
         return x
-    if isinstance(x, numbers.Real) and not isinstance(x, Value):
+    if isinstance(x, _numbers.Real) and not isinstance(x, Value):
         try:
             return float(x)
         except OverflowError:  # (not the number itself: an int's repr can run to pages)
@@ -63,7 +63,7 @@ class Value:
     __slots__ = ("_rec", "_i", "_data", "_grad", "_label", "_made", "_seen", "_needs",
                  "__weakref__", "__dict__")
 
-    def __init__(self, data, _children=(), _op="", label=""):
+    def __init__(self, data: float, _children=(), _op="", label: str = "") -> None:
         # `_children` and `_op` are micrograd's constructor arguments, accepted so its signature
         # works; a node with children must come from an operation, which knows its derivative.
         if _children:
@@ -130,16 +130,16 @@ class Value:
         return () if rec is None else tuple(node_at(rec, r) for r in rec.args[self._i])
 
     @property
-    def k(self):
+    def k(self) -> "float | None":
         """The constant operand of ops that have one (the exponent of x ** k), else None."""
         return None if self._rec is None else self._rec.k.get(self._i)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         """Whether `other` is the same node (micrograd's equality: identity, never numbers)."""
         return self is other or (self._rec is not None and isinstance(other, Value)
                                  and other._rec is self._rec and other._i == self._i)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return id(self) if self._rec is None else hash((id(self._rec), self._i))
 
     def __reduce__(self):
@@ -180,7 +180,7 @@ class Value:
         """``if v:`` tests the number, as for a 0-d tensor: False for 0.0, True otherwise."""
         return bool(self.data)
 
-    def __round__(self, ndigits=None):
+    def __round__(self, ndigits: "int | None" = None) -> float:
         """``round(v, n)`` is ``round(v.data, n)``: a number, not a node (it has no slope)."""
         return round(self.data, ndigits)
 
@@ -194,48 +194,48 @@ class Value:
     # A number operand reaches the recorder as a float, which makes it a constant entry (a Value
     # or a float is passed as it is, without a call: _AS_IS).
 
-    def __add__(self, other):
+    def __add__(self, other: "Value | float") -> "Value":
         return _record2(Op.ADD, self, other if type(other) in _AS_IS else _operand(other, self, "+"))
 
-    def __radd__(self, other):  # micrograd's order: self + other
+    def __radd__(self, other: float) -> "Value":  # micrograd's order: self + other
         return _record2(Op.ADD, self, _operand(other, self, "+", True))
 
-    def __mul__(self, other):
+    def __mul__(self, other: "Value | float") -> "Value":
         return _record2(Op.MUL, self, other if type(other) in _AS_IS else _operand(other, self, "*"))
 
-    def __rmul__(self, other):  # micrograd's order: self * other
+    def __rmul__(self, other: float) -> "Value":  # micrograd's order: self * other
         return _record2(Op.MUL, self, _operand(other, self, "*", True))
 
-    def __pow__(self, other):
+    def __pow__(self, other: "Value | float") -> "Value":
         if isinstance(other, Value):
             return _record2(Op.POWV, self, other)
         if type(other) is not float:  # (numbers.Real is a slow ABC check)
             _operand(other, self, "**")  # (a TypeError unless it is a number that fits a float)
         return _record1(Op.POW, self, other)
 
-    def __rpow__(self, other):
+    def __rpow__(self, other: float) -> "Value":
         return _record2(Op.POWV, _constant(_operand(other, self, "**", True)), self)
 
     # Derived operations, written with the primitive ones exactly as micrograd writes them, so
     # that programs written for micrograd compute the very same floats.
 
-    def __neg__(self):
+    def __neg__(self) -> "Value":
         return self * -1
 
-    def __sub__(self, other):
+    def __sub__(self, other: "Value | float") -> "Value":
         return self + (-_operand(other, self, "-"))
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: float) -> "Value":
         return _operand(other, self, "-", reflected=True) + (-self)
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: "Value | float") -> "Value":
         return self * _divisor(self, _operand(other, self, "/"))**-1
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: float) -> "Value":
         numerator = _operand(other, self, "/", reflected=True)
         return numerator * _divisor(numerator, self)**-1
 
-    def sqrt(self):
+    def sqrt(self) -> "Value":
         """x ** 0.5, for x >= 0; d/dx = 0.5 / sqrt(x) (+inf at 0, as in PyTorch)."""
         return self**0.5
 
@@ -243,7 +243,7 @@ class Value:
     # table, attached below.
 
     @staticmethod
-    def dot(weights, inputs, bias):
+    def dot(weights: "list[Value]", inputs: "list[Value | float]", bias: "Value") -> "Value":
         """One neuron as one node: ``bias + Σ weights[i] * inputs[i]``.
 
         The same number as micrograd's ``sum((w*x for w, x in zip(weights, inputs)), bias)``, but
@@ -258,7 +258,7 @@ class Value:
 
     # -- reverse mode -------------------------------------------------------------------------
 
-    def backward(self):
+    def backward(self) -> None:
         """Fill ``.grad`` of every node this Value depends on with d(self)/d(node).
 
         One reverse sweep per record this Value's graph is on. Leaves accumulate across calls
@@ -445,7 +445,7 @@ def _operand(other, this, symbol: str, reflected: bool = False):
     `reflected`."""
     if isinstance(other, Value):
         return other
-    if type(other) is float or isinstance(other, numbers.Real):  # (floats first: a fast check)
+    if type(other) is float or isinstance(other, _numbers.Real):  # (floats first: a fast check)
         return _as_float(other, f"`{this!r} {symbol} <number>`" if this is not None else symbol)
     where = "" if this is None else f" in `{other!r} {symbol} {this!r}`" if reflected else (
         f" in `{this!r} {symbol} {other!r}`")

@@ -21,11 +21,9 @@ whole rings of equal distance (a network is cut between layers, not through a ne
 box says how many were left out (the nodes they feed get an edge from it).
 """
 
-from __future__ import annotations
-
-import math
-import shutil
-import subprocess
+import math as _math
+import shutil as _shutil
+import subprocess as _subprocess
 from dataclasses import dataclass, field
 from html import escape
 
@@ -50,7 +48,7 @@ BARYCENTRE_SWEEPS = 4
 def format_number(x: float) -> str:
     """A number as the drawings show it: 4 decimals like micrograd's notebook, exponent notation
     when that would be too long."""
-    if math.isnan(x) or math.isinf(x):
+    if _math.isnan(x) or _math.isinf(x):
         return str(x)
     if x != 0 and not 1e-3 <= abs(x) < 1e6:
         return f"{x:.4g}"
@@ -469,7 +467,7 @@ def to_svg(*roots: Value, max_nodes: int = MAX_NODES, engine: str = "python") ->
         raise ValueError(f"to_svg(engine={engine!r}): choose 'python', 'dot' or 'auto'")
     graph = _graph_of(roots, "to_svg")
     if engine != "python":
-        dot = shutil.which("dot")
+        dot = _shutil.which("dot")
         if dot:
             return _svg_by_graphviz(dot, to_dot(*roots, max_nodes=max_nodes))
         if engine == "dot":
@@ -483,7 +481,7 @@ def to_svg(*roots: Value, max_nodes: int = MAX_NODES, engine: str = "python") ->
 
 
 def _svg_by_graphviz(dot: str, source: str) -> str:
-    done = subprocess.run(
+    done = _subprocess.run(
         [dot, "-Tsvg"], input=source, capture_output=True, text=True, timeout=60, check=False
     )
     if done.returncode != 0:

@@ -16,9 +16,7 @@ Graph that uses it reads it from there.
 This file imports no NumPy itself: it only indexes the arrays it is given.
 """
 
-from __future__ import annotations
-
-import math
+import math as _math
 
 from ..value import Value
 
@@ -125,6 +123,7 @@ class ParamBlock:
         self.moments = None  # Adam's running means (m, v), one pair per store
 
     def zero_grad(self) -> None:
+        """Every parameter's gradient back to 0, in each store the block spans."""
         for store, index in self.parts:
             store.grad[index] = 0.0
 
@@ -159,7 +158,7 @@ class ParamBlock:
         """
         beta1, beta2 = betas
         step_size = lr / (1.0 - beta1**t)
-        bias2_sqrt = math.sqrt(1.0 - beta2**t)
+        bias2_sqrt = _math.sqrt(1.0 - beta2**t)
         if self.moments is None:
             self.moments = [
                 (_zeros_like(store.data[index]), _zeros_like(store.data[index]))

@@ -45,10 +45,8 @@ Deep narrow graphs (a chain) have one group per level; they replay faster on the
 backend. This backend is for wide graphs: batches, layers, sums.
 """
 
-from __future__ import annotations
-
 try:
-    import numpy as np
+    import numpy as _np
 except ImportError:  # pragma: no cover - exercised only without numpy
     raise ImportError(
         "the NumPy backend (Graph(..., backend='numpy')) needs NumPy, which is not installed; "
@@ -67,7 +65,7 @@ from .numpy_math import NUMPY_MATH
 # -------------------------------------------------------------------------------------------
 
 
-def _strides(idx: np.ndarray):
+def _strides(idx: _np.ndarray):
     """(first position, step per axis) if `idx` is an evenly spaced grid of positions -- a
     run of consecutive positions, every (n+1)-th one, a block of rows -- else None. Such
     positions are a view of the array: read with no copy, added into in place."""
@@ -84,8 +82,8 @@ def _strides(idx: np.ndarray):
     ]
     if min(steps, default=0) < 0:
         return None
-    grid = start + sum(i * step for i, step in zip(np.indices(idx.shape), steps))
-    return (start, steps) if np.array_equal(grid, idx) else None
+    grid = start + sum(i * step for i, step in zip(_np.indices(idx.shape), steps))
+    return (start, steps) if _np.array_equal(grid, idx) else None
 
 
 class _Part:
@@ -97,9 +95,9 @@ class _Part:
     __slots__ = ("idx", "strides", "unique")
 
     def __init__(self, idx):
-        self.idx = np.asarray(idx, dtype=np.intp)
+        self.idx = _np.asarray(idx, dtype=_np.intp)
         self.strides = _strides(self.idx)
-        self.unique = np.unique(self.idx).size == self.idx.size
+        self.unique = _np.unique(self.idx).size == self.idx.size
 
     def view(self, buf):
         """A view of `buf` at these positions (evenly spaced ones only), else None."""
@@ -109,7 +107,7 @@ class _Part:
         last = start + sum((n - 1) * step for n, step in zip(self.idx.shape, steps))
         if start < 0 or last >= len(buf):  # never for a compiled graph; as_strided trusts us
             raise IndexError(f"positions {start}..{last} outside an array of {len(buf)}")
-        return np.lib.stride_tricks.as_strided(
+        return _np.lib.stride_tricks.as_strided(
             buf[start:], self.idx.shape, [step * buf.itemsize for step in steps]
         )
 
@@ -139,7 +137,7 @@ class _Part:
             idx = self.idx
 
             def add(x):
-                np.add.at(buf, idx, x)
+                _np.add.at(buf, idx, x)
 
         return add
 
@@ -152,7 +150,7 @@ class _Part:
 class _RuleGroup:
     """Nodes of one level and one op, computed with the op's rule on arrays, one per argument."""
 
-    def __init__(self, op, out: slice, arg_positions: np.ndarray, k, val, adj):
+    def __init__(self, op, out: slice, arg_positions: _np.ndarray, k, val, adj):
         rule = RULES[op]
         self.op = op
         self.out_val, self.out_adj = val[out], adj[out]
@@ -171,7 +169,7 @@ class _RuleGroup:
         dy = self.out_adj
         partials = self.partials_rule(NUMPY_MATH, self.out_val, *xs, *self.extra)
         for add, partial in zip(self.add, partials):
-            add(np.where(dy != 0, dy * partial, 0.0) if masked else dy * partial)
+            add(_np.where(dy != 0, dy * partial, 0.0) if masked else dy * partial)
 
 
 class _SumGroup:
@@ -179,7 +177,7 @@ class _SumGroup:
 
     op = Op.ADD
 
-    def __init__(self, out: slice, term_positions: np.ndarray, segment: np.ndarray, val, adj):
+    def __init__(self, out: slice, term_positions: _np.ndarray, segment: _np.ndarray, val, adj):
         self.n = out.stop - out.start
         self.out_val, self.out_adj = val[out], adj[out]
         terms = _Part(term_positions)
@@ -188,7 +186,7 @@ class _SumGroup:
 
     def forward(self):
         # bincount adds each segment's weights in order: ((0 + t0) + t1) + ..., the chain's floats
-        self.out_val[...] = np.bincount(self.segment, weights=self.read(), minlength=self.n)
+        self.out_val[...] = _np.bincount(self.segment, weights=self.read(), minlength=self.n)
 
     def backward(self, masked=False):
         self.add(self.out_adj[self.segment])  # ∂(t0 + t1 + ...)/∂t_i = 1
@@ -209,7 +207,7 @@ class _LayerGroup:
         self.add_x, self.add_w, self.add_b = x.adder(adj), w.adder(adj), b.adder(adj)
 
     def forward(self):
-        np.matmul(self.read_x(), self.read_w().T, out=self.out_val)
+        _np.matmul(self.read_x(), self.read_w().T, out=self.out_val)
         self.out_val += self.read_b()
 
     def backward(self, masked=False):
@@ -217,9 +215,9 @@ class _LayerGroup:
         if masked:  # the products summed one by one, so that 0 · inf counts as 0
             live = (dy != 0)[:, :, None]
             terms = dy[:, :, None] * self.read_w()[None, :, :]  # [row, neuron, input]
-            self.add_x(np.where(live, terms, 0.0).sum(axis=1))
+            self.add_x(_np.where(live, terms, 0.0).sum(axis=1))
             terms = dy[:, :, None] * self.read_x()[:, None, :]
-            self.add_w(np.where(live, terms, 0.0).sum(axis=0))
+            self.add_w(_np.where(live, terms, 0.0).sum(axis=0))
         else:
             self.add_x(dy @ self.read_w())
             self.add_w(dy.T @ self.read_x())
@@ -296,7 +294,7 @@ def _as_layer(members, arg_indices, pos):
 # Python's floats give inf and nan silently (0 · inf, inf - inf); NumPy would warn. The domain
 # errors the python backend raises are raised by NumpyMath itself, warnings or not.
 def _quiet():
-    return np.errstate(all="ignore")
+    return _np.errstate(all="ignore")
 
 
 class NumpyExecutor:
@@ -333,7 +331,7 @@ class NumpyExecutor:
         own = [i for i in leaves if home_of(nodes[i]) is None]
         held = [i for i in leaves if home_of(nodes[i]) is not None]
         size = len(own) + len(held) + len(args_of)
-        self.val, self.adj = np.zeros(size), np.zeros(size)
+        self.val, self.adj = _np.zeros(size), _np.zeros(size)
         pos = [-1] * len(nodes)
         for p, i in enumerate(own + held):
             pos[i] = p
@@ -353,7 +351,7 @@ class NumpyExecutor:
             held_by[id(store)][1].append(entry)
             held_by[id(store)][2].append(pos[i])
         self._held = [
-            (store, np.array(entries, dtype=np.intp), np.array(here, dtype=np.intp))
+            (store, _np.array(entries, dtype=_np.intp), _np.array(here, dtype=_np.intp))
             for store, entries, here in held_by.values()
         ]
 
@@ -391,9 +389,9 @@ class NumpyExecutor:
         if key == "sum":
             members = sorted(members, key=lambda i: pos[args_of[i][0]])
             terms = [pos[j] for i in members for j in args_of[i]]
-            segment = np.repeat(np.arange(len(members)), [len(args_of[i]) for i in members])
+            segment = _np.repeat(_np.arange(len(members)), [len(args_of[i]) for i in members])
             out = slice(start, start + len(members))
-            return _SumGroup(out, np.array(terms, dtype=np.intp), segment, val, adj), members
+            return _SumGroup(out, _np.array(terms, dtype=_np.intp), segment, val, adj), members
         op, arity = key
         if op is Op.DOT:
             layer = _as_layer(members, args_of, pos)
@@ -401,16 +399,16 @@ class NumpyExecutor:
                 row_keys, col_keys, grid = layer
                 members = [i for row in grid for i in row]
                 out = slice(start, start + len(members))
-                x_pos = np.array([[pos[j] for j in key] for key in row_keys], dtype=np.intp)
-                w_pos = np.array([[pos[j] for j in key[:-1]] for key in col_keys], dtype=np.intp)
-                b_pos = np.array([pos[key[-1]] for key in col_keys], dtype=np.intp)
+                x_pos = _np.array([[pos[j] for j in key] for key in row_keys], dtype=_np.intp)
+                w_pos = _np.array([[pos[j] for j in key[:-1]] for key in col_keys], dtype=_np.intp)
+                b_pos = _np.array([pos[key[-1]] for key in col_keys], dtype=_np.intp)
                 return _LayerGroup(out, x_pos, w_pos, b_pos, val, adj), members
         members = sorted(members, key=lambda i: [pos[j] for j in args_of[i]])
-        arg_pos = np.array([[pos[j] for j in args_of[i]] for i in members], dtype=np.intp)
+        arg_pos = _np.array([[pos[j] for j in args_of[i]] for i in members], dtype=_np.intp)
         arg_pos = arg_pos.reshape(len(members), arity)
         k = None
         if RULES[op].takes_constant:
-            k = np.array([nodes[i].k for i in members], dtype=np.float64)
+            k = _np.array([nodes[i].k for i in members], dtype=_np.float64)
         out = slice(start, start + len(members))
         return _RuleGroup(op, out, arg_pos, k, val, adj), members
 
@@ -441,7 +439,7 @@ class NumpyExecutor:
         adj, own_grads = self.adj, self.store.grad
         before = own_grads.copy()
         self._sweep_backward(masked=False)
-        if np.isnan(adj[: self.n_leaves]).any():
+        if _np.isnan(adj[: self.n_leaves]).any():
             # NOTE: a nan reached a leaf. It may be 0 · inf (sqrt at 0 behind a dead relu): the
             # python backend skips nodes whose gradient is 0, so there that product is 0. Sweep
             # again, slower, with every product by a zero cotangent counted as 0.

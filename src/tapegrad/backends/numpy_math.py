@@ -13,7 +13,7 @@ node). The pieces the derivatives share (relu's step, abs's sign, powers) are wr
 computing exactly what its FloatMath namesake computes for every element.
 """
 
-import numpy as np
+import numpy as _np
 
 from ..ops import FLOATS, RULES
 
@@ -22,8 +22,8 @@ def _raise_for_first(bad, float_fn, *operands) -> None:
     """Run `float_fn` on each element where `bad` holds, until one raises; raise that error."""
     if not bad.any():
         return
-    for i in np.flatnonzero(bad):
-        scalars = [float(np.broadcast_to(x, bad.shape).flat[i]) for x in operands]
+    for i in _np.flatnonzero(bad):
+        scalars = [float(_np.broadcast_to(x, bad.shape).flat[i]) for x in operands]
         try:
             float_fn(*scalars)
         except (ArithmeticError, ValueError) as error:
@@ -35,11 +35,11 @@ def _checked(numpy_fn, float_fn):
     """An op's NumPy formula, raising where its float version does (module docstring)."""
 
     def apply(*xs):
-        with np.errstate(all="ignore"):
-            y = numpy_fn(np, *xs)
-        bad = ~np.isfinite(y)
+        with _np.errstate(all="ignore"):
+            y = numpy_fn(_np, *xs)
+        bad = ~_np.isfinite(y)
         for x in xs:
-            bad &= ~np.isnan(x)
+            bad &= ~_np.isnan(x)
         _raise_for_first(bad, float_fn, *xs)
         return y
 
@@ -47,7 +47,7 @@ def _checked(numpy_fn, float_fn):
 
 
 def _is_integer(k):
-    return np.isfinite(k) & (k == np.floor(k))
+    return _np.isfinite(k) & (k == _np.floor(k))
 
 
 class NumpyMath:
@@ -55,35 +55,35 @@ class NumpyMath:
 
     @staticmethod
     def step(x):
-        return (x > 0).astype(np.float64)
+        return (x > 0).astype(_np.float64)
 
     @staticmethod
     def sign(x):
-        return (x > 0).astype(np.float64) - (x < 0)
+        return (x > 0).astype(_np.float64) - (x < 0)
 
     @staticmethod
     def pow(x, k):
-        with np.errstate(all="ignore"):
-            y = np.power(x, k)
+        with _np.errstate(all="ignore"):
+            y = _np.power(x, k)
         bad = ((x < 0) & ~_is_integer(k)) | ((x == 0) & (k < 0))
-        bad |= np.isinf(y) & np.isfinite(x) & np.isfinite(k)
+        bad |= _np.isinf(y) & _np.isfinite(x) & _np.isfinite(k)
         _raise_for_first(bad, FLOATS.pow, x, k)
         return y
 
     @staticmethod
     def slope_power(x, e):
-        with np.errstate(all="ignore"):
-            return np.where((x == 0) & (e < 0), np.inf, np.power(x, e))
+        with _np.errstate(all="ignore"):
+            return _np.where((x == 0) & (e < 0), _np.inf, _np.power(x, e))
 
     @staticmethod
     def pow_slope(x, k):
-        with np.errstate(all="ignore"):
-            return np.where(k == 0, 0.0, k * NumpyMath.slope_power(x, k - 1))
+        with _np.errstate(all="ignore"):
+            return _np.where(k == 0, 0.0, k * NumpyMath.slope_power(x, k - 1))
 
     @staticmethod
     def log_base(x):
-        with np.errstate(all="ignore"):
-            return np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.where(x == 0, 0.0, np.nan))
+        with _np.errstate(all="ignore"):
+            return _np.where(x > 0, _np.log(_np.where(x > 0, x, 1.0)), _np.where(x == 0, 0.0, _np.nan))
 
 
 for _rule in RULES.values():  # each function op's own NumPy formula, from the table
