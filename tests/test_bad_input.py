@@ -5,8 +5,9 @@ One table. Each row gets a fresh `World`: a small graph (``x``, ``v = x * 2 + 1`
 a model and two optimizers that have already stepped (so their state is not zero), and Python's
 random state. A row may first set up the mistake (``setup``), then does one bad thing (``act``),
 which must raise. Afterwards everything in the world must be as it was -- every parameter's data
-and grad, every optimizer's settings and state, the random state (a model that failed to build
-must not have drawn weights) -- and ``v`` must still back-propagate: ``x.grad == 2``.
+and grad, the model's neurons, every optimizer's settings and state, the random state (a model
+that failed to build must not have drawn weights) -- and ``v`` must still back-propagate:
+``x.grad == 2``.
 """
 
 import math
@@ -52,6 +53,10 @@ class World:
         random.seed(1234)  # the state the rows must leave as it is
 
 
+def _module_state(model) -> list:
+    return [(repr(n), n.act, n.nonlin) for layer in model.layers for n in layer.neurons]
+
+
 def _optimizer_state(opt) -> dict:
     # (the parameter list itself is left out: a row may change it, to make step() fail)
     skip = {"params", "_checked", "_block"}
@@ -61,6 +66,7 @@ def _optimizer_state(opt) -> dict:
 def snapshot(w: World) -> dict:
     return {
         "parameters": [(p.data, p.grad) for p in w.params],
+        "model": _module_state(w.model),
         "sgd": _optimizer_state(w.sgd),
         "adam": _optimizer_state(w.adam),
         "random": random.getstate(),
@@ -261,6 +267,8 @@ TABLE = [
     Bad("Neuron(2.5)", lambda w: Neuron(2.5), TypeError, ("nin=2.5 (float)", "Neuron(2)")),
     Bad("Neuron('2')", lambda w: Neuron("2"), TypeError, ("nin='2' (str)",)),
     Bad("Neuron act='gelu' draws no weight", lambda w: Neuron(2, act="gelu"), ValueError,
+        ("act='gelu'", "choose one of")),
+    Bad("neuron.act = 'gelu'", lambda w: setattr(w.neuron, "act", "gelu"), ValueError,
         ("act='gelu'", "choose one of")),
     Bad("Layer(2, 0)", lambda w: Layer(2, 0), ValueError,
         ("Layer(2, 0)", "nout=0", "Layer(2, 16)")),

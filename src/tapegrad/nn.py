@@ -159,17 +159,27 @@ class Neuron(Module):
     def __init__(self, nin: int, nonlin: bool = True, act: str | None = None) -> None:
         nin = _size(f"Neuron({nin!r})", "nin", nin, "inputs it reads",
                     "a neuron reads at least 1 input", "Neuron(2)")
-        self.act = _check_activation(act) if act is not None else None  # (before any draw)
+        self.act = act  # (checked before any weight is drawn)
         self.w = [Value(_random.uniform(-1, 1)) for _ in range(nin)]
         self.b = Value(0)
         self.nonlin = nonlin
 
     @property
+    def act(self) -> "str | None":
+        """The nonlinearity chosen by name, or None for micrograd's reading of ``nonlin``; checked
+        whenever it is set, so a neuron never meets an unknown name when it runs."""
+        return self._act
+
+    @act.setter
+    def act(self, act: "str | None") -> None:
+        self._act = None if act is None else _check_activation(act)
+
+    @property
     def activation(self) -> str:
         """The nonlinearity in use: ``act`` if given, else micrograd's reading of ``nonlin`` --
         read when the neuron runs, as micrograd does, so ``nonlin`` can be switched later."""
-        if self.act is not None:
-            return self.act
+        if self._act is not None:
+            return self._act
         return "relu" if self.nonlin else "linear"
 
     def __call__(self, x: "_abc.Iterable | Value | float") -> Value:
