@@ -3,17 +3,18 @@
     tapegrad sanity                          the seed's check, f = (2x + 3)^2 at x = 2
     tapegrad demo [--dataset digits] ...     train a network, show progress, draw pictures
     tapegrad explain "(2*x + 3)**2" --at x=2 the chain rule, step by step
+    tapegrad --version                       tapegrad 0.1.0
 
-With no command it runs ``sanity``. Mistakes in the arguments end with exit status 2 and one
-line on stderr that says what to change; never with a traceback.
+With no command it runs ``sanity``. ``--help`` of every command says what it does, every
+option's default, and ends with an example. Mistakes in the arguments end with exit status 2
+and one line on stderr that says what to change; a training run that blows up (nan or inf),
+exit status 1 and one line naming the step; Ctrl-C, exit status 130 and ``interrupted`` on a
+line of its own. Never a traceback.
 """
 
-from __future__ import annotations
-
-import argparse
-import math
-import os
-import sys
+import argparse as _argparse
+import os as _os
+import sys as _sys
 
 from .graph import Graph
 from .transforms import jvp
@@ -51,10 +52,15 @@ class UsageError(Exception):
     """A mistake in the command line: reported as one line, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
+class _Stopped(Exception):
+    """A run that could not finish (the training blew up): one line, exit status 1."""
+
+
+class _Parser(_argparse.ArgumentParser):
     """argparse, but a mistake raises UsageError (one line) instead of printing the usage."""
 
-    def error(self, message):
+    def error(self, message: str) -> None:
+        """Raise UsageError (never returns) with argparse's ``message`` and where to read more."""
         raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
@@ -78,31 +84,118 @@ def _binding(text: str) -> tuple[str, float]:
     return name, number
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tapegrad", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    sub.add_parser("sanity", help="the seed's sanity check, f = (2x+3)^2 at x = 2")
+def version() -> str:
+    """tapegrad's version: the installed distribution's (importlib.metadata), else the
+    package's ``__version__`` (running from a source tree that is not installed)."""
+    from importlib import metadata
 
-    from .demo import OPTIMIZERS, TASKS
+    try:
+        return metadata.version("tapegrad")
+    except metadata.PackageNotFoundError:
+        from . import __version__
 
-    demo = sub.add_parser(
-        "demo", help="train an MLP and draw pictures (default: micrograd's moons demo)",
-        description="Train an MLP with tapegrad and draw what it learned. The defaults are "
-                    "micrograd's demo: moons, MLP(2, [16, 16, 1]), SVM loss, SGD 1.0 -> 0.1.",
+        return __version__
+
+
+class _HelpFormatter(_argparse.HelpFormatter):
+    """argparse's help, fitted to the terminal, with every option's default said: an option
+    whose help does not name its default gets one. A text written with line breaks (an example)
+    is kept line for line; a paragraph without is filled to the terminal's width."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        """Keep a text that has line breaks as written; fill a one-line paragraph."""
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+    def _get_help_string(self, action: _argparse.Action) -> str:
+        """The option's help, ending with ``(default: ...)`` unless it says its default."""
+        text = action.help or ""
+        if not action.option_strings or action.default is _argparse.SUPPRESS or "default" in text:
+            return text
+        return f"{text} (default: {_default_words(action.default)})"
+
+
+def _default_words(default: object) -> str:
+    """A default as the help says it: none, off, or the value (its % escaped for argparse)."""
+    if default is None or default == []:
+        return "none"
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return str(default).replace("%", "%%")
+
+
+def _per_dataset(tasks: dict, words) -> str:
+    """'100 for moons, circles and xor; 150 for spiral; 500 for digits': a per-dataset default,
+    ``words(task)`` for each, datasets with the same default named together."""
+    groups: dict[str, list[str]] = {}
+    for name, task in tasks.items():
+        groups.setdefault(words(task), []).append(name)
+    return "; ".join(f"{value} for {_and(names)}" for value, names in groups.items())
+
+
+def _and(names: list, word: str = "and") -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {word} {names[-1]}"
+
+
+def _or(names: list) -> str:
+    """'a, b or c'."""
+    return _and(names, "or")
+
+
+SANITY_EXAMPLE = """\
+example:
+  tapegrad sanity
+      f = (2x + 3)^2 at x = 2: its graph, then df/dx = 28
+      by reverse mode, forward mode and replay
+"""
+
+DEMO_EXAMPLE = """\
+examples:
+  tapegrad demo
+      micrograd's demo: 100 moons, MLP(2, [16, 16, 1])
+  tapegrad demo --dataset spiral --steps 300 --out pics
+      3 classes; pictures into the folder pics
+  tapegrad demo --dataset digits --save digits.json
+      handwritten digits (needs scikit-learn), scored
+      on 359 held-out images; the model saved as JSON
+"""
+
+EXPLAIN_EXAMPLE = """\
+examples:
+  tapegrad explain "(2*x + 3)**2" --at x=2
+      the graph, its values, and df/dx = 28 by both modes
+  tapegrad explain "x*y + sin(x)" --at x=1 --at y=2
+  tapegrad explain "tanh(x)" --at x=0.5 --html f.html
+      also the step-through page, for a browser
+"""
+
+
+def _build_parser() -> _argparse.ArgumentParser:
+    """The command line: ``sanity``, ``demo`` and ``explain``, and ``--version``."""
+    parser = _Parser(
+        prog="tapegrad", formatter_class=_HelpFormatter,
+        description="tapegrad: a tiny autograd engine for learning how deep learning works. "
+                    "With no command, runs sanity.",
+        epilog="examples:\n  tapegrad demo\n  tapegrad explain \"(2*x + 3)**2\" --at x=2\n\n"
+               "Each command's options: tapegrad COMMAND --help",
     )
-    demo.add_argument("--dataset", choices=list(TASKS), default="moons")
-    demo.add_argument("--steps", type=int, help="training steps (default: the dataset's)")
-    demo.add_argument("--hidden", help="hidden layer widths, e.g. 16,16 (default: the dataset's)")
-    demo.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default: the dataset's")
-    demo.add_argument("--lr", type=float, help="starting learning rate; it falls to a tenth")
-    demo.add_argument("--batch-size", type=int, help="samples per step (default: the dataset's)")
-    demo.add_argument("--seed", type=int, default=1337, help="for the data and the weights")
-    demo.add_argument("--out", default=".", help="folder for the PNG pictures (default: .)")
-    demo.add_argument("--no-pictures", action="store_true", help="train and print only")
-    demo.add_argument("--save", metavar="PATH", help="save the trained model as JSON")
+    parser.add_argument("--version", action="version", version=f"tapegrad {version()}",
+                        help="print tapegrad's version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, title="commands")
+    sub.add_parser(
+        "sanity", help="check the engine on f = (2x+3)^2 at x = 2",
+        formatter_class=_HelpFormatter, epilog=SANITY_EXAMPLE,
+        description="Check the engine by hand on f = (2x + 3)^2 at x = 2: u = 2x + 3 = 7, "
+                    "f = u^2 = 49, df/dx = 2u * 2 = 28. Prints the recorded graph, then f and "
+                    "df/dx by reverse mode, by forward mode, and by replaying the graph at x = 3.",
+    )
+    _add_demo(sub)
 
     explain = sub.add_parser(
         "explain", help="show the chain rule at work on an expression",
+        formatter_class=_HelpFormatter, epilog=EXPLAIN_EXAMPLE,
         description="Print the graph of EXPR, its forward values, the reverse sweep as the "
                     "chain rule, a forward-mode sweep per input, and the derivatives.",
     )
@@ -112,6 +205,50 @@ def _build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--svg", metavar="PATH", help="also draw the graph as SVG")
     explain.add_argument("--html", metavar="PATH", help="also write the step-through explorer")
     return parser
+
+
+def _add_demo(sub) -> None:
+    """The ``demo`` command and its options, each with its default (per dataset, from TASKS)."""
+    from .demo import OPTIMIZERS, TASKS
+
+    demo = sub.add_parser(
+        "demo", help="train an MLP and draw pictures (default: micrograd's moons demo)",
+        formatter_class=_HelpFormatter, epilog=DEMO_EXAMPLE,
+        description="Train an MLP with tapegrad and draw what it learned. The defaults are "
+                    "micrograd's demo: moons, MLP(2, [16, 16, 1]), SVM loss, SGD 1.0 -> 0.1. "
+                    "On a terminal a progress bar shows the step, the loss and the accuracy on "
+                    "the step's batch (before its update); elsewhere, plain lines. The last "
+                    "line is the accuracy after the last step: on the training samples, as "
+                    "micrograd's demo scores it, or for digits on held-out test images.",
+    )
+    demo.add_argument("--dataset", choices=list(TASKS), default="moons", metavar="NAME",
+                      help=f"what to learn: {_or(list(TASKS))} (default: moons)")
+    demo.add_argument("--steps", type=int, metavar="N",
+                      help="training steps (default: "
+                           f"{_per_dataset(TASKS, lambda t: t.steps)})")
+    demo.add_argument("--hidden", metavar="WIDTHS",
+                      help="hidden layer widths, e.g. 16,16; '' for none, a linear model "
+                           "(default: "
+                           f"{_per_dataset(TASKS, lambda t: ','.join(map(str, t.hidden)))})")
+    demo.add_argument("--optimizer", choices=list(OPTIMIZERS), metavar="NAME",
+                      help=f"{_or(list(OPTIMIZERS))} "
+                           f"(default: {_per_dataset(TASKS, lambda t: t.optimizer)})")
+    demo.add_argument("--lr", type=float,
+                      help="starting learning rate; it falls linearly to a tenth of it "
+                           f"(default: {_per_dataset(TASKS, lambda t: format(t.lr, 'g'))})")
+    demo.add_argument("--batch-size", type=int, metavar="N",
+                      help="training samples per step (default: "
+                           f"{_per_dataset(TASKS, lambda t: t.batch_size or 'all')})")
+    demo.add_argument("--seed", type=int, default=1337,
+                      help="for the data, the weights and the minibatches (default: 1337)")
+    demo.add_argument("--out", default=".", metavar="DIR",
+                      help="folder for the PNG pictures, made if missing (default: ., the "
+                           "current folder)")
+    demo.add_argument("--no-pictures", action="store_true",
+                      help="train and print only (default: draw the pictures, if matplotlib "
+                           "is installed)")
+    demo.add_argument("--save", metavar="PATH",
+                      help="save the trained model as JSON to this file (default: not saved)")
 
 
 def _protect_expression(argv: list[str]) -> list[str]:
@@ -142,8 +279,10 @@ def _protect_expression(argv: list[str]) -> list[str]:
     return argv
 
 
-def _run_demo(args) -> int:
-    from .demo import parse_hidden, run
+def _run_demo(args: _argparse.Namespace) -> int:
+    """``tapegrad demo``: a bad setting is a UsageError (exit 2), a run that blows up is
+    _Stopped (exit 1); both before or instead of a traceback."""
+    from .demo import TrainingStopped, parse_hidden, run
 
     try:
         hidden = parse_hidden(args.hidden) if args.hidden is not None else None
@@ -152,6 +291,8 @@ def _run_demo(args) -> int:
             out_dir=None if args.no_pictures else args.out, save=args.save)
     except BrokenPipeError:
         raise  # the reader went away (| head): not a usage error
+    except TrainingStopped as error:
+        raise _Stopped(str(error)) from None
     except (ValueError, ImportError, OSError) as error:
         raise UsageError(str(error)) from None
     return 0
@@ -284,12 +425,13 @@ def _write(files: dict[str, tuple[str, str]]) -> None:
                 pass
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+def main(argv: "list[str] | None" = None) -> int:
+    """Run the command line ``argv`` (default: the process's arguments); return the exit status."""
+    argv = _sys.argv[1:] if argv is None else list(argv)
     # NOTE: the explanations print × and ∂; a terminal that cannot show them gets '?' instead
     # of a UnicodeEncodeError.
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(errors="replace")
+    if hasattr(_sys.stdout, "reconfigure"):
+        _sys.stdout.reconfigure(errors="replace")
     prog = "tapegrad"
     try:
         args = _build_parser().parse_args(_protect_expression(argv))
@@ -301,21 +443,28 @@ def main(argv=None) -> int:
         print(sanity_check())
         return 0
     except UsageError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=_sys.stderr)
         return 2
+    except _Stopped as error:
+        print(f"{prog}: error: {error}", file=_sys.stderr)
+        return 1
     except BrokenPipeError:
         # `tapegrad demo | head`: the reader has gone; stop quietly, as Unix tools do. Point
         # stdout at devnull so Python's exit-time flush does not complain again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        devnull = _os.open(_os.devnull, _os.O_WRONLY)
+        _os.dup2(devnull, _sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        # NOTE: on a terminal the ^C the user typed is echoed where the cursor was: at the start
+        # of a fresh line (the bar's line is ended when it closes). "\r" writes over it, so the
+        # message has its line to itself.
+        start = "\r" if _sys.stderr.isatty() else ""
+        print(f"{start}{prog}: interrupted", file=_sys.stderr)
         return 130
     except Exception as error:  # a bug in tapegrad: still one line, and how to report it
         print(f"{prog}: internal error, please report it: {type(error).__name__}: {error}",
-              file=sys.stderr)
+              file=_sys.stderr)
         return 2
 
 
-__all__ = ["main", "sanity_check"]
+__all__ = ["main", "sanity_check", "version"]
