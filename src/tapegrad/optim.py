@@ -222,8 +222,8 @@ class Optimizer:
         """Every parameter's (data, grad) as floats, checked before a step writes anything."""
         datas = [p.data for p in self.params]
         grads = [p.grad for p in self.params]
-        for i, (data, grad) in enumerate(zip(datas, grads)):
-            if type(data) is not float or type(grad) is not float:  # (the common case: floats)
+        if {*map(type, datas), *map(type, grads)} != {float}:  # (all floats: checked in C)
+            for i, (data, grad) in enumerate(zip(datas, grads)):
                 datas[i] = self._as_float(i, "data", data)
                 grads[i] = self._as_float(i, "grad", grad)
         return datas, grads
