@@ -262,6 +262,8 @@ TABLE = [
         ("nouts[2]=0",)),
     Bad("MLP act='gelu' draws no weight", lambda w: MLP(2, [16, 1], act="gelu"), ValueError,
         ("act='gelu'", "'relu', 'tanh', 'sigmoid', 'linear'")),
+    Bad("MLP act=['relu']", lambda w: MLP(2, [1], act=["relu"]), ValueError,
+        ("act=['relu']", "choose one of")),
     Bad("Neuron(0)", lambda w: Neuron(0), ValueError, ("Neuron(0)", "nin=0", "Neuron(2)")),
     Bad("Neuron(-1)", lambda w: Neuron(-1), ValueError, ("nin=-1", "at least 1 input")),
     Bad("Neuron(2.5)", lambda w: Neuron(2.5), TypeError, ("nin=2.5 (float)", "Neuron(2)")),
@@ -285,6 +287,9 @@ TABLE = [
     Bad("neuron([1.0, None])", lambda w: w.neuron([1.0, None]), TypeError, ("input 1 is None",)),
     Bad("model([1.0]) of 2 inputs", lambda w: w.model([1.0]), ValueError,
         ("MLP(2, [3, 1]) takes 2 inputs but was given 1",)),
+    Bad("MLP(1, [1])([1.0, 2.0])", lambda w: w.tiny([1.0, 2.0]), ValueError,
+        ("MLP(1, [1]) takes 1 input but was given 2",),
+        setup=lambda w: setattr(w, "tiny", MLP(1, [1]))),
     Bad("model(a dict)", lambda w: w.model({"x": 1.0, "y": 2.0}), TypeError,
         ("MLP(2, [3, 1]) takes its 2 inputs as a list", "(dict)")),
     Bad("model(a set)", lambda w: w.model({1.0, 2.0}), TypeError, ("as a list", "(set)")),
@@ -368,6 +373,8 @@ TABLE = [
         ("input `xs[1]` (argument 0) is inf",)),
     Bad("gradcheck at 10**400", lambda w: gradcheck(f, 10**400), ValueError, ("is inf",)),
     Bad("gradcheck at True", lambda w: gradcheck(f, True), TypeError, ("True, a bool",)),
+    Bad("gradcheck at []", lambda w: gradcheck(lambda xs: 1.0, []), ValueError,  # (it hung)
+        ("gradcheck(f, []): the point has no numbers", "gradcheck(f, [0.5, -1.0])")),
     # == losses ===================================================================================
     Bad("mse lengths", lambda w: mse([w.v], [1.0, 2.0]), ValueError,
         ("1 predictions but 2 targets", "one target per prediction")),

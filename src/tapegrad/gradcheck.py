@@ -92,6 +92,11 @@ def gradcheck(f: _abc.Callable, *primals: object, order: int = 2, modes: "str | 
     xs, in_shape, paths = _flatten(primals, "primals", "gradcheck:")
     names = _input_names(f, in_shape, paths)
     point = [_coordinate(x, name) for x, name in zip(xs, names)]
+    if not point:  # (no direction to draw, and no derivative to check)
+        written = ", ".join(repr(p) for p in primals)
+        raise ValueError(f"gradcheck({_name(f)}, {written}): the point has no numbers, so there "
+                         "is no derivative to check; give at least one, e.g. "
+                         "gradcheck(f, [0.5, -1.0])")
 
     def flat_f(*inputs):
         return _flatten_result(f(*_unflatten(in_shape, iter(inputs))), f, "gradcheck")[0]

@@ -27,7 +27,7 @@ ACTIVATIONS = {
 
 
 def _check_activation(act) -> str:
-    if act not in ACTIVATIONS:
+    if not isinstance(act, str) or act not in ACTIVATIONS:
         raise ValueError(
             f"act={act!r} is not a nonlinearity tapegrad knows; choose one of "
             f"{', '.join(repr(name) for name in ACTIVATIONS)}"
@@ -103,7 +103,8 @@ def _inputs(x, module) -> list:
         else:
             x = list(x)
     if len(x) != n:
-        raise ValueError(f"{_called(module)} takes {n} inputs but was given {len(x)}: {x!r}")
+        raise ValueError(f"{_called(module)} takes {n} input{'s' * (n != 1)} but was given "
+                         f"{len(x)}: {x!r}")
     return x
 
 
