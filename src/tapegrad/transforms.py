@@ -51,10 +51,11 @@ from .value import NodesOf, Value, _data, _record
 def _lift(name: str, float_fn):
     """A function of `m` that records a node for a Value and computes a float for a number."""
 
-    def apply(x):
+    def apply(x: "Value | float") -> "Value | float":
         return getattr(x, name)() if isinstance(x, Value) else float_fn(x)
 
-    apply.__name__ = name
+    apply.__name__ = apply.__qualname__ = name
+    apply.__doc__ = f"{name}(x): x.{name}() for a Value (a recorded node), the float for a number."
     return staticmethod(apply)
 
 
@@ -63,21 +64,24 @@ class ValueMath:
     abs's sign) are constants: their derivative is 0 wherever it exists."""
 
     @staticmethod
-    def step(x):
+    def step(x: "Value | float") -> float:
+        """relu's slope, 1.0 for x > 0 else 0.0: a constant, even for a Value."""
         return FLOATS.step(_data(x))
 
     @staticmethod
-    def sign(x):
+    def sign(x: "Value | float") -> float:
+        """abs's slope, the sign of x (0.0 at 0): a constant, even for a Value."""
         return FLOATS.sign(_data(x))
 
     @staticmethod
-    def pow(x, k):
+    def pow(x: "Value | float", k: "Value | float") -> "Value | float":
+        """x ** k: a recorded node when either is a Value, else the float."""
         if isinstance(x, Value):
             return x**k
         return Value(x) ** k if isinstance(k, Value) else FLOATS.pow(x, k)
 
     @staticmethod
-    def pow_slope(x, k):
+    def pow_slope(x: "Value | float", k: "Value | float") -> "Value | float":
         """k · x ** (k - 1), recorded even at a pole (where it is ±inf, as in PyTorch), so that
         every higher derivative keeps its infinite limit."""
         if not isinstance(x, Value) and not isinstance(k, Value):
@@ -88,7 +92,8 @@ class ValueMath:
         return k * _record(Op.POWV, (x, e), None, FLOATS.slope_power(_data(x), e.data))
 
     @staticmethod
-    def log_base(x):
+    def log_base(x: "Value | float") -> "Value | float":
+        """The log(x) of d(x ** y)/dy: a recorded log for a Value > 0, else as FLOATS has it."""
         return x.log() if isinstance(x, Value) and x.data > 0 else FLOATS.log_base(_data(x))
 
 
@@ -271,7 +276,7 @@ def _input_node(primal, label: str) -> Value:
     return node
 
 
-def records_of(values, floor=None) -> list:
+def records_of(values: _abc.Iterable, floor: "tuple | None" = None) -> list:
     """Every record the Values' nodes live on or depend on (through imports), newest first;
     given a floor, (record, entry), only what was recorded from there on."""
     todo, seen = [v._rec for v in values if v._rec is not None], set()
