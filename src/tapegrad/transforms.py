@@ -493,7 +493,8 @@ def vjp(f: _abc.Callable, *primals: object) -> tuple:
     trace = _trace(f, primals, tuple(range(len(primals))), "vjp")
 
     def vjp_fn(cotangent):
-        cts, shape, _ = _flatten(cotangent, "cotangent", "vjp_fn:")
+        cts, shape, paths = _flatten(cotangent, "cotangent", "vjp_fn:")
+        cts = _seeds(cts, paths, "vjp_fn")
         difference = _first_difference(trace.out_shape, shape, "result", "cotangent")
         if difference:
             raise ValueError(
@@ -531,7 +532,8 @@ def _jvp(f, primals, tangents, caller: str):
             f"{caller}({_name(f)}): give at least one primal, e.g. {caller}(f, (2.0,), (1.0,))"
         )
     trace = _trace(f, primals, tuple(range(len(primals))), caller)
-    flat, shape, _ = _flatten(tangents, "tangents", f"{caller}:")
+    flat, shape, paths = _flatten(tangents, "tangents", f"{caller}:")
+    flat = _seeds(flat, paths, caller)
     difference = _first_difference(trace.in_shape, shape, "primals", "tangents")
     if difference:
         raise ValueError(
@@ -561,6 +563,22 @@ def hvp(f: _abc.Callable, primals: "tuple | list", tangents: "tuple | list") -> 
         raise TypeError(f"hvp({_name(f)}): give at least one primal, e.g. hvp(f, (2.0,), (1.0,))")
     argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
     return _jvp(grad(f, argnums), primals, tangents, "hvp")
+
+
+def _seeds(leaves: list, paths: list, caller: str) -> list:
+    """Tangents or cotangents for a sweep: Values as they are, numbers as floats (an int too
+    large for a float would fail deep inside the sweep)."""
+    seeds = []
+    for x, path in zip(leaves, paths):
+        if isinstance(x, Value) or type(x) is float:
+            seeds.append(x)
+            continue
+        try:
+            seeds.append(float(x))
+        except OverflowError:
+            raise OverflowError(f"{caller}: `{path}` is too large for a float (a number of "
+                                f"{len(str(abs(int(x))))} digits); scale it down") from None
+    return seeds
 
 
 def _argument_tuples(f, primals, tangents, caller: str) -> tuple[tuple, tuple]:
