@@ -294,7 +294,10 @@ class Progress:
             f"{count} loss {lost} {word} {acc} |{{bar}}| {{elapsed}}<{{remaining}} {{rate_fmt}}",
             f"{count} loss {lost} {word} {acc} |{{bar}}| {{elapsed}}<{{remaining}}",
             f"{count} loss {lost} {word} {acc} {{elapsed}}<{{remaining}}",
-            f"{count} {lost} {acc} {{remaining}}",  # and tqdm cuts what is still too long
+            f"{count} {lost} {acc} {{remaining}}",
+            f"{count} {lost} {acc}",
+            f"{count} {lost}",
+            f"{count}",  # (and tqdm cuts what is still too long: a count, never a number's digits)
         ]
 
     def _fitting_layout(self, done: int, loss: float, accuracy: float) -> str:
