@@ -424,6 +424,8 @@ TABLE = [
     Bad("log_sum_exp(['a'])", lambda w: log_sum_exp(["a"]), TypeError,
         ("log_sum_exp: logit 0 is 'a'",)),
     Bad("softmax([])", lambda w: softmax([]), ValueError, ("at least one",)),
+    Bad("softmax([10**400])", lambda w: softmax([1.0, 10**400]), OverflowError,
+        ("softmax: a logit is an int too large for a float",)),
     Bad("softmax(['1.5'])", lambda w: softmax(["1.5"]), TypeError, ("softmax: logit 0 is '1.5'",)),
     Bad("l2 alpha 'a'", lambda w: l2(w.params, "a"), TypeError,
         ("l2: alpha='a' (str) is not a number", "alpha=1e-4")),

@@ -201,7 +201,11 @@ def softmax(logits: "_abc.Iterable | Value | float") -> list[float]:
     shifted by the largest logit as in log_sum_exp, so no exp overflows."""
     logits = _as_list(logits, "softmax", "logits")
     _check_scores(logits, "softmax", "logit")
-    datas = [z.data if isinstance(z, Value) else float(z) for z in logits]
+    try:
+        datas = [z.data if isinstance(z, Value) else float(z) for z in logits]
+    except OverflowError:
+        raise OverflowError("softmax: a logit is an int too large for a float; scale the logits "
+                            "down") from None
     if not datas:
         raise ValueError("softmax: no logits given; it needs at least one")
     shift = max(datas)
