@@ -657,3 +657,17 @@ def test_the_demo_help_states_the_datasets_real_defaults():
     assert "(default: 100 for moons, circles and xor; 150 for spiral; 500 for digits)" in said[
         "steps"]
     assert "0.01 for digits" in said["lr"] and "32 for digits" in said["batch_size"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["explain", "x", "--at", "x=1", "\x1b[2J"],           # an extra argument: argparse repeats it
+    ["demo", "--steps", "1\x1b[31m"],                       # a bad number: argparse repeats it
+    ["explain", "x", "--at", "x=1", "two\nlines"],
+    ["demo", "--dataset", "moons\x07"],
+])
+def test_usage_errors_never_send_control_characters_to_the_terminal(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("\n")  # one line
+    assert all(ch.isprintable() for ch in err[:-1]), repr(err)
+    assert "\\x1b" in err or "\\n" in err or "\\x07" in err  # shown, escaped

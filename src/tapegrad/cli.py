@@ -425,6 +425,15 @@ def _write(files: dict[str, tuple[str, str]]) -> None:
                 pass
 
 
+def _shown(error: BaseException) -> str:
+    """An error's message as it is safe to print, on one line: argparse's messages repeat the
+    command line's words, which may carry a newline or control characters (an ESC starts the
+    terminal's escape sequences)."""
+    from .explain import visible
+
+    return visible(str(error))
+
+
 def main(argv: "list[str] | None" = None) -> int:
     """Run the command line ``argv`` (default: the process's arguments); return the exit status."""
     argv = _sys.argv[1:] if argv is None else list(argv)
@@ -443,10 +452,10 @@ def main(argv: "list[str] | None" = None) -> int:
         print(sanity_check())
         return 0
     except UsageError as error:
-        print(f"{prog}: error: {error}", file=_sys.stderr)
+        print(f"{prog}: error: {_shown(error)}", file=_sys.stderr)
         return 2
     except _Stopped as error:
-        print(f"{prog}: error: {error}", file=_sys.stderr)
+        print(f"{prog}: error: {_shown(error)}", file=_sys.stderr)
         return 1
     except BrokenPipeError:
         # `tapegrad demo | head`: the reader has gone; stop quietly, as Unix tools do. Point
@@ -462,7 +471,7 @@ def main(argv: "list[str] | None" = None) -> int:
         print(f"{start}{prog}: interrupted", file=_sys.stderr)
         return 130
     except Exception as error:  # a bug in tapegrad: still one line, and how to report it
-        print(f"{prog}: internal error, please report it: {type(error).__name__}: {error}",
+        print(f"{prog}: internal error, please report it: {type(error).__name__}: {_shown(error)}",
               file=_sys.stderr)
         return 2
 
