@@ -122,7 +122,7 @@ def test_the_value_rules_give_second_derivatives(op):
 
 
 NEW_OP = '''
-    "softplus": Rule.function(lambda x: math.log1p(math.exp(x)) if x < 30 else x,
+    "softplus": Rule.function(lambda x: _math.log1p(_math.exp(x)) if x < 30 else x,
                               lambda m, y, a: (m.sigmoid(a),), "log(1 + e^x); d/dx = sigmoid(x).",
                               lambda np, a: np.logaddexp(0.0, a)),
 '''
