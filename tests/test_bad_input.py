@@ -175,6 +175,8 @@ TABLE = [
     Bad("lr=nan", lambda w: SGD(w.params, lr=NAN), ValueError,
         ("lr=nan must be a finite number >= 0", "lr=0.1")),
     Bad("lr=inf", lambda w: Adam(w.params, lr=INF), ValueError, ("lr=inf", "finite", "lr=0.1")),
+    Bad("lr=10**400", lambda w: SGD(w.params, lr=10**400), ValueError,
+        ("lr=100000000000... (401 characters) must be a finite number >= 0",)),
     Bad("lr=-1", lambda w: SGD(w.params, lr=-1), ValueError,
         ("lr=-1 must be a finite number >= 0", "lr=0.1")),
     Bad("lr='0.1'", lambda w: SGD(w.params, lr="0.1"), TypeError,

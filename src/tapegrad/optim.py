@@ -43,19 +43,28 @@ def _number(opt, name: str, value) -> float:
     elif isinstance(value, Value):
         problem = "is a Value; settings are plain numbers (use its .data)"
     elif isinstance(value, _numbers.Real):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond any float: refused as the infinity it would be
+            return _math.inf
     else:
         problem = f"({type(value).__name__}) is not a number"
     raise TypeError(f"{type(opt).__name__}: {name}={value!r} {problem}; pass a number, e.g. "
                     f"{name}={example}")
 
 
+def _shown(value) -> str:
+    """`value` for a message: its repr, but not hundreds of digits of it."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:12]}... ({len(text)} characters)"
+
+
 def _non_negative(opt, name: str, value) -> float:
     """A finite number >= 0 (lr, weight_decay)."""
     x = _number(opt, name, value)
     if not (x >= 0 and _math.isfinite(x)):  # (nan fails both comparisons)
-        raise ValueError(f"{type(opt).__name__}: {name}={value!r} must be a finite number >= 0, "
-                         f"e.g. {name}={_EXAMPLES[name]}")
+        raise ValueError(f"{type(opt).__name__}: {name}={_shown(value)} must be a finite number "
+                         f">= 0, e.g. {name}={_EXAMPLES[name]}")
     return x
 
 
@@ -65,8 +74,8 @@ def _positive(opt, name: str, value) -> float:
     x = _number(opt, name, value)
     if not (x > 0 and _math.isfinite(x)):
         raise ValueError(
-            f"{type(opt).__name__}: {name}={value!r} must be a finite number > 0: the update "
-            f"divides by sqrt(v) + {name}, and v is 0 while a parameter's gradient has been 0; "
+            f"{type(opt).__name__}: {name}={_shown(value)} must be a finite number > 0: the "
+            f"update divides by sqrt(v) + {name}, and v is 0 while a parameter's gradient has been 0; "
             f"pass a small positive number, e.g. {name}={_EXAMPLES[name]} (the default)")
     return x
 
@@ -75,8 +84,8 @@ def _fraction(opt, name: str, value) -> float:
     """A number in [0, 1): a decay rate (momentum, Adam's betas)."""
     x = _number(opt, name, value)
     if not 0 <= x < 1:
-        raise ValueError(f"{type(opt).__name__}: {name}={value!r} must be in [0, 1), e.g. "
-                         f"{name}={_EXAMPLES[name]}")
+        raise ValueError(f"{type(opt).__name__}: {name}={_shown(value)} must be in [0, 1), "
+                         f"e.g. {name}={_EXAMPLES[name]}")
     return x
 
 
@@ -88,8 +97,8 @@ def _pair_of_fractions(opt, name: str, value) -> tuple[float, float]:
         beta1, beta2 = value
     except (TypeError, ValueError):
         raise TypeError(
-            f"{type(opt).__name__}: {name}={value!r} must be a pair, e.g. {name}=(0.9, 0.999): "
-            "the decay rates of the gradient's running mean and of its square's"
+            f"{type(opt).__name__}: {name}={_shown(value)} must be a pair, e.g. "
+            f"{name}=(0.9, 0.999): the decay rates of the gradient's running mean and of its square's"
         ) from None
     return _fraction(opt, f"{name}[0]", beta1), _fraction(opt, f"{name}[1]", beta2)
 
