@@ -75,8 +75,8 @@ def _positive(opt, name: str, value) -> float:
     if not (x > 0 and _math.isfinite(x)):
         raise ValueError(
             f"{type(opt).__name__}: {name}={_shown(value)} must be a finite number > 0: the "
-            f"update divides by sqrt(v) + {name}, and v is 0 while a parameter's gradient has been 0; "
-            f"pass a small positive number, e.g. {name}={_EXAMPLES[name]} (the default)")
+            f"update divides by sqrt(v) + {name}, and v is 0 while a parameter's gradient has "
+            f"been 0; pass a small positive number, e.g. {name}={_EXAMPLES[name]} (the default)")
     return x
 
 
@@ -98,7 +98,8 @@ def _pair_of_fractions(opt, name: str, value) -> tuple[float, float]:
     except (TypeError, ValueError):
         raise TypeError(
             f"{type(opt).__name__}: {name}={_shown(value)} must be a pair, e.g. "
-            f"{name}=(0.9, 0.999): the decay rates of the gradient's running mean and of its square's"
+            f"{name}=(0.9, 0.999): the decay rates of the gradient's running mean and of its "
+            "square's"
         ) from None
     return _fraction(opt, f"{name}[0]", beta1), _fraction(opt, f"{name}[1]", beta2)
 
