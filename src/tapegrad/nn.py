@@ -27,6 +27,7 @@ ACTIVATIONS = {
 
 
 def _check_activation(act) -> str:
+    """`act`, if it names a nonlinearity of ACTIVATIONS; a ValueError listing them if not."""
     if not isinstance(act, str) or act not in ACTIVATIONS:
         raise ValueError(
             f"act={act!r} is not a nonlinearity tapegrad knows; choose one of "
