@@ -280,7 +280,7 @@ def test_demo_pictures_show_the_models_prediction_and_the_steps_as_printed(
         assert list(ax.lines[0].get_xdata()) == [1, 2, 3]  # "step 1/3" ... "step 3/3"
         assert ax.get_xlim() == (1, 3)
     assert list(loss_ax.lines[0].get_ydata()) == result.losses
-    assert "batch" in accuracy_ax.get_title()
+    assert f"on {result.batch}, before each step" == accuracy_ax.get_title()  # as the demo says
 
 
 # ---------------------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ class Result:
     train_accuracy: float = 0.0  # after the last update, on the whole training set
     losses: list = _field(default_factory=list)  # per step, of that step's batch
     accuracies: list = _field(default_factory=list)  # per step, on its batch, before its update
+    batch: str = "each step's batch"  # what each step's loss and accuracy are measured on, in words
     pictures: list = _field(default_factory=list)  # paths written
     seconds: float = 0.0  # loading the data, training and scoring; not drawing
 
@@ -511,7 +512,8 @@ def run(dataset: str = "moons", steps: "int | None" = None, hidden: "tuple | Non
                 else f"all {len(X_train)} training samples")
     console.line(f"each step: loss and {label} on {measured}, before the step's update")
 
-    result = Result(model=model, accuracy=0.0, scored_on=scored_on)
+    result = Result(model=model, accuracy=0.0, scored_on=scored_on,
+                    batch=f"minibatches of {batch_size}" if minibatch else f"all {len(X_train)} samples")
     with Progress(steps, stream, label=label) as progress:
         _train(model, opt, task.classes, _batches(X_train, y_train, batch_size, seed), steps,
                lr0, progress, result)
@@ -593,7 +595,7 @@ def _draw(dataset: str, model: MLP, task: Task, X_train: list, y_train: list, X_
     curves = _os.path.join(out_dir, f"{dataset}_curves.png")
     plots.training_curves(result.losses, result.accuracies, curves,
                           title=f"tapegrad demo: {dataset}",
-                          accuracy_on="on each step's batch, before its update")
+                          accuracy_on=f"on {result.batch}, before each step")
     written.append(curves)
     if len(X_train[0]) == 2:
 
