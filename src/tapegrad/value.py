@@ -37,7 +37,7 @@ def _as_float(x, context: str, hint: str = "use it directly, or its .data") -> f
     Value, gives `hint`)."""
     if type(x) is float:  # the common case, checked first: numbers.Real is a slow ABC check
         return x
-    if isinstance(x, _numbers.Real) and not isinstance(x, Value):
+    if type(x) is int or (isinstance(x, _numbers.Real) and not isinstance(x, Value)):
         try:
             return float(x)
         except OverflowError:  # (not the number itself: an int's repr can run to pages)
@@ -445,8 +445,8 @@ def _operand(other, this, symbol: str, reflected: bool = False):
     `reflected`."""
     if isinstance(other, Value):
         return other
-    if type(other) is float or isinstance(other, _numbers.Real):  # (floats first: a fast check)
-        return _as_float(other, f"`{this!r} {symbol} <number>`" if this is not None else symbol)
+    if type(other) in (float, int) or isinstance(other, _numbers.Real):  # (ABC check last: slow)
+        return _as_float(other, f"an operand of {symbol}")  # (no repr of `this`: it costs µs)
     where = "" if this is None else f" in `{other!r} {symbol} {this!r}`" if reflected else (
         f" in `{this!r} {symbol} {other!r}`")
     raise TypeError(f"cannot use {other!r} ({type(other).__name__}) with {symbol}{where}: Value "
