@@ -26,7 +26,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "tapegrad"
 
 LAYERS = [
-    ["ops"],
+    ["ops", "files"],
     ["record"],
     ["value"],
     ["graph"],

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from tapegrad import Value
 from tapegrad.cli import main
 from tapegrad.nn import MLP, Layer, Module, Neuron
-from tapegrad import serialize
+from tapegrad import files
 from tapegrad.serialize import check_save_path, load, named_parameters, save
 
 
@@ -745,7 +745,7 @@ def test_a_long_file_name_still_saves(tmp_path, writers):
     """The temporary file's name adds ~50 characters: a 240-character name (a name may have
     255) is shortened in it, and its leftovers are still found."""
     name = "m" * 235 + ".json"
-    leftover = serialize._temporary_name(name).replace(f"-{os.getpid()}-", f"-{writers['dead']}-")
+    leftover = files._temporary_name(name).replace(f"-{os.getpid()}-", f"-{writers['dead']}-")
     (tmp_path / leftover).write_text("{half")
     saved = model(0)
     save(saved, tmp_path / name)
@@ -786,7 +786,7 @@ def writers():
 
 def temporary(pid, host=None, name="model.json") -> str:
     """A temporary file name as a save by process `pid` on `host` gives it."""
-    return f".{name}.tapegrad-{host or serialize._host()}-{pid}-0123456789abcdef.tmp"
+    return f".{name}.tapegrad-{host or files._host()}-{pid}-0123456789abcdef.tmp"
 
 
 NOW, HOURS_AGO, MINUTES_AGO = 0.0, -2 * 3600.0, -600.0
@@ -829,7 +829,7 @@ def test_a_save_removes_only_abandoned_temporaries_of_its_file(tmp_path, writers
     else:
         (tmp_path / "precious").write_text("keep")
         path.symlink_to(tmp_path / "precious")
-    when = serialize._IMPORTED_AT - 60 if age == "before import" else time.time() + age
+    when = files._IMPORTED_AT - 60 if age == "before import" else time.time() + age
     os.utime(path, (when, when), follow_symlinks=False)
     saved = model(0)
     save(saved, tmp_path / "model.json")

@@ -11,27 +11,26 @@ its bias. The file wraps it with a format tag and a version:
      "state": {"layers.0.neurons.0.w": [0.23, -0.91], "layers.0.neurons.0.b": 0.0, ...}}
 
 How a save goes: the path is checked (a regular file or nothing yet, in a folder that exists and
-can be written; a symlink is followed to the file it names), the JSON is written to a temporary
-file beside that file, synced to disk, and renamed over it in one step. The temporary file is
-named ``.<name>.tapegrad-<host>-<pid>-<random>.tmp``: a save killed halfway leaves it behind, and
-the next save of the same file removes it once its writer is provably gone.
+can be written; a symlink is followed to the file it names), then tapegrad.files writes the JSON
+atomically: to a temporary file beside that file, synced to disk, and renamed over it in one
+step. The temporary file is named ``.<name>.tapegrad-<host>-<pid>-<random>.tmp``: a save killed
+halfway leaves it behind, and the next save of the same file removes it once its writer is
+provably gone.
 
 How a load goes: the file is read up to a size no file of this model can exceed, its nesting and
 its numbers are checked while it is parsed (no recursion limit, no 5,000-digit number, no NaN or
 infinity gets through), and only when every parameter has its number is the model changed.
 """
 
-import hashlib as _hashlib
 import json as _json
 import numbers as _numbers
 import os as _os
 import re as _re
 import reprlib as _reprlib
-import secrets as _secrets
 import stat as _stat
-import time as _time
 from typing import Protocol as _Protocol
 
+from . import files as _files
 from .value import Value
 
 FORMAT = "tapegrad.state_dict"
@@ -46,12 +45,6 @@ _BYTES_PER_NAME = 64  # beside the name itself: its quotes, ": ", brackets, inde
 _BYTES_OF_SLACK = 64 * 1024  # the format tag, version, module name, whitespace
 _MAX_NUMBER_CHARS = 100  # the exact decimal expansion of 0.1 has 55 characters
 _MAX_DEPTH = 32  # a model file is 3 levels deep: the document, its state, a weight list
-
-# A leftover temporary file whose writer cannot be checked (another machine sharing the
-# folder, or a pid that may have been reused) is removed once it is this old. A save writes
-# its file within seconds; one untouched for an hour is not being written.
-_STALE_AFTER_SECONDS = 3600.0
-_IMPORTED_AT = _time.time()  # no temporary of this process is older than this module
 
 
 class _Model(_Protocol):
@@ -237,19 +230,17 @@ def save(module: _Model, path: "str | _os.PathLike[str]") -> None:
     existing file keeps its permission bits (and, where allowed, its owner); a new one gets what
     ``open()`` would give it, 0666 less the umask.
 
-    The JSON goes to a temporary file beside the target, is flushed to disk, renamed over the
-    target in one step (``os.replace``), and the folder is synced: a reader sees the old file or
-    the new one, never half of one, even if the save is interrupted. Before writing, the
-    temporaries that killed saves of the same file left behind are removed (only those whose
-    writing process is gone). A model with a nan or infinite parameter is refused with a
-    ValueError naming it, since such a file could not be loaded back.
+    The JSON goes (by tapegrad.files.write_all) to a temporary file beside the target, is
+    flushed to disk, renamed over the target in one step (``os.replace``), and the folder is
+    synced: a reader sees the old file or the new one, never half of one, even if the save is
+    interrupted. Before writing, the temporaries that killed saves of the same file left behind
+    are removed (only those whose writing process is gone). A model with a nan or infinite
+    parameter is refused with a ValueError naming it, since such a file could not be loaded back.
     """
     target = check_save_path(path)
     text = _document_text(module)
-    folder, name = _os.path.split(target)
-    _remove_leftovers(target)
     try:
-        _write_atomically(text, target, folder, name)
+        _files.write_all([(target, text)])
     except OSError as error:  # disk full, a folder changed meanwhile: named by the target
         raise OSError(
             error.errno,
@@ -281,92 +272,6 @@ def _refuse_non_finite(state: "dict[str, float | list[float]]") -> None:
                     f"save: parameter {where} is {x!r}, so the model could not be loaded back; "
                     "nothing was written (did the training diverge? try a smaller learning rate)"
                 )
-
-
-def _write_atomically(text: str, target: str, folder: str, name: str) -> None:
-    """Write ``text`` to a new temporary file beside ``target``, sync it, rename it over
-    ``target``, sync the folder. Whatever interrupts it, the temporary file is removed."""
-    existing = _stat_or_none(target)
-    # The temporary file is never readable by more people than the final file will be: it is
-    # made with the existing file's bits (which the umask can only narrow, set exactly below),
-    # or with 0666 less the umask for a new file, exactly what open() gives.
-    fd, tmp = _new_temporary(folder, name, _stat.S_IMODE(existing.st_mode) if existing else 0o666)
-    file = None
-    try:
-        if existing is not None:
-            _copy_owner_and_mode(fd, tmp, existing)
-        file = _os.fdopen(fd, "w", encoding="utf-8")
-        with file:
-            file.write(text)
-            file.flush()
-            _os.fsync(file.fileno())
-        _os.replace(tmp, target)
-    except BaseException:
-        # NOTE: BaseException, so a KeyboardInterrupt mid-save also cleans up its temporary file.
-        if file is None:
-            _os.close(fd)
-        try:
-            _os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _sync_folder(folder)
-
-
-def _stat_or_none(path: str) -> "_os.stat_result | None":
-    try:
-        return _os.stat(path)
-    except FileNotFoundError:
-        return None
-
-
-def _copy_owner_and_mode(fd: int, tmp: str, existing: _os.stat_result) -> None:
-    """Give the temporary file the owner, group and permission bits of the file it replaces.
-    The owner is kept where the system allows it (root saving a user's file; a user keeping
-    the file's group); the mode always. chown first: it can clear set-id bits."""
-    if hasattr(_os, "fchown"):
-        for owner in (existing.st_uid, -1):  # owner and group; failing that, the group alone
-            try:
-                _os.fchown(fd, owner, existing.st_gid)
-                break
-            except OSError:
-                continue  # not allowed: the file becomes the saver's, as a new file would
-    mode = _stat.S_IMODE(existing.st_mode)
-    if hasattr(_os, "fchmod"):
-        _os.fchmod(fd, mode)
-    else:
-        _os.chmod(tmp, mode)
-
-
-def _new_temporary(folder: str, name: str, mode: int) -> "tuple[int, str]":
-    """A new temporary file for ``name`` in ``folder``, opened for writing: (fd, its path).
-
-    Made by os.open with ``mode`` (the umask applies, as for any new file; tempfile.mkstemp
-    would make it 0600) and O_EXCL, so an existing file or symlink is never opened.
-    """
-    while True:
-        tmp = _os.path.join(folder, _temporary_name(name))
-        try:
-            return _os.open(tmp, _os.O_WRONLY | _os.O_CREAT | _os.O_EXCL, mode), tmp
-        except FileExistsError:  # a name already taken: draw another
-            continue
-
-
-def _sync_folder(folder: str) -> None:
-    """fsync the folder, so the rename itself survives a power cut. Where a folder cannot be
-    opened (Windows) or synced (some file systems), the rename is done and that is all."""
-    if not hasattr(_os, "O_DIRECTORY"):
-        return
-    try:
-        fd = _os.open(folder, _os.O_RDONLY | _os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        _os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        _os.close(fd)
 
 
 def check_save_path(path: "str | _os.PathLike[str]") -> str:
@@ -466,121 +371,6 @@ def _shown(path: object) -> str:
         return repr(_os.fsdecode(_os.fspath(path)))
     except TypeError:
         return _brief(path)
-
-
-# ---------------------------------------------------------------------------------------------
-# Leftovers of killed saves
-# ---------------------------------------------------------------------------------------------
-
-
-def _host() -> str:
-    """This machine's name as it appears in a temporary file's name: letters and digits only
-    (a folder shared over the network is written by several machines, and a pid says nothing
-    about another machine's processes)."""
-    node = _os.uname().nodename if hasattr(_os, "uname") else _os.environ.get("COMPUTERNAME", "")
-    return _re.sub(r"[^A-Za-z0-9]", "", node)[:32] or "host"
-
-
-def _stem(name: str) -> str:
-    """The target's file name as it starts its temporaries' names; a very long one is cut and
-    completed by a hash, so the temporary name stays within the 255 bytes a name may have."""
-    if len(name) <= 120:
-        return name
-    digest = _hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
-    return f"{name[:80]}~{digest[:16]}"
-
-
-def _temporary_name(name: str) -> str:
-    """``.<name>.tapegrad-<host>-<pid>-<16 hex digits>.tmp``: hidden, unique, and saying which
-    file, machine and process it belongs to."""
-    return f".{_stem(name)}.tapegrad-{_host()}-{_os.getpid()}-{_secrets.token_hex(8)}.tmp"
-
-
-def _temporary_pattern(name: str) -> "_re.Pattern[str]":
-    """What the temporaries of saves to ``name`` look like, with the host and pid captured."""
-    return _re.compile(
-        _re.escape(f".{_stem(name)}.tapegrad-")
-        + r"(?P<host>[A-Za-z0-9]{1,32})-(?P<pid>[1-9][0-9]{0,9})-[0-9a-f]{16}\.tmp"
-    )
-
-
-def _remove_leftovers(path: "str | _os.PathLike[str]") -> "list[str]":
-    """Remove the temporary files that interrupted saves of ``path`` left beside it; return
-    their paths. ``save`` calls it before each write.
-
-    Only files named like this module's temporaries of that very file are candidates, and of
-    those only regular files whose writer is provably gone: its process, on this machine, no
-    longer runs (or is a zombie, or started after the file was last written: its pid was
-    reused), or the file has not been touched for an hour. A save running meanwhile in another
-    process or thread keeps its temporary file.
-    """
-    target = _os.path.realpath(_path_text("save", path))
-    folder, name = _os.path.split(target)
-    pattern = _temporary_pattern(name)
-    removed = []
-    try:
-        entries = list(_os.scandir(folder))
-    except OSError:
-        return removed  # a folder that cannot be listed has nothing we could remove
-    for entry in entries:
-        found = pattern.fullmatch(entry.name)
-        if found and _is_abandoned(entry, found["host"], int(found["pid"])):
-            try:
-                _os.unlink(entry.path)
-            except OSError:
-                continue  # another save removed it first, or it is not ours to remove
-            removed.append(entry.path)
-    return removed
-
-
-def _is_abandoned(entry: _os.DirEntry, host: str, pid: int) -> bool:
-    """Whether the temporary file ``entry``, written by process ``pid`` on ``host``, is
-    provably no longer being written."""
-    try:
-        st = entry.stat(follow_symlinks=False)
-    except OSError:
-        return False
-    if not _stat.S_ISREG(st.st_mode):
-        return False  # save makes regular files only: a folder or symlink so named is not ours
-    if _time.time() - st.st_mtime > _STALE_AFTER_SECONDS:
-        return True
-    if host != _host():
-        return False  # another machine's process: its pid means nothing here
-    return not _may_be_writing(pid, st.st_mtime)
-
-
-def _may_be_writing(pid: int, written_at: float) -> bool:
-    """Whether process ``pid`` of this machine may still be writing a file it last wrote at
-    ``written_at``. False only when that is certain; True whenever it cannot be told."""
-    if pid == _os.getpid():
-        # A thread of this process may be writing it, unless it is older than this module:
-        # then a process before us had our pid (a container's pid 1, restarted).
-        return written_at >= _IMPORTED_AT - 2.0
-    if _os.name == "nt":
-        return True  # os.kill(pid, 0) would terminate the process on Windows
-    try:
-        _os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError):
-        return True  # PermissionError: it exists, another user's
-    return not _linux_says_gone(pid, written_at)
-
-
-def _linux_says_gone(pid: int, written_at: float) -> bool:
-    """Whether /proc shows that process ``pid``, which exists, is not the writer of a file last
-    written at ``written_at``: it has ended and waits to be reaped (a zombie), or it started
-    after that (its pid was reused). False where /proc cannot tell (not Linux)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rpartition(b")")[2].split()  # after the command name in (...)
-        with open("/proc/stat", "rb") as f:
-            booted = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
-        state, ticks = fields[0], int(fields[19])  # the stat fields 3 and 22: man 5 proc
-        started = booted + ticks / _os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return False
-    return state in (b"Z", b"X") or started > written_at + 2.0  # 2 s: the clocks' resolution
 
 
 # ---------------------------------------------------------------------------------------------
