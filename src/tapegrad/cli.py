@@ -341,18 +341,19 @@ def _run_explain(args: "_argparse.Namespace") -> int:
 
 
 def _write(files: dict[str, tuple[str, str]]) -> None:
-    """Write `files` (option -> (path, text)), all or none, each atomically: every text goes to
-    a temporary file beside its target, and only once all of them are complete do they replace
-    their targets (os.replace: a reader sees the old file or the new one, never half of one).
-    A symlink is written through to its target; an existing file keeps its mode and owner; a
-    stream (/dev/stdout, a named pipe) is written directly, last. Every path is checked first,
-    and a failure removes the temporary files: the targets stay as they were."""
+    """Write `files` (option -> (path, text)), all or none, each atomically (tapegrad.files:
+    every text goes to a temporary file beside its target, and only once all of them are
+    complete do they replace their targets; a reader sees the old file or the new one, never
+    half of one). A symlink is written through to its target; an existing file keeps its mode
+    and owner; a stream (/dev/stdout, a named pipe) is written directly, last. Every path is
+    checked first, and a failure removes the temporary files: the targets stay as they were."""
     import os
     import stat
-    import tempfile
 
-    def checked(option: str, path: str, seen: dict) -> tuple[str, "os.stat_result | None"]:
-        """The file `path` names (symlinks followed) and its stat, if it exists."""
+    from .files import WriteError, is_stream, write_all
+
+    def check(option: str, path: str, seen: dict) -> None:
+        """UsageError, in the option's words, unless `path` can be written as `option`'s file."""
         shown = repr(path)  # (repr writes control characters escaped)
         if not path.strip():
             raise UsageError(f"{option} needs a file name, e.g. {option} f.{option[2:]}")
@@ -369,60 +370,16 @@ def _write(files: dict[str, tuple[str, str]]) -> None:
         existing = os.stat(real) if os.path.exists(real) else None
         if existing and not stat.S_ISREG(existing.st_mode) and not is_stream(existing):
             raise UsageError(f"{option} {shown} is not a regular file; name a file to write")
-        return real, existing
-
-    def is_stream(existing: "os.stat_result | None") -> bool:
-        """A character device or a named pipe: written as it is, never replaced."""
-        return existing is not None and (stat.S_ISCHR(existing.st_mode)
-                                         or stat.S_ISFIFO(existing.st_mode))
-
-    def staged(real: str, existing: "os.stat_result | None", text: str) -> str:
-        """A complete temporary copy of the new `real`, with the mode (and, if allowed, the
-        owner) the file has, or the mode a new file gets (0666 less the umask)."""
-        folder, name = os.path.split(real)
-        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-        pending.append(temp)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        if existing is None:
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(temp, 0o666 & ~mask)
-        else:
-            os.chmod(temp, stat.S_IMODE(existing.st_mode))
-            try:
-                os.chown(temp, existing.st_uid, existing.st_gid)
-            except OSError:
-                pass  # not ours to give away: the file becomes the writer's
-        return temp
 
     seen: dict[str, str] = {}
-    plan = [(option, path, text, *checked(option, path, seen))
-            for option, (path, text) in files.items()]
-    pending: list[str] = []  # temporary files not yet moved into place
+    for option, (path, _) in files.items():
+        check(option, path, seen)
     try:
-        moves = []
-        for option, path, text, real, existing in plan:
-            if not is_stream(existing):
-                moves.append((option, path, staged(real, existing, text), real))
-        for option, path, temp, real in moves:
-            os.replace(temp, real)
-            pending.remove(temp)
-        for option, path, text, real, existing in plan:
-            if is_stream(existing):
-                with open(real, "w", encoding="utf-8") as out:
-                    out.write(text)
-    except OSError as error:
+        write_all(list(files.values()))
+    except WriteError as error:
+        option, (path, _) = list(files.items())[error.index]
         raise UsageError(f"{option}: cannot write {path!r}: "
                          f"{error.strerror or error}") from None
-    finally:
-        for temp in pending:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
 
 
 def _shown(error: BaseException) -> str:
