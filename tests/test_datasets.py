@@ -4,6 +4,8 @@ shapes, and the same points as scikit-learn's generators where it is installed."
 from __future__ import annotations
 
 import math
+import random
+from pathlib import Path
 import re
 import sys
 
@@ -159,4 +161,92 @@ def test_seed_none_draws_fresh_data():
 
 def test_everything_is_exported():
     assert set(datasets.__all__) == {"moons", "circles", "spiral", "xor", "digits",
-                                     "train_test_split"}
+                                     "train_test_split", "names", "split", "Vocab"}
+
+
+# -- names: makemore's dataset ---------------------------------------------------------------------
+
+def test_names_are_makemores_32033_in_the_files_order():
+    from tapegrad.datasets import names
+
+    words = names()
+    assert len(words) == 32_033 and words[:3] == ["emma", "olivia", "ava"] and words[-1] == "zzyzx"
+    assert all(w.isalpha() and w.islower() and w.isascii() for w in words)
+    words.append("changed")  # a new list each call
+    assert len(names()) == 32_033
+
+
+def test_names_ship_with_their_licence_beside_them():
+    from importlib.resources import files
+
+    data = files("tapegrad") / "data"
+    assert "MIT License" in (data / "names.LICENSE").read_text()
+    assert "Andrej Karpathy" in (data / "names.LICENSE").read_text()
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert '"data/names.txt"' in pyproject and '"data/names.LICENSE"' in pyproject
+
+
+def test_split_is_makemores_split():
+    """makemore's lessons: random.seed(42); random.shuffle(words); cut at 80% and 90%."""
+    from tapegrad.datasets import names, split
+
+    words = names()
+    state = random.getstate()
+    try:
+        random.seed(42)
+        random.shuffle(words)
+    finally:
+        random.setstate(state)
+    n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
+    assert split(names()) == (words[:n1], words[n1:n2], words[n2:])
+
+
+@given(n=st.integers(0, 300), seed=st.integers(0, 10**6),
+       train=st.floats(0, 1), val=st.floats(0, 1))
+def test_split_cuts_every_item_into_exactly_one_part(n, seed, train, val):
+    from tapegrad.datasets import split
+
+    if train + val > 1:
+        with pytest.raises(ValueError, match="add up to more than 1"):
+            split(range(n), (train, val), seed)
+        return
+    parts = split(range(n), (train, val), seed)
+    assert sorted(parts[0] + parts[1] + parts[2]) == list(range(n))
+    assert len(parts[0]) == int(train * n) and len(parts[0]) + len(parts[1]) == int((train + val) * n)
+    assert parts == split(range(n), (train, val), seed)  # the same seed, the same split
+
+
+def test_vocab_is_microgpts_letters_then_bos():
+    from tapegrad.datasets import Vocab, names
+
+    vocab = Vocab(names())
+    assert vocab.chars == "abcdefghijklmnopqrstuvwxyz" and vocab.BOS == 26 and vocab.size == 27
+    name = "emma"
+    assert vocab.encode(name) == [vocab.BOS] + [vocab.stoi[c] for c in name] + [vocab.BOS]
+    assert vocab.encode(name) == [26, 4, 12, 12, 0, 26]
+
+
+@given(st.sampled_from(range(32_033)))
+def test_vocab_round_trips_every_name(i):
+    from tapegrad.datasets import Vocab, names
+
+    words = _NAMES.setdefault("words", names())
+    vocab = _NAMES.setdefault("vocab", Vocab(words))
+    assert vocab.decode(vocab.encode(words[i])) == words[i]
+
+
+_NAMES: dict = {}
+
+
+@pytest.mark.parametrize("call, error, says", [
+    (lambda V: V(["ab"]).encode("abc"), ValueError, "'c' not in the vocabulary"),
+    (lambda V: V(["ab"]).decode([0, 7]), ValueError, "7 is not a token id"),
+    (lambda V: V(["ab", 3]), TypeError, "texts[1] is 3"),
+    (lambda V: V("abc"), TypeError, "Vocab: texts='abc'"),
+])
+def test_vocab_says_what_is_wrong(call, error, says):
+    from tapegrad.datasets import Vocab
+
+    with pytest.raises(error) as raised:
+        call(Vocab)
+    assert says in str(raised.value)

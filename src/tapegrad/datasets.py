@@ -3,11 +3,16 @@ floats), ``y`` a list of integer class labels 0..k-1.
 
 The toy 2-D sets are generated with Python's own ``random.Random(seed)``, so the same seed
 gives the same points on every machine, with nothing installed. ``digits()`` is a real dataset:
-the 1,797 8×8 handwritten digits that ship inside scikit-learn.
+the 1,797 8×8 handwritten digits that ship inside scikit-learn. ``names()`` is makemore's and
+microgpt's dataset, 32,033 first names, shipped inside tapegrad (with its MIT notice,
+``data/names.LICENSE``), for character-level language models.
 
     X, y = moons(100, noise=0.1, seed=1337)
     X, y = digits()
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_fraction=0.2, seed=0)
+    train, val, test = split(names(), seed=42)      # 80% / 10% / 10%, makemore's way
+    vocab = Vocab(names())                           # 26 letters and the start/end token
+    tokens = vocab.encode("emma")                    # [BOS, e, m, m, a, BOS]
 """
 
 import _collections_abc as _abc
@@ -202,12 +207,97 @@ def train_test_split(X: _abc.Iterable, y: _abc.Iterable, test_fraction: float = 
     return [X[i] for i in train], [X[i] for i in test], [y[i] for i in train], [y[i] for i in test]
 
 
-def _samples(name: str, xs, what: str) -> list:
-    """train_test_split's X or y as a list: any iterable of samples, but not a str or a dict."""
+def names() -> list[str]:
+    """makemore's ``names.txt``: 32,033 lowercase first names, in the file's order (``emma``,
+    ``olivia``, ``ava``, ...). A new list each call, so shuffling it harms nothing."""
+    from importlib.resources import files
+
+    text = (files(__package__) / "data" / "names.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def split(items: _abc.Iterable, fractions: tuple = (0.8, 0.1), seed: int | None = 42
+          ) -> tuple[list, list, list]:
+    """Shuffle ``items`` with ``random.Random(seed)`` and cut them into (train, validation, test):
+    the first ``fractions[0]`` of them, the next ``fractions[1]``, and the rest -- makemore's
+    80% / 10% / 10% by default: with seed 42, the very split makemore's lessons make (they
+    shuffle with random.seed(42)). The same seed gives the same split on every machine; the parts
+    never share an item's position, and together they are all of ``items``."""
+    items = _samples("items", items, "items", "split")
+    if not isinstance(fractions, tuple) or len(fractions) != 2:
+        raise TypeError(f"split: fractions={fractions!r} must be a pair (train, validation), "
+                        "e.g. (0.8, 0.1): the test part is the rest")
+    for name, f in zip(("train", "validation"), fractions):
+        _check_number("split", f"fractions' {name} part", f, "0.8")
+        if not 0 <= f <= 1:
+            raise ValueError(f"split: the {name} fraction {f!r} must be between 0 and 1")
+    if fractions[0] + fractions[1] > 1:
+        raise ValueError(f"split: fractions {fractions!r} add up to more than 1; "
+                         "the test part is what they leave, e.g. (0.8, 0.1)")
+    rng = _seeded("split", seed)
+    shuffled = list(items)
+    rng.shuffle(shuffled)
+    n1 = int(fractions[0] * len(shuffled))
+    n2 = int((fractions[0] + fractions[1]) * len(shuffled))
+    return shuffled[:n1], shuffled[n1:n2], shuffled[n2:]
+
+
+class Vocab:
+    """The characters of some texts as token ids, and one more token, ``BOS``, that marks where
+    a text begins and ends (microgpt's convention: the characters, sorted, are 0..n-1, and BOS
+    is n, the last id).
+
+    >>> vocab = Vocab(["emma", "ava"])
+    >>> vocab.chars, vocab.BOS, vocab.size
+    ('aemv', 4, 5)
+    >>> vocab.encode("ava"), vocab.decode([0, 3, 0])
+    ([4, 0, 3, 0, 4], 'ava')
+    """
+
+    def __init__(self, texts: _abc.Iterable) -> None:
+        """The vocabulary of ``texts``: every character that occurs in one of them."""
+        texts = _samples("texts", texts, "texts", "Vocab")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"Vocab: texts[{i}] is {text!r} ({type(text).__name__}); "
+                                "give strings, e.g. Vocab(names())")
+        self.chars = "".join(sorted(set("".join(texts))))
+        self.stoi = {ch: i for i, ch in enumerate(self.chars)}
+        self.itos = dict(enumerate(self.chars))
+        self.BOS = len(self.chars)
+        self.itos[self.BOS] = ""
+        self.size = len(self.chars) + 1
+
+    def encode(self, text: str) -> list[int]:
+        """``[BOS] + [stoi[c] for c in text] + [BOS]``: a text as the model reads it."""
+        unknown = sorted(set(text) - self.stoi.keys())
+        if unknown:
+            raise ValueError(f"Vocab.encode({text!r}): {''.join(unknown)!r} not in the "
+                             f"vocabulary {self.chars!r}")
+        return [self.BOS] + [self.stoi[c] for c in text] + [self.BOS]
+
+    def decode(self, ids: _abc.Iterable) -> str:
+        """The text of token ids; BOS tokens are left out."""
+        try:
+            return "".join(self.itos[i] for i in ids)
+        except KeyError as error:
+            raise ValueError(f"Vocab.decode: {error.args[0]!r} is not a token id "
+                             f"(0..{self.BOS})") from None
+
+    def __repr__(self) -> str:
+        return f"Vocab({self.chars!r} + BOS={self.BOS})"
+
+
+def _samples(name: str, xs, what: str, caller: str = "train_test_split") -> list:
+    """`caller`'s argument `name` as a list: any iterable of samples, but not a str or a dict."""
     if isinstance(xs, (str, bytes, dict)) or not hasattr(xs, "__iter__"):
-        raise TypeError(f"train_test_split: {name}={xs!r} ({type(xs).__name__}) is not a list "
-                        f"of {what}; e.g. X, y = moons(100), then train_test_split(X, y)")
+        example = {"train_test_split": "X, y = moons(100), then train_test_split(X, y)",
+                   "split": "train, val, test = split(names())",
+                   "Vocab": "Vocab(names())"}[caller]
+        raise TypeError(f"{caller}: {name}={xs!r} ({type(xs).__name__}) is not a list "
+                        f"of {what}; e.g. {example}")
     return list(xs)
 
 
-__all__ = ["moons", "circles", "spiral", "xor", "digits", "train_test_split"]
+__all__ = ["moons", "circles", "spiral", "xor", "digits", "train_test_split", "names", "split",
+           "Vocab"]
