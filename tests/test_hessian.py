@@ -11,7 +11,7 @@ import math
 
 import mpmath
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tapegrad import Value, gradcheck, hessian, hvp
@@ -153,6 +153,12 @@ def test_hessian_matches_torch(case):
     program, xs = case
     x = torch.tensor(xs, dtype=torch.float64)
     want = torch.autograd.functional.hessian(lambda t: run(program, TorchLib, list(t)), x).tolist()
+    # PyTorch's derivative of a ** b sets the slope in a to 0 where b == 0 exactly, which also
+    # drops the mixed second derivative through b: its Hessian then is not even symmetric (at
+    # x = [1, 0], f = x0 + (x0² + 1) ** sin(x1) + 2·x0·x1 has H01 = 3 by hand and by mpmath;
+    # PyTorch says H01 = 2, H10 = 3). The mpmath test above covers those points.
+    assume(all(abs(want[i][j] - want[j][i]) <= 1e-8 * (1 + abs(want[i][j]))
+               for i in range(len(want)) for j in range(i)))
     assert_matrix_close(tapegrad_hessian(program, xs), want, 1e-8)
 
 
@@ -182,6 +188,9 @@ HAND_WORKED = [
     (lambda v: (v[0] + v[1]).exp(), [0.0, 0.0], [[1.0, 1.0], [1.0, 1.0]]),
     (lambda v: v[0].sin(), [0.5], [[-math.sin(0.5)]]),
     (lambda v: v[0].relu() * v[0], [2.0], [[2.0]]),  # x² for x > 0
+    # (x0² + 1) ** sin(x1) at an exponent of exactly 0, where PyTorch's Hessian is wrong:
+    # ∂²/∂x0∂x1 = cos(x1) · (x0² + 1) ** (sin(x1) - 1) · 2·x0 = 1 there, ∂²/∂x1² = ln(2)²
+    (lambda v: (v[0] * v[0] + 1) ** v[1].sin(), [1.0, 0.0], [[0.0, 1.0], [1.0, math.log(2) ** 2]]),
 ]
 
 
