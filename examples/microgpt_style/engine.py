@@ -47,7 +47,8 @@ class Value:
         return Value(self.data * other.data, (self, other), (other.data, self.data))
 
     def __pow__(self, exponent):
-        """self ** exponent, for a plain number exponent: d/dself = exponent * self ** (exponent - 1)."""
+        """self ** exponent, for a plain number `exponent`:
+        d/dself = exponent * self ** (exponent - 1)."""
         return Value(self.data**exponent, (self,), (exponent * self.data ** (exponent - 1),))
 
     def log(self):
