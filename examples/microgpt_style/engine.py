@@ -106,6 +106,12 @@ class Value:
         order = []
         visited = set()  # a Value used many times (a weight, say) is still visited once
 
+        # visit() calls itself, so it recurses as deep as the graph is: past Python's limit
+        # (about 1,000 nested calls) it raises RecursionError. A GPT step on a name is a few
+        # hundred nodes deep. And because visit() refers to itself, the function, `visited`
+        # and `order` form a reference cycle: the whole graph stays alive after backward()
+        # until Python's garbage collector finds that cycle. microgpt's engine, which this one
+        # follows, does the same; most of its time goes to those collections.
         def visit(node):
             """Append `node` to `order` after everything it was computed from."""
             if node not in visited:
