@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "microgpt_style"
 PROGRAM = EXAMPLE / "microgpt.py"
 
-STEPS, SAMPLES = 15, 5  # enough to train visibly and to sample; the test stays well under 20 s
+STEPS, SAMPLES = 10, 5  # enough to train visibly and to sample; the test stays well under 20 s
 
 
 def _run(*options):
