@@ -123,6 +123,16 @@ PROGRAMS = [
     _one_op("radd", "a number on the left (__radd__)", "2 + x", 3.0, "radd", ("radd",)),
     _one_op("mul", "a number on the right", "x * 3", 2.0, "mul"),
     _one_op("rmul", "a number on the left (__rmul__)", "3 * x", 2.0, "rmul", ("rmul",)),
+    Program("add_values", "x + y, two Values", """
+        x, y = V(2.0), V(-3.0)
+        z = x + y
+        z.backward()
+        """, ("x", "y", "z"), tests="add"),
+    Program("mul_values", "x * y, two Values", """
+        x, y = V(2.0), V(-3.0)
+        z = x * y
+        z.backward()
+        """, ("x", "y", "z"), tests="mul"),
     _one_op("sub", "a number on the right", "x - 2", 3.0, "sub", ("sub",)),
     _one_op("rsub", "a number on the left (__rsub__)", "5 - x", 2.0, "rsub", ("rsub",)),
     _one_op("truediv", "a number on the right", "x / 4", 2.0, "truediv", ("truediv",)),
@@ -153,14 +163,14 @@ PROGRAMS = [
         c = b + b
         c.backward()
         """, ("a", "b", "c")),
-    Program("diamond", "a diamond: a feeds b and c, which meet again in d", """
+    Program("diamond", "a diamond: a feeds b and c, which meet again in f", """
         x = V(2.0)
         a = x + 1
         b = 2 * a
         c = 3 * a
-        d = b * c
-        d.backward()
-        """, ("x", "a", "b", "c", "d"), {"rmul"}),
+        f = b * c
+        f.backward()
+        """, ("x", "a", "b", "c", "f"), {"rmul"}),
     Program("many_uses", "a node used many times: the sum of 10 uses of x", """
         x = V(0.5)
         s = x
@@ -262,13 +272,17 @@ def _error_answer(error: BaseException, learner: str) -> dict:
     """A worker's answer for an exception: its kind, type, message and the learner's frame."""
     import traceback
 
-    frames = [(frame.filename, frame.lineno) for frame in traceback.extract_tb(error.__traceback__)]
+    summary = traceback.extract_tb(error.__traceback__)
+    frames = [(frame.filename, frame.lineno) for frame in summary]
     where = _learner_frame(frames, learner)
+    function = next((f.name for f in reversed(summary) if where and (f.filename, f.lineno) == where),
+                    None)
     message = str(error)
     return {"error": "recursion" if isinstance(error, RecursionError) else "exception",
             "type": type(error).__name__,
             "message": message if len(message) <= 300 else message[:297] + "...",
-            "file": where[0] if where else None, "line": where[1] if where else None}
+            "file": where[0] if where else None, "line": where[1] if where else None,
+            "function": function if function != "<module>" else None}
 
 
 def _learner_spec(request: dict):
@@ -845,19 +859,48 @@ def _one_share(run: Run) -> bool:
     return False
 
 
-def _has_shared_interior(program: Program) -> bool:
-    """Whether the program's graph (on tapegrad) has an interior node used more than once: a
-    node a recursive per-path backward() visits once per path."""
-    from .graph import Graph
-    from .ops import Op
+def per_path_grads(nodes: list) -> list:
+    """What a recursive per-path backward() gives each compared node of the right `nodes`
+    ((name, Value) pairs): a list of the values it can give (one per order of visiting the
+    children), each a dict name -> grad.
 
-    _, nodes = right_answer(program)
+    That backward() starts the output's grad at 1, and visiting a node runs its _backward with
+    the grad the node has *at that moment* (upstream × local added to each argument), then
+    visits each argument in turn (each argument once, or as often as it is listed), so a node
+    reached by several paths passes its gradient on once per path, the first times before all
+    its uses have added their share. Leaves pass nothing on. Run with an explicit stack."""
+    from .explain import local_partials
+    from .graph import Graph
+
     graph = Graph(nodes[-1][1])
-    uses = [0] * len(graph)
-    for refs in graph.arg_indices:
-        for r in refs:
-            uses[r] += 1
-    return any(uses[i] > 1 and node.op is not Op.LEAF for i, node in enumerate(graph.nodes))
+    everything, arg_indices, position = graph.nodes, graph.arg_indices, graph.index
+    partials = [local_partials(v) if refs else () for v, refs in zip(everything, arg_indices)]
+    found = []
+    for once, backwards in _itertools.product((False, True), (False, True)):
+        grad = [0.0] * len(everything)
+        grad[-1] = 1.0
+        stack = [len(everything) - 1]
+        while stack:
+            j = stack.pop()
+            refs = arg_indices[j]
+            for p, r in enumerate(refs):
+                grad[r] += partials[j][p] * grad[j]
+            children = list(dict.fromkeys(refs)) if once else list(refs)
+            stack.extend(children if backwards else reversed(children))
+        grads = {name: grad[position[v]] for name, v in nodes if v in position}
+        if grads not in found:
+            found.append(grads)
+    return found
+
+
+def _walks_per_path(run: Run) -> bool:
+    """Whether the learner's first wrong grad is what a per-path backward() gives there."""
+    wrong = run.first_wrong
+    if wrong["field"] != "grad" or isinstance(wrong["yours"], str):
+        return False
+    _, nodes = right_answer(run.program)
+    return any(_close(wrong["yours"], grads.get(wrong["node"], _math.nan))
+               for grads in per_path_grads(nodes))
 
 
 def _grad_wrong(run: "Run | None") -> bool:
@@ -865,12 +908,15 @@ def _grad_wrong(run: "Run | None") -> bool:
 
 
 def _implied_local(run: Run) -> "tuple[float, float] | None":
-    """For a program of one op, (the learner's local derivative, the right one): their grad of
-    the input over their grad of the output (the upstream), and the same on tapegrad."""
-    if run.rows is None or len(run.rows) != 2:
+    """For a program of one op, at its first wrong input: (the learner's local derivative, the
+    right one) -- their grad of the input over their grad of the output (the upstream), and the
+    same on tapegrad."""
+    wrong = run.first_wrong
+    if run.rows is None or wrong is None or wrong["field"] != "grad":
         return None
-    yours_in, yours_out = run.rows[0][2], run.rows[1][2]
-    right_in, right_out = run.right[0][2], run.right[1][2]
+    i = wrong["index"]
+    yours_in, yours_out = run.rows[i][2], run.rows[-1][2]
+    right_in, right_out = run.right[i][2], run.right[-1][2]
     if isinstance(yours_in, str) or isinstance(yours_out, str) or not yours_out or not right_out:
         return None
     return yours_in / yours_out, right_in / right_out
@@ -883,7 +929,7 @@ _RULE_OF = {"add": "ADD", "radd": "ADD", "mul": "MUL", "rmul": "MUL", "pow": "PO
             "relu": "RELU", "tanh": "TANH", "exp": "EXP", "log": "LOG"}
 # The ops the derived operators are usually written with (micrograd's way: x - y is
 # x + (-y), -x is x * -1, x / y is x * y ** -1), in the order to blame them.
-_WRITTEN_WITH = {"sub": ("add", "mul"), "rsub": ("add", "mul"), "neg": ("mul",),
+_WRITTEN_WITH = {"radd": ("add",), "rmul": ("mul",), "sub": ("add", "mul"), "rsub": ("add", "mul"), "neg": ("mul",),
                  "truediv": ("pow", "mul"), "rtruediv": ("pow", "mul")}
 _METHOD = {"add": "__add__", "mul": "__mul__", **FEATURES}
 
@@ -941,7 +987,7 @@ def diagnose(run: Run, evidence: _Evidence) -> "dict | None":
         return _overwrite(run)
     if program.name == "second_backward":
         return _interior_not_reset(run)
-    if evidence.reuse_right and _has_shared_interior(program):
+    if evidence.reuse_right and _walks_per_path(run):
         return _per_path(run)
     underlying = [op for op in _WRITTEN_WITH.get(program.tests, ()) if op in evidence.wrong_ops]
     if underlying:  # 6 / x is wrong because the ** it is written with is
@@ -1019,12 +1065,16 @@ def _expression(op: str, program: "Program | None" = None) -> str:
 
 def _exception(run: Run) -> dict:
     error = run.error
+    function = error.get("function")
+    if error.get("file") == "<program>":
+        whose = "the program stopped in its own line: your class does not support what it does"
+    else:
+        whose = f"your {function}() raised" if function else "your code raised"
     return _diagnosis(
         "exception", run.program.tests,
-        f"your code raised {_error_words(error)}" + (f", at {run.where}" if run.where else "")
-        + ".",
-        "fix that line; the program above is what the check ran, so you can run it yourself "
-        "with your class as V")
+        f"{whose} {_error_words(error)}, so the program never got to compare a gradient.",
+        "fix the line shown; to see it happen, run the program above yourself with your class "
+        "as V (from your_file import Value as V)")
 
 
 def _wrong_data(run: Run, evidence: _Evidence) -> "dict | None":
@@ -1097,15 +1147,16 @@ def _wrong_local(source: Run, run: Run) -> dict:
     """wrong_local for `run`, the op being the one `source` (a one-op program) checks."""
     op, program = source.program.tests, run.program
     implied = _implied_local(source)
-    x = source.right[0][1]
+    out, node = source.right[-1][0], source.first_wrong["node"]
+    at = ", ".join(f"{name} = {_show(data)}" for name, data, _ in source.right[:-1])
     rule = f"; the rule: {rule_text(_rule_op(op))}" if op in _RULE_OF else ""
     if implied is not None:
         yours, right = _show_pair(*implied)
-        numbers = (f"in `{_expression(op, source.program)}` at x = {_show(x)}, your "
-                   f"local derivative comes to {yours} (your dy/dx ÷ dy/dy), and the right one is "
-                   f"{right}{rule}")
+        numbers = (f"in `{_expression(op, source.program)}` at {at}, your local derivative "
+                   f"∂{out}/∂{node} comes to {yours} (your d{out}/d{node} ÷ d{out}/d{out}), and "
+                   f"the right one is {right}{rule}")
     else:
-        numbers = f"at x = {_show(x)}{rule}"
+        numbers = f"at {at}{rule}"
     follows = "" if source is run else f" (as program {source.program.name} shows)"
     return _diagnosis(
         "wrong_local", op,
@@ -1284,6 +1335,10 @@ def _details(run: Run, told: dict) -> list:
         told[key] = run.program.name
         lines += _wrap(f"diagnosis ({diagnosis['id']}): {diagnosis['words']}", "  ")
         lines += _wrap(f"fix: {diagnosis['fix']}", "  ")
+    elif wrong is not None and wrong["field"] == "data":
+        lines += _wrap("diagnosis: none of the known mistakes fits this pattern. The forward pass "
+                       f"already differs at {wrong['node']}, before any gradient: check how your "
+                       "class computes the step above", "  ")
     else:
         lines += _wrap("diagnosis: none of the known mistakes fits this pattern; start from "
                        "the first wrong node above and check its step against the rule", "  ")
