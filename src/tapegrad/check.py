@@ -70,9 +70,10 @@ class Program:
     def __init__(self, name: str, title: str, source: str, rows: "tuple[str, ...]",
                  needs: "frozenset[str] | set[str]" = frozenset(), required: bool = True,
                  tests: "str | None" = None) -> None:
-        self.name, self.title, self.source = name, title, _textwrap.dedent(source).strip() + "\n"
-        self.rows, self.needs, self.required, self.tests = tuple(rows), frozenset(needs), \
-            required, tests
+        self.name, self.title = name, title
+        self.source = _textwrap.dedent(source).strip() + "\n"
+        self.rows, self.needs = tuple(rows), frozenset(needs)
+        self.required, self.tests = required, tests
         unknown = self.needs - set(FEATURES)
         if unknown:
             raise ValueError(f"program {name}: unknown features {sorted(unknown)}")
@@ -365,6 +366,8 @@ def worker() -> None:
     runs, its own output goes to /dev/null, and faulthandler writes a traceback to stderr if
     the time runs out (then exits) or the process dies of a signal, for the parent to read."""
     import faulthandler
+    import importlib.util  # (before the learner's folder is on sys.path: a file of theirs
+    import traceback  # named like a module must not stand in for it)
 
     request = _json.loads(_sys.stdin.read())
     answer_fd = _os.dup(1)
@@ -464,7 +467,7 @@ def run_worker(engine: Engine, program: "Program | None") -> dict:
     here = _os.path.realpath(__file__)
     hang = f"did not finish in {engine.timeout:g} s"
     try:
-        done = _subprocess.run([_sys.executable, "-I", "-c", _BOOT, here],
+        done = _subprocess.run([_sys.executable, "-c", _BOOT, here],
                                input=_json.dumps(engine.request(program)), capture_output=True,
                                text=True, timeout=engine.timeout + 5, errors="replace")
     except _subprocess.TimeoutExpired:  # faulthandler did not get to end it: a hard hang
@@ -700,11 +703,10 @@ def _factor(x: float) -> str:
 
 class Step:
     """How the right gradient of one compared node comes about, on the right graph: the terms
-    ``(user, upstream, local)`` of d(out)/d(node) = Σ upstream × local over its compared users
-    (the other compared nodes held fixed; a path through nodes the program does not name is one
-    term, its local derivative the product along it), the op of each term's user when the node is
-    its direct argument, the shares of each direct use (grad of the user × its partial), and
-    whether the node is a leaf."""
+    ``(user, upstream, local, ops)`` of d(out)/d(node) = Σ upstream × local over its compared
+    users (the other compared nodes held fixed; a path through nodes the program does not name
+    is one term, its local derivative the product along it, and ``ops`` the ops on it), the
+    shares of each direct use (grad of the user × its partial), and whether the node is a leaf."""
 
     __slots__ = ("node", "out", "terms", "shares", "leaf", "total")
 
@@ -725,12 +727,16 @@ class Step:
         return f"d{f}/d{n} = {symbols} = {products} = {_show(self.total)}"
 
     def rules(self) -> list:
-        """The rule of each op whose local derivative the step uses directly, once each."""
+        """The rule of each op whose local derivative the step uses, once each."""
         seen = []
-        for _, _, _, op in self.terms:
-            if op is not None and op not in seen:
-                seen.append(op)
+        for _, _, _, ops in self.terms:
+            seen += [op for op in ops if op not in seen]
         return [rule_text(op) for op in seen]
+
+
+def _merged(*groups: tuple) -> tuple:
+    """The items of `groups`, in order, each once."""
+    return tuple(dict.fromkeys(item for group in groups for item in group))
 
 
 def grad_step(nodes: list, index: int) -> Step:
@@ -752,6 +758,7 @@ def grad_step(nodes: list, index: int) -> Step:
     start = position[node]
     tangent: list = [None] * len(everything)
     tangent[start] = 1.0
+    path_ops: list = [()] * len(everything)  # the ops on the paths from the node to each one
     terms, shares = [], []
     for j in range(start + 1, len(everything)):
         refs = arg_indices[j]
@@ -764,10 +771,11 @@ def grad_step(nodes: list, index: int) -> Step:
                 shares.append(everything[j].grad * partials[p])
         if j in compared:
             for p, r in reached:
-                op = everything[j].op if r == start else None
-                terms.append((compared[j], everything[j].grad, partials[p] * tangent[r], op))
+                ops = _merged(path_ops[r], (everything[j].op,))
+                terms.append((compared[j], everything[j].grad, partials[p] * tangent[r], ops))
         else:
             tangent[j] = sum(partials[p] * tangent[r] for p, r in reached)
+            path_ops[j] = _merged(*(path_ops[r] for _, r in reached), (everything[j].op,))
     total = sum(up * local for _, up, local, _ in terms)
     return Step(name, out_name, terms, shares, leaf, total)
 
@@ -1042,8 +1050,8 @@ def _recursion(run: Run, evidence: _Evidence) -> dict:
     if not program.required:
         return _diagnosis(
             "recursion", None,
-            f"RecursionError on a graph deeper than Python's recursion limit (about 1,000 "
-            f"calls): backward() sorts the graph topologically with a function that calls "
+            "RecursionError on a graph deeper than Python's recursion limit (about 1,000 "
+            "calls): backward() sorts the graph topologically with a function that calls "
             "itself once per level, so 5,000 nodes in a chain need 5,000 nested calls. "
             "micrograd does this too; a network's graph is rarely that deep, but an RNN "
             "unrolled over a long sequence is.",
@@ -1078,7 +1086,7 @@ def _exception(run: Run) -> dict:
 
 
 def _wrong_data(run: Run, evidence: _Evidence) -> "dict | None":
-    program, wrong = run.program, run.first_wrong
+    program = run.program
     name = program.name
     own = [op for op in _REVERSED if op in evidence.reversed and (op == name or op in program.needs)]
     if own:
@@ -1145,7 +1153,7 @@ def _interior_not_reset(run: Run) -> "dict | None":
 
 def _wrong_local(source: Run, run: Run) -> dict:
     """wrong_local for `run`, the op being the one `source` (a one-op program) checks."""
-    op, program = source.program.tests, run.program
+    op = source.program.tests
     implied = _implied_local(source)
     out, node = source.right[-1][0], source.first_wrong["node"]
     at = ", ".join(f"{name} = {_show(data)}" for name, data, _ in source.right[:-1])
@@ -1208,14 +1216,18 @@ class Result:
         return 1 if self.status == "fail" else 0
 
     def summary(self) -> str:
-        """``14 passed, 2 failed, 2 notes, 3 skipped (no tanh, exp, log)``."""
+        """``14 passed, 2 failed, 2 notes, 3 skipped (no tanh, exp, log)``: the passed always,
+        the others where there are any."""
         count = {k: sum(run.outcome == k for run in self.runs) for k in OUTCOMES}
         failed = len(self.runs) - count["pass"] - count["note"] - count["skipped"]
-        notes = f"{count['note']} note" + ("s" if count["note"] != 1 else "")
-        skipped = f"{count['skipped']} skipped"
+        parts = [f"{count['pass']} passed"]
+        if failed:
+            parts.append(f"{failed} failed")
+        if count["note"]:
+            parts.append(f"{count['note']} note" + ("s" if count["note"] != 1 else ""))
         if count["skipped"]:
-            skipped += f" (no {', '.join(self.missing)})"
-        return f"{count['pass']} passed, {failed} failed, {notes}, {skipped}"
+            parts.append(f"{count['skipped']} skipped (no {', '.join(self.missing)})")
+        return ", ".join(parts)
 
 
 def judge_all(engine: Engine, answers: dict, programs: "list[Program]") -> Result:
@@ -1273,7 +1285,7 @@ def _program_json(run: Run) -> dict:
                  "step": wrong["step"]}
     error = _error_text(run)
     if run.outcome == "skipped":
-        error = None
+        error = f"skipped: the class has no {', '.join(run.missing)}"
     return {"name": run.program.name, "required": run.program.required, "outcome": run.outcome,
             "source": run.program.source, "first_wrong": first, "diagnosis": run.diagnosis,
             "error": error}
