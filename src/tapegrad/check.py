@@ -28,17 +28,17 @@ learner's own frame (file:line and the line of code). A worker that runs out of 
 one that dies without answering a crash; neither ever shows a traceback from tapegrad.
 """
 
-import concurrent.futures as _futures
+import importlib.util as _importlib_util
 import itertools as _itertools
 import json as _json
 import linecache as _linecache
 import math as _math
 import os as _os
 import re as _re
-import signal as _signal
-import subprocess as _subprocess
 import sys as _sys
 import textwrap as _textwrap
+import traceback as _traceback  # (all imported before the learner's folder is on sys.path:
+# a file of theirs named like one of these modules must not stand in for it)
 
 TIMEOUT = 10.0  # seconds per program, by default
 REL_TOL, ABS_TOL = 1e-9, 1e-12  # when a learner's number counts as the right one
@@ -222,11 +222,26 @@ PROGRAM = {program.name: program for program in PROGRAMS}
 # The worker: runs in a fresh interpreter, with this file loaded by path (standard library only)
 # =============================================================================================
 
-_BOOT = ("import importlib.util as u, sys\n"
-         "s = u.spec_from_file_location('_tapegrad_check_worker', sys.argv[1])\n"
-         "m = u.module_from_spec(s)\n"
-         "s.loader.exec_module(m)\n"
+# What the worker's interpreter runs: this file's code, compiled once by the parent and sent
+# (marshal) on stdin ahead of the request, so that no worker compiles it again (where no .pyc
+# is written, compiling this file would cost each worker more than everything else it does).
+_BOOT = ("import marshal, sys, types\n"
+         "code = marshal.loads(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())))\n"
+         "m = sys.modules['_tapegrad_check_worker'] = types.ModuleType('_tapegrad_check_worker')\n"
+         "m.__file__ = sys.argv[1]\n"
+         "exec(code, m.__dict__)\n"
          "m.worker()\n")
+_COMPILED: list = []  # this file's code, marshalled: made once, by the first worker's parent
+
+
+def _worker_code() -> bytes:
+    """This file's module code, compiled and marshalled, for `_BOOT`."""
+    import marshal
+
+    if not _COMPILED:
+        with open(__file__, encoding="utf-8") as source:
+            _COMPILED.append(marshal.dumps(compile(source.read(), __file__, "exec")))
+    return _COMPILED[0]
 
 
 class _LoadFailure(Exception):
@@ -271,9 +286,7 @@ def _learner_frame(frames: list, learner: str) -> "tuple[str, int] | None":
 
 def _error_answer(error: BaseException, learner: str) -> dict:
     """A worker's answer for an exception: its kind, type, message and the learner's frame."""
-    import traceback
-
-    summary = traceback.extract_tb(error.__traceback__)
+    summary = _traceback.extract_tb(error.__traceback__)
     frames = [(frame.filename, frame.lineno) for frame in summary]
     where = _learner_frame(frames, learner)
     function = next((f.name for f in reversed(summary) if where and (f.filename, f.lineno) == where),
@@ -290,13 +303,11 @@ def _learner_spec(request: dict):
     """(module name, import spec) of the learner's module: from its path (a module name of its
     own, its folder first on sys.path, so that its own imports work), or its dotted name from
     the current folder."""
-    import importlib.util
-
     if request.get("module"):
         _sys.path.insert(0, _os.getcwd())
         name = request["module"]
         try:
-            spec = importlib.util.find_spec(name)
+            spec = _importlib_util.find_spec(name)
         except ImportError:
             spec = None
         if spec is None or spec.origin is None:
@@ -306,7 +317,7 @@ def _learner_spec(request: dict):
     path = request["path"]
     _sys.path.insert(0, _os.path.dirname(_os.path.abspath(path)))
     name = "_tapegrad_check_" + _re.sub(r"\W", "_", _os.path.splitext(_os.path.basename(path))[0])
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = _importlib_util.spec_from_file_location(name, path)
     if spec is None:
         raise _LoadFailure("it is not a Python file: name a .py file, or a module")
     return name, spec
@@ -314,9 +325,7 @@ def _learner_spec(request: dict):
 
 def _import_learner(name: str, spec):
     """Run the learner's module (its import-time code) and return it."""
-    import importlib.util
-
-    module = importlib.util.module_from_spec(spec)
+    module = _importlib_util.module_from_spec(spec)
     _sys.modules[name] = module  # (dataclasses and pickle look the module up there)
     spec.loader.exec_module(module)
     return module
@@ -366,10 +375,8 @@ def worker() -> None:
     runs, its own output goes to /dev/null, and faulthandler writes a traceback to stderr if
     the time runs out (then exits) or the process dies of a signal, for the parent to read."""
     import faulthandler
-    import importlib.util  # (before the learner's folder is on sys.path: a file of theirs
-    import traceback  # named like a module must not stand in for it)
 
-    request = _json.loads(_sys.stdin.read())
+    request = _json.loads(_sys.stdin.buffer.read().decode("utf-8"))
     answer_fd = _os.dup(1)
     devnull = _os.open(_os.devnull, _os.O_WRONLY)
     _os.dup2(devnull, 1)
@@ -464,26 +471,33 @@ def run_worker(engine: Engine, program: "Program | None") -> dict:
     """Run one worker for `program` on the learner's class and return its answer: the rows, or
     an error ``{"error": kind, "type", "message", "file", "line"}`` with kind "exception",
     "recursion", "hang" (out of time) or "crash" (it died without answering)."""
+    import signal
+    import subprocess
+
     here = _os.path.realpath(__file__)
     hang = f"did not finish in {engine.timeout:g} s"
     try:
-        done = _subprocess.run([_sys.executable, "-c", _BOOT, here],
-                               input=_json.dumps(engine.request(program)), capture_output=True,
-                               text=True, timeout=engine.timeout + 5, errors="replace")
-    except _subprocess.TimeoutExpired:  # faulthandler did not get to end it: a hard hang
+        code = _worker_code()
+        request = _json.dumps(engine.request(program)).encode("utf-8")
+        done = subprocess.run([_sys.executable, "-c", _BOOT, here],
+                              input=b"%d\n%s%s" % (len(code), code, request),
+                              capture_output=True, timeout=engine.timeout + 5)
+    except subprocess.TimeoutExpired:  # faulthandler did not get to end it: a hard hang
         return {"error": "hang", "type": None, "message": hang, "file": None, "line": None}
-    if done.stdout.strip():
+    stdout = done.stdout.decode("utf-8", "replace").strip()
+    stderr = done.stderr.decode("utf-8", "replace")
+    if stdout:
         try:
-            return _json.loads(done.stdout.strip().splitlines()[-1])
+            return _json.loads(stdout.splitlines()[-1])
         except ValueError:
             pass
-    frame = _faulthandler_frame(done.stderr, engine)
+    frame = _faulthandler_frame(stderr, engine)
     where = {"file": frame[0] if frame else None, "line": frame[1] if frame else None}
-    if "Timeout (" in done.stderr:
+    if "Timeout (" in stderr:
         return {"error": "hang", "type": None, "message": hang, **where}
     if done.returncode < 0:
         try:
-            name = _signal.Signals(-done.returncode).name
+            name = signal.Signals(-done.returncode).name
         except ValueError:
             name = f"signal {-done.returncode}"
         message = f"the process was killed by {name}"
@@ -554,9 +568,11 @@ def _error_words(answer: dict) -> str:
 def run_all(engine: Engine, programs: "list[Program]") -> dict:
     """Each program's worker answer, by name: the programs run side by side, two at a time
     (each in its own process)."""
+    from concurrent import futures  # (here: the worker, which loads this file, needs it not)
+
     runnable = [p for p in programs if p.needs <= set(engine.features)]
     jobs = max(1, min(2, _os.cpu_count() or 1))
-    with _futures.ThreadPoolExecutor(jobs) as pool:
+    with futures.ThreadPoolExecutor(jobs) as pool:
         answers = dict(zip((p.name for p in runnable),
                            pool.map(lambda p: run_worker(engine, p), runnable)))
     return answers
@@ -1051,8 +1067,9 @@ def _recursion(run: Run, evidence: _Evidence) -> dict:
         return _diagnosis(
             "recursion", None,
             "RecursionError on a graph deeper than Python's recursion limit (about 1,000 "
-            "calls): backward() sorts the graph topologically with a function that calls "
-            "itself once per level, so 5,000 nodes in a chain need 5,000 nested calls. "
+            "calls): backward() walks the graph with a function that calls itself once per "
+            "level (to sort it topologically, or to visit each node), so 5,000 nodes in a chain "
+            "need 5,000 nested calls. "
             "micrograd does this too; a network's graph is rarely that deep, but an RNN "
             "unrolled over a long sequence is.",
             "build the topological order with an explicit stack instead of recursion: push "
@@ -1148,7 +1165,9 @@ def _interior_not_reset(run: Run) -> "dict | None":
         f"{right}, and what it passes on to the leaves is doubled too. micrograd does this too; "
         "it matters when a program calls backward() twice on one graph (zero_grad() zeroes "
         "only the parameters).",
-        "in backward(), set every node's grad to 0 before the sweep (then the output's to 1)")
+        "in backward(), set the grad of every interior node (every node made by an op) to 0 "
+        "before the sweep, then the output's to 1; leave the leaves' alone, so that they still "
+        "add up over several calls")
 
 
 def _wrong_local(source: Run, run: Run) -> dict:
