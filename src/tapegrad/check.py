@@ -226,6 +226,7 @@ PROGRAM = {program.name: program for program in PROGRAMS}
 # (marshal) on stdin ahead of the request, so that no worker compiles it again (where no .pyc
 # is written, compiling this file would cost each worker more than everything else it does).
 _BOOT = ("import marshal, sys, types\n"
+         "if sys.path and sys.path[0] == '': del sys.path[0]  # (-c's current folder: see _learner_spec)\n"
          "code = marshal.loads(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())))\n"
          "m = sys.modules['_tapegrad_check_worker'] = types.ModuleType('_tapegrad_check_worker')\n"
          "m.__file__ = sys.argv[1]\n"
