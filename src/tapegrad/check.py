@@ -225,8 +225,10 @@ PROGRAM = {program.name: program for program in PROGRAMS}
 # What the worker's interpreter runs: this file's code, compiled once by the parent and sent
 # (marshal) on stdin ahead of the request, so that no worker compiles it again (where no .pyc
 # is written, compiling this file would cost each worker more than everything else it does).
+# It first drops -c's current folder from sys.path: a learner's json.py there must not stand in
+# for the standard module (_learner_spec puts the folders the learner's code needs back).
 _BOOT = ("import marshal, sys, types\n"
-         "if sys.path and sys.path[0] == '': del sys.path[0]  # (-c's current folder: see _learner_spec)\n"
+         "if sys.path and sys.path[0] == '': del sys.path[0]\n"
          "code = marshal.loads(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())))\n"
          "m = sys.modules['_tapegrad_check_worker'] = types.ModuleType('_tapegrad_check_worker')\n"
          "m.__file__ = sys.argv[1]\n"
@@ -290,8 +292,8 @@ def _error_answer(error: BaseException, learner: str) -> dict:
     summary = _traceback.extract_tb(error.__traceback__)
     frames = [(frame.filename, frame.lineno) for frame in summary]
     where = _learner_frame(frames, learner)
-    function = next((f.name for f in reversed(summary) if where and (f.filename, f.lineno) == where),
-                    None)
+    function = next((f.name for f in reversed(summary)
+                     if where and (f.filename, f.lineno) == where), None)
     message = str(error)
     return {"error": "recursion" if isinstance(error, RecursionError) else "exception",
             "type": type(error).__name__,
@@ -954,7 +956,8 @@ _RULE_OF = {"add": "ADD", "radd": "ADD", "mul": "MUL", "rmul": "MUL", "pow": "PO
             "relu": "RELU", "tanh": "TANH", "exp": "EXP", "log": "LOG"}
 # The ops the derived operators are usually written with (micrograd's way: x - y is
 # x + (-y), -x is x * -1, x / y is x * y ** -1), in the order to blame them.
-_WRITTEN_WITH = {"radd": ("add",), "rmul": ("mul",), "sub": ("add", "mul"), "rsub": ("add", "mul"), "neg": ("mul",),
+_WRITTEN_WITH = {"radd": ("add",), "rmul": ("mul",), "sub": ("add", "mul"),
+                 "rsub": ("add", "mul"), "neg": ("mul",),
                  "truediv": ("pow", "mul"), "rtruediv": ("pow", "mul")}
 _METHOD = {"add": "__add__", "mul": "__mul__", **FEATURES}
 
@@ -1029,9 +1032,9 @@ def _hang(run: Run) -> dict:
     where = " (the place above is where it was when the time ran out)" if run.where else ""
     return _diagnosis(
         "hang", None,
-        f"the program did not finish in the time allowed{where}. A backward() that never ends is usually a loop whose index does not move on "
-        "some path (a `continue` before `i -= 1`), or a walk over the graph that keeps going "
-        "round because it does not remember the nodes it has visited.",
+        f"the program did not finish in the time allowed{where}. A backward() that never "
+        "ends is usually a loop whose index does not move on some path (a `continue` before "
+        "`i -= 1`), or a walk over the graph that keeps going round because it does not remember the nodes it has visited.",
         "make every loop in backward() move on each time round: sweep with "
         "`for node in reversed(order):`, and mark nodes visited while sorting")
 
@@ -1106,7 +1109,8 @@ def _exception(run: Run) -> dict:
 def _wrong_data(run: Run, evidence: _Evidence) -> "dict | None":
     program = run.program
     name = program.name
-    own = [op for op in _REVERSED if op in evidence.reversed and (op == name or op in program.needs)]
+    own = [op for op in _REVERSED
+           if op in evidence.reversed and (op == name or op in program.needs)]
     if own:
         op = own[0]
         id_, swapped, _ = _REVERSED[op]
