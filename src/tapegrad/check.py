@@ -1034,7 +1034,8 @@ def _hang(run: Run) -> dict:
         "hang", None,
         f"the program did not finish in the time allowed{where}. A backward() that never "
         "ends is usually a loop whose index does not move on some path (a `continue` before "
-        "`i -= 1`), or a walk over the graph that keeps going round because it does not remember the nodes it has visited.",
+        "`i -= 1`), or a walk over the graph that keeps going round because it does not "
+        "remember the nodes it has visited.",
         "make every loop in backward() move on each time round: sweep with "
         "`for node in reversed(order):`, and mark nodes visited while sorting")
 
