@@ -182,7 +182,8 @@ def test_hangs_loops_forever_only_on_a_zero_gradient():
 
 
 def test_crashes_dies_by_a_signal_in_backward():
-    result = _run_engine_program("crashes", "x = V(2.0); y = x * 3; print('forward'); y.backward()", 10)
+    code = "x = V(2.0); y = x * 3; print('forward'); y.backward()"
+    result = _run_engine_program("crashes", code, 10)
     assert result.stdout == "forward\n" and result.returncode == -signal.SIGABRT
 
 
@@ -192,3 +193,463 @@ def test_every_engine_file_starts_with_a_docstring_naming_its_bug_and_the_fix():
         assert text.startswith('"""'), path.name
         doc = text[3:text.index('"""', 3)]
         assert "Bug:" in doc and "Fix:" in doc, f"{path.name}: its docstring names no bug or fix"
+
+
+# ---------------------------------------------------------------------------------------------
+# tapegrad check on each engine: one table, read from --json
+# ---------------------------------------------------------------------------------------------
+
+
+def _env() -> dict:
+    """This tree's tapegrad first on the path, whatever is installed."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "src")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+def run_check(*args, cwd: Path = ENGINES) -> subprocess.CompletedProcess:
+    """`tapegrad check ARGS` in a fresh interpreter, from the engines' folder by default (so that
+    reports name the files as a learner in their own folder sees them)."""
+    return subprocess.run([sys.executable, "-m", "tapegrad", "check", *map(str, args)],
+                          capture_output=True, text=True, env=_env(), cwd=cwd, timeout=600)
+
+
+def _options(engine: str) -> tuple:
+    """The options an engine is checked with: a short time limit where programs hang."""
+    return ("--timeout", HANG_TIMEOUT) if engine == "hangs" else ()
+
+
+OUTCOMES = {"pass", "fail", "note", "skipped", "hang", "crash", "exception", "recursion"}
+FAILED = OUTCOMES - {"pass", "note", "skipped"}
+EVERY_OTHER = "*"  # in a row's outcomes: every program the row does not name
+# One row per engine: (engine, exit status, {diagnosis id: op} among the failures, diagnosis ids
+# of the notes, {program: outcome} for every program that does not pass). A program that is not
+# required (deep, second_backward) gives a note whenever it differs, diagnosed like a failure.
+TABLE = [
+    ("correct", 0, {}, set(), {}),
+    ("no_tanh", 0, {}, set(),
+     {"tanh": "skipped", "exp": "skipped", "log": "skipped", "neuron": "skipped"}),
+    ("overwrite", 1, {"overwrite": None}, {"overwrite"},
+     {"mul_self": "fail", "add_self": "fail", "shared": "fail", "diamond": "fail",
+      "many_uses": "fail", "mlp": "fail", "second_backward": "note"}),
+    ("per_path", 1, {"per_path": None}, {"recursion", "interior_not_reset"},
+     {"shared": "fail", "diamond": "fail", "deep": "note", "second_backward": "note"}),
+    ("reversed_rsub", 1, {"reversed_rsub": "rsub"}, set(), {"rsub": "fail"}),
+    ("reversed_rtruediv", 1, {"reversed_rtruediv": "rtruediv"}, set(), {"rtruediv": "fail"}),
+    ("wrong_tanh", 1, {"wrong_local": "tanh"}, set(), {"tanh": "fail", "neuron": "fail"}),
+    ("wrong_pow", 1, {"wrong_local": "pow"}, set(),  # division is written with x ** -1
+     {"sanity": "fail", "pow": "fail", "pow_fraction": "fail", "rtruediv": "fail", "mlp": "fail"}),
+    ("radd_recursion", 1, {"radd_recursion": "radd"}, set(), {"radd": "recursion"}),
+    ("hangs", 1, {"hang": None}, set(), {"relu_negative": "hang", "mlp": "hang"}),  # a zero grad
+    ("crashes", 1, {"crash": None}, {"crash"},
+     {EVERY_OTHER: "crash", "deep": "note", "second_backward": "note"}),
+    ("raises", 1, {"exception": "exp"}, set(), {"exp": "exception"}),
+]
+
+
+@pytest.fixture(scope="module")
+def ran():
+    """ARGS -> the finished `tapegrad check ARGS`, run from the engines' folder: each command
+    line runs once in this module, whichever tests ask for it."""
+    done = {}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        if args not in done:
+            done[args] = run_check(*args)
+        return done[args]
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def json_of(ran):
+    """engine -> (the finished `tapegrad check ENGINE.py --json`, its report)."""
+
+    def run(engine: str) -> tuple:
+        result = ran(f"{engine}.py", "--json", *_options(engine))
+        try:
+            return result, json.loads(result.stdout)
+        except ValueError:
+            pytest.fail(f"{engine}.py: --json printed no JSON (exit {result.returncode}):\n"
+                        f"{result.stdout}\n{result.stderr}")
+
+    return run
+
+
+@pytest.fixture(params=TABLE, ids=[row[0] for row in TABLE])
+def checked(request, json_of):
+    """(table row, the finished process, its --json report)."""
+    return (request.param, *json_of(request.param[0]))
+
+
+def _failures(report: dict) -> list:
+    return [p for p in report["programs"] if p["outcome"] in FAILED]
+
+
+def _notes(report: dict) -> list:
+    return [p for p in report["programs"] if p["outcome"] == "note"]
+
+
+def _ids(programs: list) -> dict:
+    """{diagnosis id: op} of the programs."""
+    return {p["diagnosis"]["id"]: p["diagnosis"]["op"] for p in programs if p["diagnosis"]}
+
+
+def _program(report: dict, name: str) -> dict:
+    (program,) = [p for p in report["programs"] if p["name"] == name]
+    return program
+
+
+def test_exit_status_and_overall_status(checked):
+    (engine, status, *_), result, report = checked
+    assert result.returncode == status, f"{engine}.py: {result.stderr}"
+    assert report["status"] == ("pass" if status == 0 else "fail")
+    assert (report["file"], report["class"]) == (f"{engine}.py", "Value")
+
+
+def test_the_outcome_of_every_program(checked):
+    (engine, _, _, _, outcomes), _, report = checked
+    others = outcomes.get(EVERY_OTHER, "pass")
+    got = {p["name"]: p["outcome"] for p in report["programs"]}
+    want = {name: outcomes.get(name, others) for name in got}
+    assert got == want, engine
+    assert set(outcomes) - {EVERY_OTHER} <= set(got), "a program of the table is not run"
+
+
+def test_diagnoses_among_the_failures(checked):
+    (engine, _, ids, _, _), _, report = checked
+    failures = _failures(report)
+    assert _ids(failures) == ids, f"{engine}.py: {[(p['name'], p['diagnosis']) for p in failures]}"
+    assert all(p["diagnosis"] for p in failures), "every failure is diagnosed"
+    assert all(p["required"] for p in failures), "a program that is not required gives notes only"
+
+
+def test_notes(checked):
+    (engine, _, _, notes, _), _, report = checked
+    assert set(_ids(_notes(report))) == notes, engine
+    assert not any(p["required"] for p in _notes(report)), "a required program passes or fails"
+    assert all(p["diagnosis"] for p in _notes(report)), "every note says what it is"
+
+
+def test_the_report_has_the_fields_the_json_format_promises(checked):
+    _, _, report = checked
+    assert set(report) == {"file", "class", "status", "missing", "programs", "summary"}
+    assert len(report["programs"]) >= 25
+    for program in report["programs"]:
+        assert set(program) == {"name", "required", "outcome", "source", "first_wrong",
+                                "diagnosis", "error"}, program
+        assert program["outcome"] in OUTCOMES and isinstance(program["required"], bool)
+        assert program["source"].strip(), program["name"]
+        assert (program["first_wrong"] is not None) == (program["outcome"] == "fail" or (
+            program["outcome"] == "note" and program["error"] is None)), program
+        if program["first_wrong"] is not None:
+            assert set(program["first_wrong"]) == {"node", "field", "yours", "right", "step"}
+            assert program["first_wrong"]["field"] in ("data", "grad")
+        assert (program["diagnosis"] is None) == (program["outcome"] in ("pass", "skipped"))
+        if program["diagnosis"] is not None:
+            assert set(program["diagnosis"]) == {"id", "op", "words", "fix"}
+            assert program["diagnosis"]["words"] and program["diagnosis"]["fix"]
+
+
+def test_missing_features_are_listed(checked):
+    (engine, *_), _, report = checked
+    assert sorted(report["missing"]) == (["exp", "log", "tanh"] if engine == "no_tanh" else [])
+
+
+def test_the_summary_counts_the_outcomes(checked):
+    _, _, report = checked
+    outcomes = [p["outcome"] for p in report["programs"]]
+    counted = {{"note": "notes"}.get(word, word): int(n) for n, word in
+               re.findall(r"(\d+) (passed|failed|notes?|skipped)", report["summary"])}
+    want = {"passed": outcomes.count("pass"), "failed": len(_failures(report)),
+            "notes": outcomes.count("note"), "skipped": outcomes.count("skipped")}
+    assert counted == {k: n for k, n in want.items() if n or k == "passed"}, report["summary"]
+
+
+def test_the_learners_own_line_is_named_never_a_traceback_from_tapegrad(checked):
+    (engine, *_), result, report = checked
+    assert "Traceback" not in result.stdout + result.stderr
+    for program in report["programs"]:
+        if program["outcome"] in ("exception", "recursion", "hang", "crash") or (
+                program["outcome"] == "note" and program["error"]):
+            assert re.search(rf"\b{engine}\.py:\d+", program["error"] or ""), program
+            assert str(ROOT / "src") not in program["error"], program["error"]
+
+
+# (engine, program): the first wrong node, field, the learner's number, the right one, and the
+# chain-rule step (None: not checked here); the node nearest the output, where the sweep starts.
+FIRST_WRONG = [
+    ("overwrite", "mul_self", "x", "grad", 3.0, 6.0,
+     "dy/dx = dy/dy × ∂y/∂x + dy/dy × ∂y/∂x = 1 × 3 + 1 × 3 = 6"),
+    ("overwrite", "shared", "b", "grad", 1.0, 2.0, None),  # b's is wrong before a's
+    ("per_path", "shared", "a", "grad", 8.0, 4.0,
+     "dc/da = dc/db × ∂b/∂a + dc/db × ∂b/∂a = 2 × 1 + 2 × 1 = 4"),
+    ("reversed_rsub", "rsub", "y", "data", -3.0, 3.0, None),
+    ("reversed_rtruediv", "rtruediv", "y", "data", 1 / 3, 3.0, None),
+    ("wrong_tanh", "tanh", "x", "grad", 1 - math.tanh(0.5), 1 - math.tanh(0.5) ** 2, None),
+    ("wrong_pow", "sanity", "u", "grad", 98.0, 14.0, "df/du = df/df × ∂f/∂u = 1 × 14 = 14"),
+    ("wrong_pow", "pow", "x", "grad", 24.0, 12.0, "dy/dx = dy/dy × ∂y/∂x = 1 × 12 = 12"),
+]
+
+
+@pytest.mark.parametrize("engine, name, node, field, yours, right, step", FIRST_WRONG,
+                         ids=[f"{row[0]}-{row[1]}" for row in FIRST_WRONG])
+def test_the_first_wrong_node(json_of, engine, name, node, field, yours, right, step):
+    wrong = _program(json_of(engine)[1], name)["first_wrong"]
+    assert (wrong["node"], wrong["field"]) == (node, field)
+    assert (wrong["yours"], wrong["right"]) == (pytest.approx(yours), pytest.approx(right))
+    if step is not None:
+        assert wrong["step"] == step
+
+
+def test_wrong_local_names_the_op_and_the_rule_from_the_rule_table(json_of):
+    from tapegrad.ops import RULES
+
+    (tanh,) = [rule for rule in RULES.values() if rule.symbol == "tanh"]
+    derivative = tanh.doc.split(";")[1].strip().rstrip(".")  # d/dx = (1 - y)(1 + y) with ...
+    diagnosis = _program(json_of("wrong_tanh")[1], "tanh")["diagnosis"]
+    assert derivative in diagnosis["words"], "the rule, as the rule table writes it"
+    assert "0.537883" in diagnosis["words"] and "0.786448" in diagnosis["words"]  # yours, right
+
+
+def test_an_exception_is_summarised_to_the_learners_line(json_of):
+    line = next(n for n, text in enumerate((ENGINES / "raises.py").read_text().splitlines(), 1)
+                if "_math.exp(self)" in text)
+    error = _program(json_of("raises")[1], "exp")["error"]
+    assert error.startswith("TypeError: must be real number, not Value")
+    assert f"raises.py:{line}" in error and "_math.exp(self)" in error
+
+
+# ---------------------------------------------------------------------------------------------
+# Files that cannot be loaded: exit status 2, saying why
+# ---------------------------------------------------------------------------------------------
+
+
+def _refusal(*args, cwd: Path = ENGINES) -> str:
+    """What `tapegrad check ARGS` says, text and --json alike, for a file it cannot load; both
+    end with exit status 2 and no traceback."""
+    text, machine = run_check(*args, cwd=cwd), run_check(*args, "--json", cwd=cwd)
+    assert (text.returncode, machine.returncode) == (2, 2), (text.stderr, machine.stdout)
+    assert "Traceback" not in text.stdout + text.stderr + machine.stdout + machine.stderr
+    report = json.loads(machine.stdout)
+    assert report["status"] == "error" and report["programs"] == []
+    said = (text.stdout + text.stderr).strip()
+    assert said, "the reason is printed"
+    return said + "\n" + json.dumps(report)
+
+
+def test_a_missing_file(tmp_path):
+    said = _refusal(tmp_path / "nowhere.py", cwd=tmp_path)
+    assert "nowhere.py" in said and re.search(r"no such file|not found|does not exist", said, re.I)
+
+
+def test_a_syntax_error_names_its_line():
+    said = _refusal("syntax_error.py")
+    assert re.search(r"syntax", said, re.I) and re.search(r"syntax_error\.py:17|line 17", said)
+
+
+def test_an_exception_at_import_names_the_learners_line(tmp_path):
+    (tmp_path / "broken.py").write_text('"""An engine that fails as it is imported."""\n\n'
+                                        'raise ValueError("no data yet")\n')
+    said = _refusal("broken.py", cwd=tmp_path)
+    assert "ValueError" in said and "no data yet" in said and re.search(r"broken\.py:3", said)
+
+
+def test_no_class_of_that_name():
+    said = _refusal("no_class.py")
+    assert re.search(r"\bValue\b", said) and "--class" in said, "says to name the class"
+
+
+def test_a_class_without_backward():
+    said = _refusal("no_class.py", "--class", "Scalar")
+    assert "Scalar" in said and "backward" in said
+
+
+def test_a_dotted_module_name_is_imported_from_the_current_folder():
+    said = _refusal("no_class")  # found (else it would say so), imported, and its classes read
+    assert re.search(r"\bValue\b", said) and not re.search(r"not found|no such", said, re.I)
+
+
+# ---------------------------------------------------------------------------------------------
+# micrograd's own engine, as installed from PyPI
+# ---------------------------------------------------------------------------------------------
+
+
+def test_micrograds_engine_passes_with_exactly_its_two_notes():
+    micrograd = pytest.importorskip("micrograd.engine")
+    path = Path(micrograd.__file__)
+    result = run_check(path, "--json", cwd=path.parent)
+    report = json.loads(result.stdout)
+    assert (result.returncode, report["status"]) == (0, "pass"), _failures(report)
+    assert sorted(p["diagnosis"]["id"] for p in _notes(report)) == ["interior_not_reset",
+                                                                   "recursion"]
+    assert sorted(report["missing"]) == ["exp", "log", "tanh"]  # micrograd has relu only
+
+
+# ---------------------------------------------------------------------------------------------
+# Golden reports: the exact text
+# ---------------------------------------------------------------------------------------------
+
+# What every engine whose only failure is one program lists first (reversed_rsub.py's, here).
+LISTING = """\
+PASS     sanity           the sanity check, f = (2x + 3)² at x = 2: u = 7, f = 49, df/dx = 28
+PASS     add              x + 2 at x = 3, a number on the right
+PASS     radd             2 + x at x = 3, a number on the left (__radd__)
+PASS     mul              x * 3 at x = 2, a number on the right
+PASS     rmul             3 * x at x = 2, a number on the left (__rmul__)
+PASS     add_values       x + y, two Values
+PASS     mul_values       x * y, two Values
+PASS     sub              x - 2 at x = 3, a number on the right
+FAIL     rsub             5 - x at x = 2, a number on the left (__rsub__)
+PASS     truediv          x / 4 at x = 2, a number on the right
+PASS     rtruediv         6 / x at x = 2, a number on the left (__rtruediv__)
+PASS     neg              -x at x = 2
+PASS     pow              x ** 3 at x = 2
+PASS     pow_fraction     x ** -1.5 at x = 4, a negative fractional power
+PASS     relu_positive    x.relu() at x = 2
+PASS     relu_negative    x.relu() at x = -2
+PASS     tanh             x.tanh() at x = 0.5
+PASS     exp              x.exp() at x = 0.5
+PASS     log              x.log() at x = 2
+PASS     mul_self         x * x, a node used twice in one op
+PASS     add_self         x + x, a node used twice in one op
+PASS     shared           a shared subexpression: b = a + a; c = b + b
+PASS     diamond          a diamond: a feeds b and c, which meet again in f
+PASS     many_uses        a node used many times: the sum of 10 uses of x
+PASS     neuron           a neuron: tanh(w·x + b) with 3 inputs
+PASS     mlp              a small MLP's loss: 2 inputs, 4 relu neurons, a linear output
+PASS     deep             a chain of 5,000 nodes, deeper than Python's recursion limit
+PASS     second_backward  a second backward() after zeroing the leaves
+"""
+REVERSED_RSUB = f"""\
+tapegrad check reversed_rsub.py (class Value)
+
+{LISTING}
+FAIL rsub: 5 - x at x = 2, a number on the left (__rsub__)
+    x = V(2.0)
+    y = 5 - x
+    y.backward()
+  first wrong node: y.data: yours -3, right 3
+  the forward step: y = 5 - x = 3 at x = 2
+  diagnosis (reversed_rsub): the operands of __rsub__ are the wrong way round: `5 - x` calls
+    __rsub__ with self = x and other = the number on the left, and yours computes `x - 5` (`self -
+    other`) instead of `other - self`.
+  fix: in __rsub__, compute other - self: `return V(other) + (-self)`
+
+27 passed, 1 failed
+"""
+
+
+def test_the_whole_text_report_of_reversed_rsub(ran):
+    result = ran("reversed_rsub.py")
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout == REVERSED_RSUB
+
+
+# (command line, the one line on stderr); each ends with exit status 2 and nothing on stdout.
+REFUSALS = [
+    (("syntax_error.py",),
+     "tapegrad check: error: cannot load syntax_error.py: syntax error at line 17: expected ':'"),
+    (("no_class.py",),
+     "tapegrad check: error: cannot load no_class.py: it has no class Value; it defines Scalar: "
+     "name yours with --class Scalar"),
+    (("no_class.py", "--class", "Scalar"),
+     "tapegrad check: error: cannot load no_class.py: class Scalar has no backward() method: the "
+     "check calls out.backward() to fill every node's grad"),
+]
+
+
+@pytest.mark.parametrize("args, line", REFUSALS, ids=[" ".join(row[0]) for row in REFUSALS])
+def test_the_exact_line_for_a_file_that_cannot_be_loaded(ran, args, line):
+    result = ran(*args)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", line + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/check.md: its examples are what the check prints today
+# ---------------------------------------------------------------------------------------------
+
+MARKER = "<!-- check-example -->"
+
+
+def doc_examples(markdown: str) -> list:
+    """(command-line arguments, [excerpt, ...]) for each fenced block after the marker: the block
+    starts with the command, `$ tapegrad check ARGS`, and the output follows, in excerpts that a
+    line of `...` separates (the lines between excerpts are left out)."""
+    examples = []
+    for block in re.findall(re.escape(MARKER) + r"\n```text\n(.*?)```", markdown, re.S):
+        command, *output = block.rstrip("\n").split("\n")
+        assert command.startswith("$ tapegrad check "), command
+        excerpts, current = [], []
+        for line in output:
+            if line == "...":
+                excerpts.append(current)
+                current = []
+            else:
+                current.append(line)
+        excerpts.append(current)
+        examples.append((tuple(command.split()[3:]), excerpts))
+    return examples
+
+
+def _contains_in_order(lines: list, excerpts: list) -> bool:
+    """Whether each excerpt is a run of consecutive lines of `lines`, each after the one before."""
+    start = 0
+    for excerpt in excerpts:
+        at = next((i for i in range(start, len(lines) - len(excerpt) + 1)
+                   if lines[i:i + len(excerpt)] == excerpt), None)
+        if at is None or not excerpt:
+            return False
+        start = at + len(excerpt)
+    return True
+
+
+@pytest.mark.parametrize("markdown, found", [
+    ("x\n" + MARKER + "\n```text\n$ tapegrad check a.py --json\nA\nB\n...\nD\n```\n",
+     [(("a.py", "--json"), [["A", "B"], ["D"]])]),
+    ("```text\n$ tapegrad check a.py\nA\n```\n", []),  # no marker: not an example
+])
+def test_the_example_reader(markdown, found):
+    assert doc_examples(markdown) == found
+
+
+@pytest.mark.parametrize("lines, excerpts, ok", [
+    (["a", "b", "c", "d"], [["a", "b"], ["d"]], True),
+    (["a", "b", "c", "d"], [["b", "a"]], False),
+    (["a", "b", "c", "d"], [["c"], ["a"]], False),  # out of order
+    (["a", "b", "c", "d"], [["a", "c"]], False),  # not consecutive
+    (["a"], [[]], False),
+])
+def test_the_excerpt_matcher(lines, excerpts, ok):
+    assert _contains_in_order(lines, excerpts) == ok
+
+
+EXAMPLES = doc_examples(DOC.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("args, excerpts", EXAMPLES,
+                         ids=[f"{k}:{' '.join(args)}" for k, (args, _) in enumerate(EXAMPLES)])
+def test_each_example_in_the_doc_is_what_the_check_prints(ran, args, excerpts):
+    result = ran(*args)
+    printed = (result.stdout + result.stderr).rstrip("\n").split("\n")
+    assert _contains_in_order(printed, excerpts), (
+        f"docs/check.md shows for `tapegrad check {' '.join(args)}` (in tests/check_engines) what "
+        "it no longer prints; run it there and paste its output. It prints:\n" + "\n".join(printed))
+
+
+def test_the_doc_has_a_worked_example_of_every_diagnosis():
+    from tapegrad.check import DIAGNOSES
+
+    shown = "\n".join(line for _, excerpts in EXAMPLES for excerpt in excerpts for line in excerpt)
+    missing = [d for d in DIAGNOSES if f"diagnosis ({d}):" not in shown]
+    assert not missing, f"docs/check.md has no example of {missing}"
+    assert len(EXAMPLES) >= 12
+
+
+def test_the_doc_lists_every_program_with_its_title():
+    from tapegrad.check import PROGRAMS
+
+    text = DOC.read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| (.*) \|$", text, re.M)
+    assert rows == [(p.name, p.title) for p in PROGRAMS]
