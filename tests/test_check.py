@@ -352,9 +352,14 @@ def test_the_report_has_the_fields_the_json_format_promises(checked):
             assert program["diagnosis"]["words"] and program["diagnosis"]["fix"]
 
 
-def test_missing_features_are_listed(checked):
+def test_missing_features_are_listed_and_each_skipped_program_says_which(checked):
     (engine, *_), _, report = checked
     assert sorted(report["missing"]) == (["exp", "log", "tanh"] if engine == "no_tanh" else [])
+    for program in report["programs"]:
+        if program["outcome"] == "skipped":
+            lacks = re.search(r"no (\w+)", program["error"] or "")
+            assert lacks and lacks.group(1) in report["missing"], program
+            assert lacks.group(1) in program["source"], program
 
 
 def test_the_summary_counts_the_outcomes(checked):
