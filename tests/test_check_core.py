@@ -170,7 +170,21 @@ def test_a_wrong_local_derivative_names_the_op_and_the_rule():
     tanh = _by_name(result)["tanh"].diagnosis
     assert tanh["op"] == "tanh" and "(1 - y)(1 + y)" in tanh["words"]
     assert f"{1 - t:.6g}" in tanh["words"] and f"{1 - t * t:.6g}" in tanh["words"]
-    assert "as program tanh shows" in _by_name(result)["neuron"].diagnosis["words"]
+    neuron = _by_name(result)["neuron"].diagnosis["words"]  # at its own node and point
+    assert "program tanh shows it on its own too" in neuron
+    assert "in `act.tanh()` at act = 1, your local derivative ∂out/∂act comes to " \
+           f"{1 - math.tanh(1.0):.6g}" in neuron and f"{1 - math.tanh(1.0) ** 2:.6g}" in neuron
+
+
+def test_a_wrong_local_derivative_at_the_failing_programs_own_node():
+    result = _result({("pow", "x"): (None, 24.0), ("sanity", "u"): (None, 98.0),
+                      ("sanity", "x"): (None, 196.0), ("rtruediv", "x"): (None, -3.0)})
+    sanity = _by_name(result)["sanity"].diagnosis["words"]
+    assert "in `u ** 2` at u = 7, your local derivative ∂f/∂u comes to 98 (your df/du ÷ df/df)" \
+           ", and the right one is 14" in sanity, sanity
+    # 6 / x has no ** of its own in the right graph: the numbers are pow's, and it says so
+    rtruediv = _by_name(result)["rtruediv"].diagnosis["words"]
+    assert "the numbers are from program pow" in rtruediv and "in `x ** 3` at x = 2" in rtruediv
 
 
 def test_a_derived_operator_is_blamed_on_the_op_it_is_written_with():

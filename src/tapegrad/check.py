@@ -1176,26 +1176,78 @@ def _interior_not_reset(run: Run) -> "dict | None":
         "add up over several calls")
 
 
+def _own_local(run: Run, op: str) -> "tuple[str, str, str, str, float, float] | None":
+    """The learner's local derivative at `run`'s own first wrong node, where it can be isolated:
+    (expression, point, user, node, yours, right) when the node's only use is one `op` node the
+    program names (``f = u ** 2``). Then d(out)/d(node) = d(out)/d(user) × ∂user/∂node, the
+    upstream d(out)/d(user) is right (the sweep reached it first), and the learner's local
+    derivative is their d(out)/d(node) ÷ their d(out)/d(user). None when the node has other
+    uses, or reaches the user through nodes the program does not name."""
+    from .graph import Graph
+
+    wrong, step = run.first_wrong, run.step
+    if (run.rows is None or wrong is None or wrong["field"] != "grad" or step is None
+            or len(step.terms) != 1 or op not in _RULE_OF):
+        return None
+    user, _, right, ops = step.terms[0]
+    if ops != (_rule_op(op),):
+        return None
+    _, nodes = right_answer(run.program)
+    names = [name for name, _ in nodes]
+    i, u = wrong["index"], names.index(user)
+    graph = Graph(nodes[-1][1])
+    start, end = graph.index[nodes[i][1]], graph.index[nodes[u][1]]
+    users = {j for j, refs in enumerate(graph.arg_indices) if start in refs}
+    if users != {end}:
+        return None
+    yours_node, yours_user = run.rows[i][2], run.rows[u][2]
+    if isinstance(yours_node, str) or isinstance(yours_user, str) or not yours_user:
+        return None
+    line = _defining_line(run.program.source, user)
+    if line is None:
+        return None
+    expression = line.split("=", 1)[1].strip()
+    known = {n: d for n, d, _ in run.right[:u]}
+    used = [n for n in dict.fromkeys(_re.findall(r"[A-Za-z_]\w*", expression)) if n in known]
+    at = ", ".join(f"{n} = {_show(known[n])}" for n in used)
+    return expression, at, user, wrong["node"], yours_node / yours_user, right
+
+
 def _wrong_local(source: Run, run: Run) -> dict:
-    """wrong_local for `run`, the op being the one `source` (a one-op program) checks."""
+    """wrong_local for `run`, the op being the one `source` (a one-op program) checks: the
+    learner's local derivative at `run`'s own node and point where it can be isolated
+    (`_own_local`), else at `source`'s, saying that the numbers are from that program."""
     op = source.program.tests
-    implied = _implied_local(source)
-    out, node = source.right[-1][0], source.first_wrong["node"]
-    at = ", ".join(f"{name} = {_show(data)}" for name, data, _ in source.right[:-1])
     rule = f"; the rule: {rule_text(_rule_op(op))}" if op in _RULE_OF else ""
-    if implied is not None:
-        yours, right = _show_pair(*implied)
-        numbers = (f"in `{_expression(op, source.program)}` at {at}, your local derivative "
-                   f"∂{out}/∂{node} comes to {yours} (your d{out}/d{node} ÷ d{out}/d{out}), and "
+    own = _own_local(run, op)
+    if own is not None:
+        expression, at, out, node, yours, right = own
+        final = run.right[-1][0]
+        follows = ("" if source is run
+                   else f" (program {source.program.name} shows it on its own too)")
+    else:
+        implied = _implied_local(source)
+        out, node = source.right[-1][0], source.first_wrong["node"]
+        final = out
+        at = ", ".join(f"{name} = {_show(data)}" for name, data, _ in source.right[:-1])
+        expression = _expression(op, source.program)
+        yours, right = implied if implied is not None else (None, None)
+        follows = "" if source is run else (
+            f" (the numbers are from program {source.program.name}, where it is on its own; "
+            "in this program it cannot be isolated from the other ops)")
+    if yours is not None:
+        yours, right = _show_pair(yours, right)
+        numbers = (f"in `{expression}` at {at}, your local derivative ∂{out}/∂{node} comes to "
+                   f"{yours} (your d{final}/d{node} ÷ d{final}/d{out}), and "
                    f"the right one is {right}{rule}")
     else:
         numbers = f"at {at}{rule}"
-    follows = "" if source is run else f" (as program {source.program.name} shows)"
     return _diagnosis(
         "wrong_local", op,
         f"the local derivative of {_OP_WORDS.get(op, op)} is wrong{follows}: {numbers}.",
-        f"in {_METHOD.get(op, op)}, make _backward add the rule's local derivative times "
-        "out.grad")
+        f"in {_METHOD.get(op, op)}, use the rule's local derivative, so that a child's share, "
+        "wherever backward() adds it (a _backward closure, or a loop over local derivatives "
+        "stored on the node), is that local derivative times the node's grad")
 
 
 def _rule_op(op: str) -> object:
