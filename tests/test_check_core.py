@@ -103,6 +103,21 @@ def test_the_chain_rule_step_names_the_compared_nodes_and_reads_the_record():
     assert step.shares == [3.0, 3.0] and step.rules() == ["x * y: ∂/∂x = y, ∂/∂y = x"]
 
 
+def test_every_name_in_a_step_is_one_node_and_every_partial_one_number():
+    # many_uses names each partial sum: one term per sum, each ∂s[k]/∂x the k + 1 of its use
+    _, nodes = right_answer(PROGRAM["many_uses"])
+    text = grad_step(nodes, 0).text()
+    assert text.startswith("ds[9]/dx = ds[9]/ds[0] × ∂s[0]/∂x + ds[9]/ds[1] × ∂s[1]/∂x + ")
+    assert text.endswith(" = " + " + ".join(f"1 × {k}" for k in range(1, 11)) + " = 55")
+    # two paths to y through nodes the program does not name: one term, their sum
+    from tapegrad.check import Program
+
+    two_paths = Program("two_paths", "", "x = V(2.0)\ny = x * 3 + x * 4\ny.backward()\n",
+                        ("x", "y"))
+    _, nodes = right_answer(two_paths)
+    assert grad_step(nodes, 0).text() == "dy/dx = dy/dy × ∂y/∂x = 1 × 7 = 7"
+
+
 def test_rule_text_is_read_from_the_rule_table():
     assert rule_text(Op.ADD) == "x + y: ∂/∂x = 1, ∂/∂y = 1"
     assert rule_text(Op.MUL) == "x * y: ∂/∂x = y, ∂/∂y = x"

@@ -174,11 +174,11 @@ PROGRAMS = [
         """, ("x", "a", "b", "c", "f"), {"rmul"}),
     Program("many_uses", "a node used many times: the sum of 10 uses of x", """
         x = V(0.5)
-        s = x
+        s = [1 * x]
         for k in range(2, 11):
-            s = s + k * x
-        s.backward()
-        """, ("x", "s"), {"rmul"}),
+            s.append(s[-1] + k * x)
+        s[-1].backward()
+        """, ("x", "s"), {"rmul"}),  # each partial sum named: a step names each node it uses
     Program("neuron", "a neuron: tanh(w·x + b) with 3 inputs", """
         x = [V(0.5), V(-1.0), V(2.0)]
         w = [V(0.4), V(-0.3), V(0.2)]
@@ -723,9 +723,11 @@ def _factor(x: float) -> str:
 class Step:
     """How the right gradient of one compared node comes about, on the right graph: the terms
     ``(user, upstream, local, ops)`` of d(out)/d(node) = Σ upstream × local over its compared
-    users (the other compared nodes held fixed; a path through nodes the program does not name
-    is one term, its local derivative the product along it, and ``ops`` the ops on it), the
-    shares of each direct use (grad of the user × its partial), and whether the node is a leaf."""
+    users (the other compared nodes held fixed): a term per direct use (x * x: two), but the
+    paths to one user through nodes the program does not name are one term, its local
+    derivative the sum over those paths of the product along each, and ``ops`` the ops on them
+    (so each ∂user/∂node names one number); the shares of each direct use (grad of the user ×
+    its partial), and whether the node is a leaf."""
 
     __slots__ = ("node", "out", "terms", "shares", "leaf", "total")
 
@@ -788,10 +790,14 @@ def grad_step(nodes: list, index: int) -> Step:
         for p, r in reached:
             if r == start:
                 shares.append(everything[j].grad * partials[p])
-        if j in compared:
+        if j in compared and all(r == start for _, r in reached):  # the node's own uses
             for p, r in reached:
-                ops = _merged(path_ops[r], (everything[j].op,))
-                terms.append((compared[j], everything[j].grad, partials[p] * tangent[r], ops))
+                terms.append((compared[j], everything[j].grad, partials[p], (everything[j].op,)))
+        elif j in compared:  # reached through unnamed nodes too: one term, the paths' sum, so
+            # that ∂user/∂node names one number however many paths it stands for
+            ops = _merged(*(path_ops[r] for _, r in reached), (everything[j].op,))
+            local = sum(partials[p] * tangent[r] for p, r in reached)
+            terms.append((compared[j], everything[j].grad, local, ops))
         else:
             tangent[j] = sum(partials[p] * tangent[r] for p, r in reached)
             path_ops[j] = _merged(*(path_ops[r] for _, r in reached), (everything[j].op,))
