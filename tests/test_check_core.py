@@ -267,3 +267,13 @@ def test_the_text_report_shows_the_program_the_node_the_step_and_the_fix():
     assert "diagnosis (overwrite)" in text and "fix: in every _backward" in text
     assert all(len(line) <= 100 for line in text.splitlines())
     assert text.endswith(f"{len(PROGRAMS) - 1} passed, 1 failed")
+
+
+def test_a_crash_or_a_hang_is_shown_in_full_once_then_one_line_each():
+    crash = {"error": "crash", "type": None, "message": "the process was killed by SIGABRT",
+             "file": None, "line": None}
+    result = _result(errors={name: crash for name in ("sanity", "add", "radd", "deep")})
+    text = text_report(result)
+    assert text.count("what happened:") == 1 and text.count("diagnosis (crash):") == 1
+    assert "\n\nCRASH add: crash, the same as in sanity above\nCRASH radd: crash, the same as " \
+           "in sanity above\nNOTE deep: crash, the same as in sanity above\n\n" in text

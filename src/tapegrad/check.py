@@ -1404,6 +1404,22 @@ def _status_line(run: Run) -> str:
     return line
 
 
+def _repeated(run: Run, told: dict) -> "str | None":
+    """One line for a crash or a hang the same as one `told` (diagnosis -> (the program it was
+    given for, where)) already shows in full: ``CRASH mlp: crash, the same as in sanity above``,
+    and where it was if that differs. None for anything else."""
+    diagnosis = run.diagnosis
+    if run.kind not in ("crash", "hang") or diagnosis is None:
+        return None
+    key = tuple(diagnosis.values())
+    if key not in told:
+        return None
+    first, where = told[key]
+    here = f"; here at {run.where}" if run.where != where else ""
+    return f"{_LABEL[run.outcome]} {run.program.name}: {run.kind}, the same as in {first} above" \
+        + here
+
+
 def _details(run: Run, told: dict) -> list:
     """The lines for a program that did not pass: its source, the first wrong node and the
     step, or the error; the diagnosis and the fix, unless `told` (diagnosis -> the program it
@@ -1425,9 +1441,10 @@ def _details(run: Run, told: dict) -> list:
     diagnosis = run.diagnosis
     key = diagnosis and tuple(diagnosis.values())
     if diagnosis is not None and key in told:
-        lines += _wrap(f"diagnosis ({diagnosis['id']}): the same as for {told[key]} above", "  ")
+        lines += _wrap(f"diagnosis ({diagnosis['id']}): the same as for {told[key][0]} above",
+                       "  ")
     elif diagnosis is not None:
-        told[key] = run.program.name
+        told[key] = (run.program.name, run.where)
         lines += _wrap(f"diagnosis ({diagnosis['id']}): {diagnosis['words']}", "  ")
         lines += _wrap(f"fix: {diagnosis['fix']}", "  ")
     elif wrong is not None and wrong["field"] == "data":
@@ -1448,9 +1465,16 @@ def text_report(result: Result) -> str:
     lines = [f"tapegrad check {engine.path} (class {engine.class_name})", ""]
     lines += [_status_line(run) for run in result.runs]
     told: dict = {}
+    repeating = False  # the last lines are one-line repeats: the next one follows them directly
     for run in result.runs:
-        if run.outcome not in ("pass", "skipped"):
+        if run.outcome in ("pass", "skipped"):
+            continue
+        repeat = _repeated(run, told)
+        if repeat is not None:
+            lines += ([] if repeating else [""]) + _wrap(repeat, "")
+        else:
             lines += _details(run, told)
+        repeating = repeat is not None
     lines += ["", result.summary()]
     return "\n".join(lines)
 
