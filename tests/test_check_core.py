@@ -264,7 +264,21 @@ def test_the_text_report_shows_the_program_the_node_the_step_and_the_fix():
     assert "\n    y = x * x\n" in text
     assert "first wrong node: x.grad: yours 3, right 6" in text
     assert "the chain rule: dy/dx = dy/dy × ∂y/∂x + dy/dy × ∂y/∂x = 1 × 3 + 1 × 3 = 6" in text
-    assert "diagnosis (overwrite)" in text and "fix: in every _backward" in text
+    assert "diagnosis (overwrite)" in text and "fix: wherever backward() adds a child's share" in text
+
+
+def test_the_fixes_fit_an_engine_that_stores_local_derivatives_too():
+    # micrograd's _backward closures are one way to write an engine; a fix that names them
+    # names the other way too (a node's stored local derivatives)
+    result = _result({("mul_self", "x"): (None, 3.0), ("pow", "x"): (None, 24.0)})
+    fixes = [r.diagnosis["fix"] for r in result.runs if r.diagnosis]
+    per_path = _result({("shared", "a"): (None, 8.0)})
+    fixes += [r.diagnosis["fix"] for r in per_path.runs if r.diagnosis]
+    assert {r.diagnosis["id"] for r in result.runs + per_path.runs if r.diagnosis} >= {
+        "overwrite", "wrong_local", "per_path"}
+    for fix in fixes:
+        if "_backward" in fix:
+            assert "stored local derivative" in fix or "local derivatives stored" in fix, fix
     assert all(len(line) <= 100 for line in text.splitlines())
     assert text.endswith(f"{len(PROGRAMS) - 1} passed, 1 failed")
 

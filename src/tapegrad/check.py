@@ -1143,8 +1143,9 @@ def _overwrite(run: Run) -> dict:
         f"({', '.join(_show(s) for s in step.shares)}), not {right}, their sum. Each use must "
         "add its share to the grad; `=` keeps only the last one written. Nodes used once are "
         "right, which is why simple tests pass.",
-        "in every _backward, add to the grads (`self.grad += ...`, `other.grad += ...`), never "
-        "assign them with `=`")
+        "wherever backward() adds a child's share to its grad (in each op's _backward closure, "
+        "or in the loop that multiplies a node's grad by its stored local derivatives), add "
+        "with `+=` (`child.grad += local * node.grad`), never assign with `=`")
 
 
 def _per_path(run: Run) -> dict:
@@ -1156,12 +1157,14 @@ def _per_path(run: Run) -> dict:
         "per_path", None,
         f"a shared node is visited once per path to it: {wrong['node']}'s grad came to {yours} "
         f"instead of {right}{ratio}. A backward() that recurses into each child and runs its "
-        "_backward there passes a shared node's gradient on once for every path that reaches "
+        "backward step there (its _backward, or the loop over its stored local derivatives) "
+        "passes a shared node's gradient on once for every path that reaches "
         "it, the first times before all of its uses have added their share. Graphs without "
         "shared nodes (trees), and a node used twice in one op, come out right.",
         "sort the graph topologically first (each node once, after everything that uses it), "
-        "then run each node's _backward once, from the output back: "
-        "`for node in reversed(topo): node._backward()`")
+        "then pass each node's grad on to its children once, from the output back: "
+        "`for node in reversed(topo):` run its _backward, or add each stored local "
+        "derivative × node.grad to its child's grad")
 
 
 def _interior_not_reset(run: Run) -> "dict | None":
