@@ -1410,7 +1410,7 @@ def _status_line(run: Run) -> str:
 def _repeated(run: Run, told: dict) -> "str | None":
     """One line for a crash or a hang the same as one `told` (diagnosis -> (the program it was
     given for, where)) already shows in full: ``CRASH mlp: crash, the same as in sanity above``,
-    and where it was if that differs. None for anything else."""
+    and where a crash was if that differs. None for anything else."""
     diagnosis = run.diagnosis
     if run.kind not in ("crash", "hang") or diagnosis is None:
         return None
@@ -1418,7 +1418,8 @@ def _repeated(run: Run, told: dict) -> "str | None":
     if key not in told:
         return None
     first, where = told[key]
-    here = f"; here at {run.where}" if run.where != where else ""
+    # (a hang's place is wherever the time ran out, so only a crash's different place is news)
+    here = f"; here at {run.where}" if run.kind == "crash" and run.where != where else ""
     return f"{_LABEL[run.outcome]} {run.program.name}: {run.kind}, the same as in {first} above" \
         + here
 
