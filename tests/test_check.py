@@ -1,14 +1,18 @@
 """``tapegrad check``: the engines in tests/check_engines, each correct.py with one classic bug,
-checked through the command line as a learner or a course's CI runs it.
+checked as a learner or a course's CI runs it.
 
 First, without tapegrad check: each engine has the bug its docstring names (the classic symptom,
 by hand). Then one table, one row per engine: the exit status, the diagnosis ids among the
-failures, the notes, and the programs that fail, read from ``--json``; each engine is checked once
-per module and the rows' tests share the result. Then files that cannot be loaded (exit status 2,
-saying why), micrograd's own engine (exit 0 with exactly its two notes, when it is installed),
-golden text reports, and docs/check.md: its worked examples are what the check prints today.
+failures, the notes, and the programs that fail, read from the ``--json`` report; each engine is
+checked once per module (in this process, through check.check() and the report functions the
+command line prints) and the rows' tests, the golden reports and the doc's examples share the
+result. Through the command line itself: files that cannot be loaded (exit status 2, saying why),
+micrograd's own engine (exit 0 with exactly its two notes, when it is installed, from --json) and
+a golden text report (exit 1), which also holds the command line to what the functions give.
+Last, docs/check.md: its worked examples are what the check prints today.
 """
 
+import contextlib
 import importlib.util
 import json
 import math
@@ -196,7 +200,7 @@ def test_every_engine_file_starts_with_a_docstring_naming_its_bug_and_the_fix():
 
 
 # ---------------------------------------------------------------------------------------------
-# tapegrad check on each engine: one table, read from --json
+# tapegrad check on each engine: one table, read from the --json report
 # ---------------------------------------------------------------------------------------------
 
 
@@ -248,15 +252,44 @@ TABLE = [
 ]
 
 
+@contextlib.contextmanager
+def _in(folder: Path):
+    """Run the block from `folder`, as `run_check` runs the command line."""
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 @pytest.fixture(scope="module")
 def ran():
-    """ARGS -> the finished `tapegrad check ARGS`, run from the engines' folder: each command
-    line runs once in this module, whichever tests ask for it."""
-    done = {}
+    """ARGS -> `tapegrad check ARGS` as it finishes from the engines' folder: what it prints on
+    stdout and stderr and its exit status. A file that loads is checked in this process, once
+    whatever the options: check.check(), then text_report or json_report, what the command line
+    prints (test_the_command_line_prints_what_the_functions_give holds it to that); a file that
+    cannot be loaded goes through the command line itself."""
+    from tapegrad.check import LoadError, check, json_report, text_report
+    from tapegrad.cli import _build_parser
+
+    results, done = {}, {}
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        if args not in done:
-            done[args] = run_check(*args)
+        if args in done:
+            return done[args]
+        options = _build_parser().parse_args(["check", *args])
+        key = (options.path, options.class_name, options.timeout)
+        with _in(ENGINES):
+            try:
+                if key not in results:
+                    results[key] = check(*key)
+            except LoadError:
+                done[args] = run_check(*args)
+                return done[args]
+            result = results[key]
+            report = json_report(result) if options.json else text_report(result)
+        done[args] = subprocess.CompletedProcess(args, result.exit_status, report + "\n", "")
         return done[args]
 
     return run
@@ -431,10 +464,12 @@ def test_an_exception_is_summarised_to_the_learners_line(json_of):
 # ---------------------------------------------------------------------------------------------
 
 
-def _refusal(*args, cwd: Path = ENGINES) -> str:
+def _refusal(ran, *args, cwd: Path = ENGINES) -> str:
     """What `tapegrad check ARGS` says, text and --json alike, for a file it cannot load; both
-    end with exit status 2 and no traceback."""
-    text, machine = run_check(*args, cwd=cwd), run_check(*args, "--json", cwd=cwd)
+    end with exit status 2 and no traceback. Both run through the command line (`ran` sends a
+    file that cannot be loaded there, and shares the run with the other tests)."""
+    run = ran if cwd == ENGINES else lambda *a: run_check(*a, cwd=cwd)
+    text, machine = run(*args), run(*args, "--json")
     assert (text.returncode, machine.returncode) == (2, 2), (text.stderr, machine.stdout)
     assert "Traceback" not in text.stdout + text.stderr + machine.stdout + machine.stderr
     report = json.loads(machine.stdout)
@@ -444,35 +479,35 @@ def _refusal(*args, cwd: Path = ENGINES) -> str:
     return said + "\n" + json.dumps(report)
 
 
-def test_a_missing_file(tmp_path):
-    said = _refusal(tmp_path / "nowhere.py", cwd=tmp_path)
+def test_a_missing_file(ran, tmp_path):
+    said = _refusal(ran, tmp_path / "nowhere.py", cwd=tmp_path)
     assert "nowhere.py" in said and re.search(r"no such file|not found|does not exist", said, re.I)
 
 
-def test_a_syntax_error_names_its_line():
-    said = _refusal("syntax_error.py")
+def test_a_syntax_error_names_its_line(ran):
+    said = _refusal(ran, "syntax_error.py")
     assert re.search(r"syntax", said, re.I) and re.search(r"syntax_error\.py:17|line 17", said)
 
 
-def test_an_exception_at_import_names_the_learners_line(tmp_path):
+def test_an_exception_at_import_names_the_learners_line(ran, tmp_path):
     (tmp_path / "broken.py").write_text('"""An engine that fails as it is imported."""\n\n'
                                         'raise ValueError("no data yet")\n')
-    said = _refusal("broken.py", cwd=tmp_path)
+    said = _refusal(ran, "broken.py", cwd=tmp_path)
     assert "ValueError" in said and "no data yet" in said and re.search(r"broken\.py:3", said)
 
 
-def test_no_class_of_that_name():
-    said = _refusal("no_class.py")
+def test_no_class_of_that_name(ran):
+    said = _refusal(ran, "no_class.py")
     assert re.search(r"\bValue\b", said) and "--class" in said, "says to name the class"
 
 
-def test_a_class_without_backward():
-    said = _refusal("no_class.py", "--class", "Scalar")
+def test_a_class_without_backward(ran):
+    said = _refusal(ran, "no_class.py", "--class", "Scalar")
     assert "Scalar" in said and "backward" in said
 
 
-def test_a_dotted_module_name_is_imported_from_the_current_folder():
-    said = _refusal("no_class")  # found (else it would say so), imported, and its classes read
+def test_a_dotted_module_name_is_imported_from_the_current_folder(ran):
+    said = _refusal(ran, "no_class")  # found (else it would say so), imported, its classes read
     assert re.search(r"\bValue\b", said) and not re.search(r"not found|no such", said, re.I)
 
 
@@ -550,6 +585,16 @@ def test_the_whole_text_report_of_reversed_rsub(ran):
     result = ran("reversed_rsub.py")
     assert (result.returncode, result.stderr) == (1, "")
     assert result.stdout == REVERSED_RSUB
+
+
+def test_the_command_line_prints_what_the_functions_give(ran):
+    """The command line's text, JSON and exit status for a file that loads are check.check()'s
+    and its report functions' (`ran` checks the engines in this process): the text and exit
+    status 1 here, the JSON and exit status 0 in micrograd's test, exit status 2 in the
+    refusals'."""
+    result = run_check("reversed_rsub.py")
+    assert (result.returncode, result.stdout, result.stderr) == (1, REVERSED_RSUB, "")
+    assert result.stdout == ran("reversed_rsub.py").stdout
 
 
 # (command line, the one line on stderr); each ends with exit status 2 and nothing on stdout.
