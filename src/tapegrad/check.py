@@ -1039,9 +1039,10 @@ def _hang(run: Run) -> dict:
     return _diagnosis(
         "hang", None,
         f"the program did not finish in the time allowed{where}. A backward() that never "
-        "ends is usually a loop whose index does not move on some path (a `continue` before "
-        "`i -= 1`), or a walk over the graph that keeps going round because it does not "
-        "remember the nodes it has visited.",
+        "ends is usually a loop that never moves on: an index not advanced on some path (a "
+        "`continue` before `i -= 1`), a `while` that waits for what nothing will change, or a "
+        "walk over the graph that keeps going round because it does not remember the nodes it "
+        "has visited.",
         "make every loop in backward() move on each time round: sweep with "
         "`for node in reversed(order):`, and mark nodes visited while sorting")
 

@@ -1,11 +1,11 @@
 """A micrograd-style engine with one bug: backward() loops forever on a zero gradient.
 
-Bug: the reverse sweep is a while loop over the topological order that skips nodes whose gradient
-is 0 (nothing to pass on) with `continue` before the index moves on, so the first node with a zero
-gradient (x in relu(x) at x < 0) is looked at again and again, forever. Graphs where every
-gradient is nonzero are right.
+Bug: the reverse sweep means to skip nodes whose gradient is 0 (nothing to pass on), but writes
+`while node.grad == 0: pass` where `if node.grad == 0: continue` was meant, so the first node with a
+zero gradient (x in relu(x) at x < 0) is waited on forever: nothing will ever change its gradient.
+Graphs where every gradient is nonzero are right.
 
-Fix: move `i -= 1` above the `continue` (or sweep with `for node in reversed(order)`).
+Fix: `if node.grad == 0: continue`.
 Otherwise this is correct.py.
 """
 
@@ -114,10 +114,7 @@ class Value:
             if node._prev:
                 node.grad = 0.0
         self.grad = 1.0
-        i = len(order) - 1
-        while i >= 0:
-            node = order[i]
-            if node.grad == 0:  # nothing to pass on
-                continue  # BUG: i is not moved on, so this node is looked at forever
+        for node in reversed(order):
+            # BUG: `while` where `if node.grad == 0: continue` was meant
+            while node.grad == 0: pass
             node._pass_back()
-            i -= 1
