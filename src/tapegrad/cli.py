@@ -3,6 +3,7 @@
     tapegrad sanity                          the seed's check, f = (2x + 3)^2 at x = 2
     tapegrad demo [--dataset digits] ...     train a network, show progress, draw pictures
     tapegrad explain "(2*x + 3)**2" --at x=2 the chain rule, step by step
+    tapegrad check my_engine.py              test the engine you wrote, and see where it goes wrong
     tapegrad --version                       tapegrad 0.1.0
 
 With no command it runs ``sanity``. ``--help`` of every command says what it does, every
@@ -172,8 +173,19 @@ examples:
 """
 
 
+CHECK_EXAMPLE = """\
+examples:
+  tapegrad check my_engine.py
+      runs the programs on the class Value of my_engine.py
+      and on tapegrad; exit status 0 when all required pass
+  tapegrad check engine.py --class Scalar --timeout 30
+  tapegrad check micrograd.engine --json
+      a module importable from here; the report as JSON
+"""
+
+
 def _build_parser() -> _argparse.ArgumentParser:
-    """The command line: ``sanity``, ``demo`` and ``explain``, and ``--version``."""
+    """The command line: ``sanity``, ``demo``, ``explain`` and ``check``, and ``--version``."""
     parser = _Parser(
         prog="tapegrad", formatter_class=_HelpFormatter,
         description="tapegrad: a tiny autograd engine for learning how deep learning works. "
@@ -204,7 +216,34 @@ def _build_parser() -> _argparse.ArgumentParser:
                          help="an input's value, e.g. --at x=2 (repeat for more inputs)")
     explain.add_argument("--svg", metavar="PATH", help="also draw the graph as SVG")
     explain.add_argument("--html", metavar="PATH", help="also write the step-through explorer")
+    _add_check(sub)
     return parser
+
+
+def _add_check(sub) -> None:
+    """The ``check`` command and its options."""
+    from .check import TIMEOUT
+
+    check = sub.add_parser(
+        "check", help="test a micrograd-style engine you wrote against tapegrad",
+        formatter_class=_HelpFormatter, epilog=CHECK_EXAMPLE,
+        description="Run a battery of small programs (the sanity check, every operator with "
+                    "numbers on either side, shared subexpressions, a neuron, a small MLP's "
+                    "loss, a deep chain, a second backward()) on the class in PATH and on "
+                    "tapegrad, and report, for each that differs, the first wrong node, yours "
+                    "and the right number, the chain-rule step and, where the pattern is a "
+                    "known mistake, what it is and how to fix it. Your code runs in a separate "
+                    "process, with a time limit per program. Exit status 0 when every required "
+                    "program passes, 1 when one does not, 2 when PATH cannot be loaded.",
+    )
+    check.add_argument("path", metavar="PATH",
+                       help="your .py file, or a dotted module name importable from here")
+    check.add_argument("--class", dest="class_name", default="Value", metavar="NAME",
+                       help="the name of your scalar class (default: Value)")
+    check.add_argument("--json", action="store_true",
+                       help="print the report as JSON, for a course's CI (default: text)")
+    check.add_argument("--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
+                       help=f"time limit per program (default: {TIMEOUT:g})")
 
 
 def _add_demo(sub) -> None:
@@ -340,6 +379,29 @@ def _run_explain(args: "_argparse.Namespace") -> int:
     return 0
 
 
+def _run_check(args: "_argparse.Namespace") -> int:
+    """``tapegrad check``: the report on stdout, exit status 0 (every required program passes)
+    or 1; a file that cannot be loaded is one line on stderr (or the JSON with status "error"),
+    exit status 2."""
+    from math import isfinite
+
+    from .check import LoadError, check, json_report, load_error_json, text_report
+
+    if not (isfinite(args.timeout) and args.timeout > 0):
+        raise UsageError(f"--timeout {args.timeout:g}: give a number of seconds > 0, e.g. "
+                         "--timeout 10")
+    try:
+        result = check(args.path, args.class_name, args.timeout)
+    except LoadError as error:
+        if args.json:
+            print(load_error_json(args.path, args.class_name, error))
+            return 2
+        raise UsageError(str(error)) from None
+    report = json_report(result) if args.json else text_report(result)
+    print(report)
+    return result.exit_status
+
+
 def _write(files: dict[str, tuple[str, str]]) -> None:
     """Write `files` (option -> (path, text)), all or none, each atomically (tapegrad.files:
     every text goes to a temporary file beside its target, and only once all of them are
@@ -406,6 +468,8 @@ def main(argv: "list[str] | None" = None) -> int:
             return _run_demo(args)
         if args.command == "explain":
             return _run_explain(args)
+        if args.command == "check":
+            return _run_check(args)
         print(sanity_check())
         return 0
     except UsageError as error:
