@@ -322,19 +322,21 @@ class Progress:
 _ACTIVATION_OPS = {"relu": Op.RELU, "tanh": Op.TANH, "sigmoid": Op.SIGMOID, "linear": None}
 
 
-def forward_floats(model: MLP, x: list) -> list[float]:
+def forward_floats(model: MLP, x: list, m: object = FLOATS) -> list:
     """The model's outputs as plain floats, from the rule table's formulas, recording nothing.
 
     The same numbers as ``model(x)``, several times faster: for scoring and the pictures, which
-    evaluate the model at many points and need no gradients.
+    evaluate the model at many points and need no gradients. With ``m`` the NumPy arithmetic
+    (``backends.numpy_math.NUMPY_MATH``) and ``x`` arrays, one element per point, it gives the
+    outputs at all those points at once.
     """
     dot = RULES[Op.DOT].forward
     for layer in model.layers:
         outputs = []
         for neuron in layer.neurons:
-            act = dot(FLOATS, *[w.data for w in neuron.w], *x, neuron.b.data)
+            act = dot(m, *[w.data for w in neuron.w], *x, neuron.b.data)
             op = _ACTIVATION_OPS[neuron.activation]
-            outputs.append(RULES[op].forward(FLOATS, act) if op else act)
+            outputs.append(RULES[op].forward(m, act) if op else act)
         x = outputs
     return x
 
@@ -600,20 +602,12 @@ def _draw(dataset: str, model: MLP, task: Task, X_train: list, y_train: list, X_
     if len(X_train[0]) == 2:
 
         def scores_at(x1, x2) -> list:  # NumPy arrays in, one array per output out
-            """The model's outputs at many points at once: forward_floats's formulas from the
-            rule table, run on NumPy arrays (one element per point) instead of floats -- the
-            same numbers, a few milliseconds for the whole grid instead of seconds."""
+            """The model's outputs at many points at once: forward_floats on NumPy arrays (one
+            element per point) instead of floats -- the same numbers, a few milliseconds for
+            the whole grid instead of seconds."""
             from .backends.numpy_math import NUMPY_MATH
 
-            dot, x = RULES[Op.DOT].forward, [x1, x2]
-            for layer in model.layers:
-                outputs = []
-                for neuron in layer.neurons:
-                    act = dot(NUMPY_MATH, *[w.data for w in neuron.w], *x, neuron.b.data)
-                    op = _ACTIVATION_OPS[neuron.activation]
-                    outputs.append(RULES[op].forward(NUMPY_MATH, act) if op else act)
-                x = outputs
-            return x
+            return forward_floats(model, [x1, x2], NUMPY_MATH)
 
         boundary = _os.path.join(out_dir, f"{dataset}_boundary.png")
         plots.decision_boundary(scores_at, X_train, y_train, boundary,
