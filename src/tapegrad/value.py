@@ -446,7 +446,7 @@ def _operand(other, this, symbol: str, reflected: bool = False):
     if isinstance(other, Value):
         return other
     if type(other) in (float, int) or isinstance(other, _numbers.Real):  # (ABC check last: slow)
-        return _as_float(other, f"an operand of {symbol}")  # (no repr of `this`: it costs µs)
+        return _as_float(other, symbol)  # (the error names the operator; nothing built here)
     where = "" if this is None else f" in `{other!r} {symbol} {this!r}`" if reflected else (
         f" in `{this!r} {symbol} {other!r}`")
     raise TypeError(f"cannot use {other!r} ({type(other).__name__}) with {symbol}{where}: Value "
