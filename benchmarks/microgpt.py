@@ -4,15 +4,17 @@
     python3 benchmarks/microgpt.py --steps 60 --top 30
 
 The program is examples/microgpt_style/microgpt.py: a GPT trained on names in the style of
-Karpathy's microgpt, whose engine is one import line. This loads it once and builds its model
-three times from the same seed: on the example's own micrograd-style Value (engine.py), on
-tapegrad's, and on a Value that records nothing (the floor: what the program's own Python
-costs), and trains them on the same documents, step by step, interleaved: a busy machine slows
-all alike. Each step is timed in its parts (the forward pass that builds the loss, backward(),
-the hand-written Adam update, dropping the graph), with the garbage collector's pauses in each,
-after a few warm-up steps. It prints the medians in ms and the ratio, checks that both engines
-printed the same loss at every step, and ends with cProfile's view of tapegrad's steps: the
-functions that take the most time of their own.
+Karpathy's microgpt, whose engine is one import line. Its model is built from the same seed on
+three Values: the example's own micrograd-style one (engine.py), tapegrad's, and one that records
+nothing (the floor: what the program's own Python costs). Each engine runs alone in a fresh
+Python, as a learner's program does -- in one process, each engine's garbage collector would
+walk the other models' objects too -- over the same documents, in rounds: a process per engine
+per round, their order alternating, so that a busy spell of the machine slows all alike. Each
+step is timed in its parts (the forward pass that builds the loss, backward(), the hand-written
+Adam update, dropping the graph), with the garbage collector's pauses in each, after a few
+warm-up steps. It prints the medians in ms and the ratio, checks that both engines printed the
+same loss at every step, and ends with cProfile's view of tapegrad's steps: the functions that
+take the most time of their own.
 
 Absolute times on a shared machine are noise; read the ratios.
 """
@@ -23,6 +25,7 @@ import argparse
 import cProfile
 import gc
 import io
+import json
 import math
 import os
 import pstats
@@ -42,6 +45,7 @@ import engine  # noqa: E402
 import microgpt  # noqa: E402
 import tapegrad  # noqa: E402
 
+NUM_STEPS = 1000  # microgpt's run: its learning-rate schedule
 PARTS = ("forward", "backward", "adam", "free")  # "free": dropping the step's graph
 
 # The run whose step is running, and its part: where the garbage collector's pauses go.
@@ -191,25 +195,26 @@ def ms(seconds: float) -> str:
 
 
 def report(own: Run, tape: Run, floor: Run) -> None:
-    """The medians of the runs, part by part, of which the garbage collector's, and tapegrad's
-    speed-up over the own engine on each."""
+    """The mean time of a step, part by part, of which the garbage collector's, and tapegrad's
+    speed-up over the own engine on each. Means, not medians: a collection that walks the whole
+    heap lands on one step in several, and it is as much the engine's cost as any other."""
     runs = (own, tape, floor)
-    print(f"{'median ms':<16}" + "".join(f"{run.name:>22}" for run in runs)
+    print(f"{'mean ms':<16}" + "".join(f"{run.name:>22}" for run in runs)
           + f"{'speed-up':>10}")
     print(f"{'':<16}" + f"{'time (of which GC)':>22}" * 3 + f"{'own/tape':>10}")
 
     def row(label, times, gcs):
-        """One line: each run's median time and median GC pause, and the speed-up."""
-        medians = [statistics.median(t) for t in times]
-        cells = "".join(f"{ms(t) + ' (' + ms(statistics.median(g)).strip() + ')':>22}"
-                        for t, g in zip(medians, gcs))
-        print(f"  {label:<14}{cells}{medians[0] / medians[1]:>9.2f}×")
+        """One line: each run's mean time and mean GC pause, and the speed-up."""
+        means = [statistics.fmean(t) for t in times]
+        cells = "".join(f"{ms(t) + ' (' + ms(statistics.fmean(g)).strip() + ')':>22}"
+                        for t, g in zip(means, gcs))
+        print(f"  {label:<14}{cells}{means[0] / means[1] if means[1] else 0:>9.2f}×")
 
     for part in PARTS:
         row(part, [run.times[part] for run in runs], [run.gc[part] for run in runs])
     row("whole step", [run.step_times() for run in runs], [run.step_times(run.gc) for run in runs])
     ratios = [x / y for x, y in zip(own.step_times(), tape.step_times())]
-    print(f"per-step ratio {own.name} / {tape.name}: median {statistics.median(ratios):.2f}×, "
+    print(f"step by step, {own.name} / {tape.name}: median {statistics.median(ratios):.2f}×, "
           f"range {min(ratios):.2f}× to {max(ratios):.2f}× over {len(ratios)} steps")
     print(f"({floor.name}: the program on a Value that computes numbers and records nothing, "
           "the floor under any eager engine's forward pass)")
@@ -250,35 +255,72 @@ def header() -> None:
           f"{os.cpu_count()} cores, load average {load}")
 
 
+ENGINES = {"own engine": lambda: engine.Value, "tapegrad": lambda: tapegrad.Value,
+           "no graph": lambda: Number}
+
+
+def worker(name: str, first: int, count: int, warmup: int) -> None:
+    """One engine alone in this process, its model fresh from the seed: steps `first` to
+    `first + count`, the first `warmup` of them untimed, printed as JSON (times and GC pauses
+    per part, and the timed steps' losses)."""
+    docs, vocab_size, weights_state = documents()
+    run = Run(name, ENGINES[name](), vocab_size, weights_state)
+    gc.callbacks.append(_gc_timer)
+    for step in range(first, first + count):
+        run.step(docs[step], step, NUM_STEPS, timed=step >= first + warmup)
+    print(json.dumps({"times": run.times, "gc": run.gc, "losses": run.losses[warmup:]}))
+
+
+def measured(name: str, first: int, count: int, warmup: int) -> dict:
+    """worker() in a fresh Python: its JSON."""
+    out = subprocess.run([sys.executable, __file__, "--worker", name, "--first", str(first),
+                          "--count", str(count), "--warmup", str(warmup)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
 def main(argv=None) -> None:
-    """Warm up, time --steps steps interleaved, report, then profile tapegrad."""
+    """Time --steps steps of each engine, each in processes of its own, rounds alternating;
+    report; then profile tapegrad."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=30, help="timed steps (default 30)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="processes per engine the steps are split over (default 3)")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="untimed steps at the start of each process (default 3)")
     parser.add_argument("--profile-steps", type=int, default=10,
                         help="tapegrad steps to profile after the timed ones (default 10)")
     parser.add_argument("--top", type=int, default=25, help="functions to list (default 25)")
+    parser.add_argument("--worker", choices=list(ENGINES), help=argparse.SUPPRESS)
+    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args.worker, args.first, args.count, args.warmup)
 
     header()
     docs, vocab_size, weights_state = documents()
-    own = Run("own engine", engine.Value, vocab_size, weights_state)
-    tape = Run("tapegrad", tapegrad.Value, vocab_size, weights_state)
-    floor = Run("no graph", Number, vocab_size, weights_state)
-    gc.callbacks.append(_gc_timer)
-    print(f"{len(own.params)} parameters; n_embd {microgpt.n_embd}, n_head {microgpt.n_head}, "
-          f"n_layer {microgpt.n_layer}, block_size {microgpt.block_size}")
-    num_steps = 1000  # microgpt's run: its learning-rate schedule
-    total = args.warmup + args.steps
-    for step in range(total):
-        timed = step >= args.warmup
-        # Interleaved, and which engine goes first alternates: neither always runs right
-        # after the other's garbage.
-        for run in (own, tape, floor) if step % 2 == 0 else (tape, own, floor):
-            run.step(docs[step], step, num_steps, timed)
-    tokens = [len(docs[step]) - 1 for step in range(args.warmup, total)]
-    print(f"{args.warmup} warm-up steps, then {args.steps} timed, one document each "
-          f"({min(tokens)} to {max(tokens)} positions, median {statistics.median(tokens)})\n")
+    runs = {name: Run(name, ENGINES[name](), vocab_size, weights_state) for name in ENGINES}
+    print(f"{len(runs['tapegrad'].params)} parameters; n_embd {microgpt.n_embd}, n_head "
+          f"{microgpt.n_head}, n_layer {microgpt.n_layer}, block_size {microgpt.block_size}")
+    # Each round is one process per engine over the next stretch of steps, the engines' order
+    # alternating from round to round: a busy spell of the machine slows all alike. (One
+    # process for all three would let each engine's collector walk the others' objects.)
+    per_round = -(-args.steps // args.rounds)
+    for r, first in enumerate(range(0, args.steps, per_round)):
+        count = min(per_round, args.steps - first)
+        for name in list(ENGINES) if r % 2 == 0 else list(ENGINES)[::-1]:
+            found = measured(name, first, count + args.warmup, args.warmup)
+            run = runs[name]
+            for part in PARTS:
+                run.times[part] += found["times"][part]
+                run.gc[part] += found["gc"][part]
+            run.losses += found["losses"]
+    tokens = [len(docs[step]) - 1 for step in range(args.steps)]
+    print(f"{args.steps} timed steps over {args.rounds} rounds of one process per engine, each "
+          f"after {args.warmup} warm-up steps; one document a step ({min(tokens)} to "
+          f"{max(tokens)} positions, median {statistics.median(tokens)})\n")
+    own, tape, floor = runs.values()
     report(own, tape, floor)
     same = own.losses == tape.losses
     print(f"losses printed (4 decimals) identical at every step: {'yes' if same else 'NO'}")
@@ -287,7 +329,9 @@ def main(argv=None) -> None:
         print(f"  first difference at step {first + 1}: {own.losses[first]} vs "
               f"{tape.losses[first]}")
     if args.profile_steps > 0:
-        profile(tape, docs, total, args.profile_steps, num_steps, args.top)
+        del runs["own engine"], runs["no graph"], own, floor
+        gc.collect()
+        profile(tape, docs, args.steps, args.profile_steps, NUM_STEPS, args.top)
 
 
 if __name__ == "__main__":
