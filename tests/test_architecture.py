@@ -5,7 +5,8 @@ The layers, in order (docs: ../shared/DESIGN.md). A module may import modules of
 or of the layers before it -- at module level and inside functions alike:
 
     ops -> record -> value -> graph -> transforms, gradcheck, memory -> nn, losses, optim, datasets,
-    serialize -> backends -> the tools (viz, explain, explorer, demo, cli, plots, plain)
+    serialize, charlm -> backends -> the tools (viz, explain, explorer, demo, names_demo, cli,
+    plots, plain)
 
 Where a lower layer needs a higher one, the higher one registers itself: the NumPy backend in
 ``graph.BACKENDS``, the Jupyter drawings attached by the package's ``__init__``.
@@ -31,9 +32,10 @@ LAYERS = [
     ["value"],
     ["graph"],
     ["transforms", "gradcheck", "memory"],
-    ["nn", "losses", "optim", "datasets", "serialize"],
+    ["nn", "losses", "optim", "datasets", "serialize", "charlm"],
     ["backends", "backends.leaf_store", "backends.numpy", "backends.numpy_math"],
-    ["viz", "explain", "explorer", "demo", "cli", "plots", "plain", "check", "__main__"],
+    ["viz", "explain", "explorer", "demo", "names_demo", "cli", "plots", "plain", "check",
+     "__main__"],
 ]
 LAYER = {name: k for k, names in enumerate(LAYERS) for name in names}
 

@@ -216,7 +216,8 @@ class Progress:
 
     def __init__(self, steps: int, stream: _typing.TextIO, label: str = "train acc") -> None:
         """Show the progress of ``steps`` steps on ``stream``; ``label`` names the accuracy
-        (``train acc``: on every training sample; ``batch acc``: on the step's minibatch)."""
+        (``train acc``: on every training sample; ``batch acc``: on the step's minibatch), or
+        is None where there is none to show (a language model's loss says it all)."""
         self.steps = steps
         self.stream = stream
         self.label = label
@@ -240,7 +241,7 @@ class Progress:
         """Whether a live bar is drawn (a terminal, and tqdm installed)."""
         return self._bar is not None
 
-    def update(self, step: int, loss: float, accuracy: float) -> None:
+    def update(self, step: int, loss: float, accuracy: float = 0.0) -> None:
         """Show that step ``step`` (counted from 0) is done, with its loss and accuracy."""
         done = step + 1
         if self._bar is not None:
@@ -249,8 +250,9 @@ class Progress:
             self._bar.update(1)
         elif done % self.every == 0 or done == self.steps or step == 0:
             seconds = _time.perf_counter() - self._started
-            self.console.line(f"step {self._count(done)}  loss {loss_text(loss)}  "
-                              f"{self.label} {100 * accuracy:5.1f}%  ({seconds:.1f} s)")
+            shown = f"  {self.label} {100 * accuracy:5.1f}%" if self.label else ""
+            self.console.line(f"step {self._count(done)}  loss {loss_text(loss)}{shown}  "
+                              f"({seconds:.1f} s)")
         self.stream.flush()
 
     def note(self, text: str) -> None:
@@ -285,8 +287,12 @@ class Progress:
     def _layouts(self, done: int, loss: "float | None", accuracy: float) -> list[str]:
         """The bar's formats for tqdm, richest first; tqdm fills in {bar} (the bar, as wide as
         the rest of the line leaves), {elapsed}, {remaining} (the ETA) and {rate_fmt}."""
-        count, word = self._count(done), self.label.split()[0]
-        lost = loss_text(loss) if loss is not None else "-"
+        count, lost = self._count(done), loss_text(loss) if loss is not None else "-"
+        if self.label is None:  # the loss alone
+            return [f"step {count}  loss {lost} |{{bar}}| {{elapsed}}<{{remaining}}, {{rate_fmt}}",
+                    f"{count} loss {lost} |{{bar}}| {{elapsed}}<{{remaining}}",
+                    f"{count} {lost} {{remaining}}", f"{count} {lost}", f"{count}"]
+        word = self.label.split()[0]
         acc = f"{100 * accuracy:5.1f}%" if loss is not None else "-"
         return [
             f"step {count}  loss {lost}  {self.label} {acc} |{{bar}}| "
