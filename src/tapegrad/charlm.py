@@ -94,6 +94,10 @@ class Bigram:
         """The log-probabilities of each next token after ``window`` (its last token counts)."""
         return [_math.log(p) for p in self.probs[window[-1]]]
 
+    def next_logits(self, tokens: list) -> list[float]:
+        """The log-probabilities of the token after ``tokens`` (a name so far, from BOS)."""
+        return self.logits(tokens)
+
     context = 1
 
 
@@ -136,6 +140,12 @@ class MLP(Module):
         looked up directly (eagerly, the lookup records nothing)."""
         return self.head([x for token in window for x in self.C[token]])
 
+    def next_logits(self, tokens: list) -> list[Value]:
+        """The logits of the token after ``tokens`` (a name so far, from BOS): of its last
+        ``context`` tokens, BOS filling in before the start, as `examples` does."""
+        window = (tokens[0],) * (self.context - len(tokens)) + tuple(tokens[-self.context:])
+        return self.logits(window)
+
     def head(self, embedded: list) -> list[Value]:
         """The logits from the concatenated embeddings."""
         return self.out(self.hidden(embedded))
@@ -145,52 +155,66 @@ class MLP(Module):
                 f"{len(self.hidden.neurons)}, {self.vocab_size} tokens)")
 
 
+class OneHot:
+    """A token as a graph's input: ``size`` leaves, the token's 1.0 and the others 0.0. Setting
+    another token writes two leaves, whatever the size."""
+
+    def __init__(self, size: int) -> None:
+        self.leaves = [Value(0.0) for _ in range(size)]
+        self.token = None
+
+    def set(self, token: int) -> None:
+        """Make ``token`` the hot one."""
+        if token != self.token:
+            if self.token is not None:
+                self.leaves[self.token].data = 0.0
+            self.leaves[token].data = 1.0
+            self.token = token
+
+
+def _cross_entropy(logits: list, target: OneHot, zero: Value) -> Value:
+    """log Σ_j exp(z_j) - Σ_j y_j z_j, the cross-entropy of softmax(z) against the one-hot y.
+    log_sum_exp's shift is a constant of the recording, which the loss does not depend on: it
+    only keeps the exps in range while the logits stay within some hundreds of it."""
+    return log_sum_exp(logits) - Value.dot(target.leaves, logits, zero)
+
+
 class Batch:
-    """One training step of ``model`` on ``size`` examples, recorded once as a Graph and replayed
-    for every batch (see the module docstring): its inputs are one-hot leaves, so the graph's
+    """One training step of an `MLP` on ``size`` examples, recorded once as a Graph and replayed
+    for every batch (see the module docstring): its inputs are `OneHot` leaves, so the graph's
     structure is the same whatever the characters.
 
         step = Batch(model, 64, backend="numpy")
         loss = step.run(pairs)      # feed 64 (context, next) pairs, forward: the mean loss
         opt.zero_grad(); step.graph.backward(); opt.step()
 
-    The loss is Σ_b w_b · (log Σ_j exp(z_bj) - Σ_j y_bj z_bj), with y_b the one-hot target and
-    w_b = 1/size, each w_b a leaf too: `mean_loss` sets some to 0 to score a last, partial batch.
-    log_sum_exp's shift is a constant of the recording, which the loss does not depend on: it
-    only keeps the exps in range while the logits stay within some hundreds of it."""
+    The loss is Σ_b w_b · cross-entropy_b with w_b = 1/size, each w_b a leaf too: `mean_loss`
+    sets some to 0 to score a last, partial batch."""
 
     def __init__(self, model: MLP, size: int, backend: str = "python") -> None:
         self.model, self.size = model, size
-        vocab = model.vocab_size
         zero = Value(0.0)  # the bias of the lookups' dot products: not a parameter
         columns = [[row[j] for row in model.C] for j in range(model.embed)]
-        self.inputs = [[[Value(0.0) for _ in range(vocab)] for _ in range(model.context)]
+        self.inputs = [[OneHot(model.vocab_size) for _ in range(model.context)]
                        for _ in range(size)]
-        self.targets = [[Value(0.0) for _ in range(vocab)] for _ in range(size)]
+        self.targets = [OneHot(model.vocab_size) for _ in range(size)]
         self.weights = [Value(1.0 / size) for _ in range(size)]
-        self._hot = [[None] * (model.context + 1) for _ in range(size)]  # the 1.0 in each
         terms = []
-        for inputs, targets, weight in zip(self.inputs, self.targets, self.weights):
-            embedded = [Value.dot(column, onehot, zero) for onehot in inputs for column in columns]
-            logits = model.head(embedded)
-            terms.append(weight * (log_sum_exp(logits) - Value.dot(targets, logits, zero)))
+        for inputs, target, weight in zip(self.inputs, self.targets, self.weights):
+            embedded = [Value.dot(column, onehot.leaves, zero) for onehot in inputs
+                        for column in columns]
+            terms.append(weight * _cross_entropy(model.head(embedded), target, zero))
         self.loss = sum(terms)
         self.graph = Graph(self.loss, backend=backend)
 
     def feed(self, pairs: list) -> None:
-        """Set the one-hot inputs to ``pairs``, at most ``size`` (context, next) pairs: only the
-        leaves that change are written, two per character at most."""
+        """Set the inputs to ``pairs``, at most ``size`` (context, next) pairs."""
         if not 0 < len(pairs) <= self.size:
             raise ValueError(f"Batch.feed: {len(pairs)} pairs for a batch of {self.size}")
-        for b, (window, token) in enumerate(pairs):
-            hot = self._hot[b]
-            for slot, (leaves, t) in enumerate(zip((*self.inputs[b], self.targets[b]),
-                                                   (*window, token))):
-                if hot[slot] != t:
-                    if hot[slot] is not None:
-                        leaves[hot[slot]].data = 0.0
-                    leaves[t].data = 1.0
-                    hot[slot] = t
+        for inputs, target, (window, token) in zip(self.inputs, self.targets, pairs):
+            for onehot, t in zip(inputs, window):
+                onehot.set(t)
+            target.set(token)
 
     def run(self, pairs: list) -> float:
         """Feed a full batch of ``pairs`` and replay the forward pass: the mean loss."""
@@ -220,23 +244,169 @@ class Batch:
         return total / len(pairs)
 
 
+def _rmsnorm(x: list) -> list:
+    """x / sqrt(mean(x²) + 1e-5): the vector scaled to a root-mean-square of 1."""
+    scale = (sum(xi * xi for xi in x) * (1.0 / len(x)) + 1e-5) ** -0.5
+    return [xi * scale for xi in x]
+
+
+def _softmax_nodes(scores: list) -> list:
+    """softmax(scores) as nodes. The largest score at recording is subtracted first, a constant:
+    the weights do not depend on it, and it keeps each exp in range."""
+    shift = max(s.data for s in scores)
+    exps = [(s - shift).exp() for s in scores]
+    inverse = sum(exps) ** -1.0
+    return [e * inverse for e in exps]
+
+
+class GPT(Module):
+    """microgpt's model, tapegrad's way: token and position embeddings, one transformer block
+    (causal multi-head self-attention, then an MLP of 4 × n_embd ReLUs, each with a residual
+    connection and RMS normalisation first), and a linear head with one logit per token. Every
+    row of every matrix is applied as one fused ``Value.dot`` node.
+
+    For the token at position t, with x_t its embedding plus position t's:
+
+        q, k_t, v_t = Wq x, Wk x, Wv x                           (per head, a slice of each)
+        a_ts = softmax_s(q · k_s / sqrt(head size)),  s <= t     (only the past: causal)
+        x = x + Wo [Σ_s a_ts v_s  for each head]
+        x = x + W2 relu(W1 rmsnorm(x)),   logits = W_head x
+
+    Weights start from N(0, 0.08²), as in microgpt."""
+
+    def __init__(self, vocab_size: int, n_embd: int = 16, n_head: int = 4,
+                 block_size: int = 16, seed: int = 42) -> None:
+        if n_embd % n_head:
+            raise ValueError(f"GPT: n_embd={n_embd} must be a multiple of n_head={n_head}")
+        rng = _random.Random(seed)
+
+        def matrix(rows: int, cols: int) -> list:
+            return [[Value(rng.gauss(0.0, 0.08)) for _ in range(cols)] for _ in range(rows)]
+
+        self.vocab_size, self.n_embd, self.n_head, self.block_size = (
+            vocab_size, n_embd, n_head, block_size)
+        self.wte, self.wpe = matrix(vocab_size, n_embd), matrix(block_size, n_embd)
+        self.wq, self.wk, self.wv, self.wo = (matrix(n_embd, n_embd) for _ in range(4))
+        self.fc1, self.fc2 = matrix(4 * n_embd, n_embd), matrix(n_embd, 4 * n_embd)
+        self.lm_head = matrix(vocab_size, n_embd)
+        self.zero = Value(0.0)  # the bias of every dot product: not a parameter
+
+    def matrices(self) -> list:
+        """The weight matrices, in the order of `parameters`."""
+        return [self.wte, self.wpe, self.wq, self.wk, self.wv, self.wo, self.fc1, self.fc2,
+                self.lm_head]
+
+    def parameters(self) -> list[Value]:
+        """Every weight, matrix by matrix, row by row."""
+        return [p for matrix in self.matrices() for row in matrix for p in row]
+
+    def _linear(self, matrix: list, x: list) -> list:
+        return [Value.dot(row, x, self.zero) for row in matrix]
+
+    def forward(self, embedded: list) -> list:
+        """The logits at every position, from each position's token embedding (a list of
+        n_embd Values: a row of wte, or a one-hot input's dot products with its columns)."""
+        head_size = self.n_embd // self.n_head
+        scale = 1.0 / _math.sqrt(head_size)
+        keys, values, logits = [], [], []
+        for pos, token in enumerate(embedded):
+            x = _rmsnorm([t + p for t, p in zip(token, self.wpe[pos])])
+            residual, x = x, _rmsnorm(x)
+            q, k, v = (self._linear(w, x) for w in (self.wq, self.wk, self.wv))
+            keys.append(k)
+            values.append(v)
+            heads = []
+            for h in range(0, self.n_embd, head_size):
+                weights = _softmax_nodes([Value.dot(q[h:h + head_size], key[h:h + head_size],
+                                                    self.zero) * scale for key in keys])
+                heads += [Value.dot(weights, [value[j] for value in values], self.zero)
+                          for j in range(h, h + head_size)]
+            x = [a + b for a, b in zip(self._linear(self.wo, heads), residual)]
+            hidden = [y.relu() for y in self._linear(self.fc1, _rmsnorm(x))]
+            x = [a + b for a, b in zip(self._linear(self.fc2, hidden), x)]
+            logits.append(self._linear(self.lm_head, x))
+        return logits
+
+    def next_logits(self, tokens: list) -> list[Value]:
+        """The logits of the token after ``tokens`` (a name so far, from BOS; at most
+        block_size of them): rows of wte are looked up directly, eagerly."""
+        return self.forward([self.wte[t] for t in tokens[-self.block_size:]])[-1]
+
+    def __repr__(self) -> str:
+        return (f"GPT(n_embd {self.n_embd}, {self.n_head} heads, 1 block, block size "
+                f"{self.block_size}, {self.vocab_size} tokens)")
+
+
+class SequenceBatch:
+    """One training step of a `GPT` on ``size`` names of up to ``length`` predictions each,
+    recorded once on `OneHot` inputs and replayed: a shorter name fills the positions after its
+    end with whatever was there and gives them a loss weight of 0 -- attention is causal, so
+    later positions never change earlier ones' numbers. The loss is the mean cross-entropy over
+    the real predictions of the batch (each weight 1 / their number)."""
+
+    def __init__(self, model: GPT, size: int, length: int, backend: str = "python") -> None:
+        if not 0 < length <= model.block_size:
+            raise ValueError(f"SequenceBatch: length {length} must be 1..{model.block_size}, "
+                             "the model's block size")
+        self.model, self.size, self.length = model, size, length
+        columns = [[row[j] for row in model.wte] for j in range(model.n_embd)]
+        self.inputs = [[OneHot(model.vocab_size) for _ in range(length)] for _ in range(size)]
+        self.targets = [[OneHot(model.vocab_size) for _ in range(length)] for _ in range(size)]
+        self.weights = [[Value(0.0) for _ in range(length)] for _ in range(size)]
+        terms = []
+        for inputs, targets, weights in zip(self.inputs, self.targets, self.weights):
+            embedded = [[Value.dot(column, onehot.leaves, model.zero) for column in columns]
+                        for onehot in inputs]
+            for logits, target, weight in zip(model.forward(embedded), targets, weights):
+                terms.append(weight * _cross_entropy(logits, target, model.zero))
+        self.loss = sum(terms)
+        self.graph = Graph(self.loss, backend=backend)
+
+    def feed(self, sequences: list) -> int:
+        """Set the inputs to ``sequences`` (at most ``size`` token lists, BOS, the name's
+        tokens, BOS; at most length + 1 tokens each); the number of predictions they make."""
+        if not 0 < len(sequences) <= self.size:
+            raise ValueError(f"SequenceBatch.feed: {len(sequences)} names for a batch of "
+                             f"{self.size}")
+        count = sum(len(tokens) - 1 for tokens in sequences)
+        for b, inputs in enumerate(self.inputs):
+            tokens = sequences[b] if b < len(sequences) else ()
+            if len(tokens) - 1 > self.length:
+                raise ValueError(f"SequenceBatch.feed: {len(tokens) - 1} predictions in "
+                                 f"{tokens!r}, more than the batch's length {self.length}")
+            for pos, weight in enumerate(self.weights[b]):
+                real = pos < len(tokens) - 1
+                weight.data = 1.0 / count if real else 0.0
+                if real:
+                    inputs[pos].set(tokens[pos])
+                    self.targets[b][pos].set(tokens[pos + 1])
+        return count
+
+    def run(self, sequences: list) -> float:
+        """Feed ``sequences`` and replay the forward pass: their mean loss."""
+        self.feed(sequences)
+        self.graph.forward()
+        return self.loss.data
+
+
 def generate(model, vocab: Vocab, count: int = 10, temperature: float = 1.0, seed: int = 0,
              longest: int = 30) -> list[str]:
-    """``count`` names drawn from ``model`` (a `Bigram` or an `MLP`), one character at a time
-    from BOS until it draws BOS again (or ``longest`` characters), with `sample_token` at
-    ``temperature``. The same seed gives the same names."""
+    """``count`` names drawn from ``model`` (a `Bigram`, an `MLP` or a `GPT`), one character at
+    a time from BOS until it draws BOS again (or ``longest`` characters; a GPT's block size is
+    its own limit), with `sample_token` at ``temperature``. The same seed gives the same names."""
     rng = _random.Random(seed)
+    longest = min(longest, getattr(model, "block_size", longest + 1) - 1)
     words = []
     for _ in range(count):
-        window, word = (vocab.BOS,) * model.context, []
-        while len(word) < longest:
-            token = sample_token(model.logits(window), temperature, rng)
+        tokens = [vocab.BOS]
+        while len(tokens) <= longest:
+            token = sample_token(model.next_logits(tokens), temperature, rng)
             if token == vocab.BOS:
                 break
-            word.append(token)
-            window = window[1:] + (token,)
-        words.append(vocab.decode(word))
+            tokens.append(token)
+        words.append(vocab.decode(tokens))
     return words
 
 
-__all__ = ["examples", "softmax", "sample_token", "Bigram", "MLP", "Batch", "generate"]
+__all__ = ["examples", "softmax", "sample_token", "Bigram", "MLP", "OneHot", "Batch", "GPT", "SequenceBatch",
+           "generate"]

@@ -267,9 +267,9 @@ def _add_demo(sub) -> None:
     demo.add_argument("--dataset", choices=[*TASKS, "names"], default="moons", metavar="NAME",
                       help=f"what to learn: {', '.join(TASKS)}, or names, a character-level "
                            "model of 32,033 names that invents new ones (default: moons)")
-    demo.add_argument("--model", choices=["mlp", "bigram"], default="mlp",
-                      help="for names: mlp, makemore's MLP, or bigram, the counting baseline "
-                           "alone (default: mlp)")
+    demo.add_argument("--model", choices=["mlp", "gpt", "bigram"], default="mlp",
+                      help="for names: mlp, makemore's MLP; gpt, microgpt's one-block "
+                           "transformer; or bigram, the counting baseline alone (default: mlp)")
     demo.add_argument("--temperature", type=float, default=1.0,
                       help="for names: below 1 the invented names are more typical, above 1 "
                            "more daring (default: 1.0)")

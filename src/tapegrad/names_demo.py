@@ -19,6 +19,7 @@ The default run, 8,000 steps of 64 pairs, reaches a validation loss of about 2.1
 
 from __future__ import annotations
 
+import importlib.util as _importlib_util
 import math as _math
 import random as _random
 import sys as _sys
@@ -37,6 +38,8 @@ HIDDEN = 200  # makemore part 2's width
 CHECKS = 4  # validation losses reported along the way, besides the last
 SAMPLES = 10
 SPLIT_SEED = 42  # makemore's split, whatever the run's --seed
+GPT_BATCH = 16  # names per step
+BUCKETS = (8, 16)  # the GPT's recorded lengths, in predictions; 16 is its block size
 
 
 @_dataclass
@@ -55,11 +58,10 @@ class NamesResult:
 
 def _backend() -> "tuple[str, str]":
     """numpy where it is installed, else the python replay, with a line that says so."""
-    try:
-        import numpy  # noqa: F401  (only whether it is there)
-    except ImportError:
+    if _importlib_util.find_spec("numpy") is None:
         return "python", ("NumPy is not installed, so the step replays on the python backend, "
-                          "about 50x slower: pip install numpy (or fewer --steps)")
+                          "some 300x slower (minutes per 1,000 steps, not seconds): pip install "
+                          "numpy, or give fewer --steps")
     return "numpy", ""
 
 
@@ -79,16 +81,18 @@ def run(steps: "int | None" = None, seed: int = 1337, lr: "float | None" = None,
         batch_size: "int | None" = None, hidden: "int | None" = None, temperature: float = 1.0,
         model: str = "mlp", stream: "_typing.TextIO | None" = None) -> NamesResult:
     """Train a character-level model of names and report on ``stream`` (stdout by default); the
-    last lines are the sampled names. ``model`` is "mlp" (the default) or "bigram" (counting
-    only). ``seed`` draws the initial weights, the batches and the names."""
-    from .demo import Console, Progress, loss_text
+    last lines are the sampled names. ``model`` is "mlp" (the default), "gpt" (microgpt's
+    model, trained on minibatches of whole names) or "bigram" (counting only). ``seed`` draws
+    the initial weights, the batches and the names."""
+    from .demo import Console, Progress
 
     stream = _sys.stdout if stream is None else stream
     steps, lr = STEPS if steps is None else steps, LR if lr is None else lr
+    batch_size_given = batch_size is not None
     batch_size, hidden = batch_size or BATCH, hidden or HIDDEN
     _check(steps, lr, batch_size, hidden, temperature)
-    if model not in ("mlp", "bigram"):
-        raise ValueError(f"--model {model!r}: choose mlp or bigram")
+    if model not in ("mlp", "gpt", "bigram"):
+        raise ValueError(f"--model {model!r}: choose mlp, gpt or bigram")
     console = Console(stream)
     started = _time.perf_counter()
 
@@ -108,49 +112,118 @@ def run(steps: "int | None" = None, seed: int = 1337, lr: "float | None" = None,
         result = NamesResult(bigram, bigram_loss, bigram_loss, seconds=_time.perf_counter() - started)
         return _finish(result, vocab, temperature, seed, console, stream)
 
-    net = charlm.MLP(vocab.size, context=3, embed=10, hidden=hidden, seed=seed)
-    params = net.parameters()
     backend, note = _backend()
     if note:
         console.line(note)
     recorded = _time.perf_counter()
-    step = charlm.Batch(net, batch_size, backend=backend)
+    if model == "gpt":
+        net = charlm.GPT(vocab.size, seed=seed)
+        batch_size = batch_size if batch_size_given else GPT_BATCH
+        step = _Buckets(net, batch_size, backend, train, val, vocab)
+        unit = "names"
+        what = "names (a graph for each length: " + ", ".join(
+            f"up to {n - 1} characters" for n in BUCKETS) + ")"
+    else:
+        net = charlm.MLP(vocab.size, context=3, embed=10, hidden=hidden, seed=seed)
+        step = _Pairs(charlm.Batch(net, batch_size, backend=backend), train, val_pairs, vocab)
+        unit, what = "pairs", "pairs"
+    params = net.parameters()
     console.line(f"model: {net}, {len(params):,} parameters; adam lr {lr:g} falling to "
-                 f"{lr / 10:g}, {steps} steps of {batch_size} pairs")
-    console.line(f"recorded one training step of {batch_size} pairs once, on one-hot inputs: "
-                 f"{len(step.graph):,} nodes, {_time.perf_counter() - recorded:.1f} s to record "
-                 f"and compile for {backend}; each step replays it on new pairs")
+                 f"{lr / 10:g}, {steps} steps of {batch_size} {unit}")
+    console.line(f"recorded one training step of {batch_size} {what} once, on one-hot inputs: "
+                 f"{step.nodes():,} nodes, {_time.perf_counter() - recorded:.1f} s to record "
+                 f"and compile for {backend}; each step replays it on new {unit}")
     result = NamesResult(net, 0.0, bigram_loss, backend=backend)
-    _train(step, params, charlm.examples(train, vocab, 3), val_pairs, steps, lr, seed, result,
-           Progress(steps, stream, label=None), loss_text)
-    result.val_loss = step.mean_loss(val_pairs)
+    _train(step, params, steps, lr, seed, result, Progress(steps, stream, label=None))
+    result.val_loss = step.val_loss()
     result.seconds = _time.perf_counter() - started
     console.line(f"trained in {result.seconds:.1f} s: validation loss {result.val_loss:.4f} nats "
                  f"per character, against the bigram baseline's {bigram_loss:.4f}")
     return _finish(result, vocab, temperature, seed, console, stream)
 
 
-def _train(step, params: list, pairs: list, val_pairs: list, steps: int, lr: float, seed: int,
-           result: NamesResult, progress, loss_text) -> None:
-    """``steps`` Adam steps on random minibatches of ``pairs``; a validation loss noted CHECKS
-    times along the way."""
+class _Pairs:
+    """The MLP's training: random minibatches of (context, next) pairs, one recorded Batch."""
+
+    def __init__(self, batch, train: list, val_pairs: list, vocab) -> None:
+        self.batch, self.val_pairs = batch, val_pairs
+        self.pairs = charlm.examples(train, vocab, batch.model.context)
+
+    def nodes(self) -> int:
+        return len(self.batch.graph)
+
+    def run(self, rng: _random.Random):
+        """A minibatch drawn with ``rng``, fed and replayed: its loss, and the graph to
+        differentiate."""
+        pairs = self.pairs
+        return self.batch.run([pairs[rng.randrange(len(pairs))] for _ in range(self.batch.size)]), \
+            self.batch.graph
+
+    def val_loss(self) -> float:
+        return self.batch.mean_loss(self.val_pairs)
+
+
+class _Buckets:
+    """The GPT's training: minibatches of whole names of about one length, one recorded
+    SequenceBatch per length bucket (BUCKETS: a name with n characters makes n + 1 predictions,
+    and goes to the shortest bucket that holds them); a step draws its bucket with the odds of
+    its share of the names, then its names."""
+
+    def __init__(self, model, size: int, backend: str, train: list, val: list, vocab) -> None:
+        self.batches = [charlm.SequenceBatch(model, size, length, backend) for length in BUCKETS]
+        self.train, self.val = self._sorted(train, vocab), self._sorted(val, vocab)
+        self.odds = [len(names) for names in self.train]
+
+    @staticmethod
+    def _sorted(words: list, vocab) -> list:
+        found = [[] for _ in BUCKETS]
+        for word in words:
+            tokens = vocab.encode(word)
+            found[next(k for k, n in enumerate(BUCKETS) if len(tokens) - 1 <= n)].append(tokens)
+        return found
+
+    def nodes(self) -> int:
+        return sum(len(batch.graph) for batch in self.batches)
+
+    def run(self, rng: _random.Random):
+        k = rng.choices(range(len(BUCKETS)), weights=self.odds)[0]
+        names, batch = self.train[k], self.batches[k]
+        return batch.run([names[rng.randrange(len(names))] for _ in range(batch.size)]), \
+            batch.graph
+
+    def val_loss(self) -> float:
+        """The mean loss over every prediction of every validation name."""
+        total = count = 0
+        for names, batch in zip(self.val, self.batches):
+            for start in range(0, len(names), batch.size):
+                chunk = names[start:start + batch.size]
+                n = sum(len(tokens) - 1 for tokens in chunk)
+                total += batch.run(chunk) * n
+                count += n
+        return total / count
+
+
+def _train(step, params: list, steps: int, lr: float, seed: int, result: NamesResult,
+           progress) -> None:
+    """``steps`` Adam steps on random minibatches; a validation loss noted CHECKS times along
+    the way."""
     opt = Adam(params, lr=lr)
     rng = _random.Random(seed)
     every = max(1, steps // (CHECKS + 1))
     with progress:
         for k in range(steps):
-            loss = step.run([pairs[rng.randrange(len(pairs))] for _ in range(step.size)])
+            loss, graph = step.run(rng)
             if not _math.isfinite(loss):
                 raise ArithmeticError(f"step {k + 1} of {steps}: the loss is {loss}; try a "
                                       f"smaller --lr (it was {lr:g})")
             opt.zero_grad()
-            step.graph.backward()
+            graph.backward()
             opt.lr = lr * (1.0 - 0.9 * k / steps)
             opt.step()
             result.losses.append(loss)
             progress.update(k, loss)
             if (k + 1) % every == 0 and k + 1 < steps and len(result.checks) < CHECKS:
-                result.checks.append((k + 1, step.mean_loss(val_pairs)))
+                result.checks.append((k + 1, step.val_loss()))
                 progress.note(f"step {k + 1}: validation loss {result.checks[-1][1]:.4f}")
 
 
