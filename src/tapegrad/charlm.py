@@ -26,8 +26,6 @@ Each step then only flips the one-hot leaves that changed and replays the graph 
 each group of alike nodes as one array operation -- instead of building it again.
 """
 
-from __future__ import annotations
-
 import math as _math
 import random as _random
 from collections import abc as _abc
@@ -66,9 +64,10 @@ def sample_token(logits: list, temperature: float = 1.0, rng: "_random.Random | 
     """A token drawn from softmax(logits / ``temperature``), with ``rng`` (a random.Random; the
     module's own generator if None). A temperature below 1 sharpens the distribution (0.5: the
     likely tokens more likely still), above 1 flattens it; it must be > 0."""
-    if not (isinstance(temperature, (int, float)) and temperature > 0):
-        raise ValueError(f"sample_token: temperature={temperature!r} must be a number > 0, "
-                         "e.g. 1.0 (the model's own probabilities) or 0.5 (sharper)")
+    if isinstance(temperature, bool) or not (isinstance(temperature, (int, float))
+                                             and _math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"sample_token: temperature={temperature!r} must be a finite number "
+                         "> 0, e.g. 1.0 (the model's own probabilities) or 0.5 (sharper)")
     probs = softmax(logits, temperature)
     return (rng or _random).choices(range(len(probs)), weights=probs)[0]
 
@@ -79,6 +78,11 @@ class Bigram:
     seen from having probability 0, so no validation name scores an infinite loss."""
 
     def __init__(self, words: _abc.Iterable, vocab: Vocab, smoothing: float = 1.0) -> None:
+        if isinstance(smoothing, bool) or not (isinstance(smoothing, (int, float))
+                                               and _math.isfinite(smoothing) and smoothing > 0):
+            raise ValueError(f"Bigram: smoothing={smoothing!r} must be a number > 0 (1.0 is "
+                             "add-one): with 0, a pair never seen has probability 0, and a "
+                             "name holding it an infinite loss")
         self.vocab = vocab
         counts = [[smoothing] * vocab.size for _ in range(vocab.size)]
         for (previous,), token in examples(words, vocab, 1):
@@ -228,6 +232,8 @@ class Batch:
     def mean_loss(self, pairs: list) -> float:
         """The mean loss over all of ``pairs``, in batches (no gradient, no update): the last,
         partial batch weighs only its own pairs."""
+        if not pairs:
+            raise ValueError("Batch.mean_loss: no pairs given; the mean of nothing is undefined")
         total = 0.0
         for start in range(0, len(pairs), self.size):
             chunk = pairs[start:start + self.size]

@@ -17,7 +17,6 @@ The default run, 8,000 steps of 64 pairs, reaches a validation loss of about 2.1
 2-core machine (makemore part 2 reports 2.17 for this model).
 """
 
-from __future__ import annotations
 
 import importlib.util as _importlib_util
 import math as _math
@@ -71,7 +70,8 @@ def _check(steps: int, lr: float, batch_size: int, hidden: int, temperature: flo
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} {value!r}: give a whole number >= 1")
     for name, value in (("--lr", lr), ("--temperature", temperature)):
-        if not (isinstance(value, (int, float)) and _math.isfinite(value) and value > 0):
+        if isinstance(value, bool) or not (isinstance(value, (int, float))
+                                           and _math.isfinite(value) and value > 0):
             raise ValueError(f"{name} {value!r}: give a number > 0, e.g. {name} 0.01"
                              if name == "--lr" else f"{name} {value!r}: give a number > 0, "
                              "e.g. --temperature 1.0 (the model's own odds) or 0.5 (bolder)")
@@ -84,12 +84,13 @@ def run(steps: "int | None" = None, seed: int = 1337, lr: "float | None" = None,
     last lines are the sampled names. ``model`` is "mlp" (the default), "gpt" (microgpt's
     model, trained on minibatches of whole names) or "bigram" (counting only). ``seed`` draws
     the initial weights, the batches and the names."""
-    from .demo import Console, Progress
+    from .demo import Console, Progress, TrainingStopped, _smaller_lr, _stopped_at
 
     stream = _sys.stdout if stream is None else stream
     steps, lr = STEPS if steps is None else steps, LR if lr is None else lr
     batch_size_given = batch_size is not None
-    batch_size, hidden = batch_size or BATCH, hidden or HIDDEN
+    batch_size = BATCH if batch_size is None else batch_size
+    hidden = HIDDEN if hidden is None else hidden
     _check(steps, lr, batch_size, hidden, temperature)
     if model not in ("mlp", "gpt", "bigram"):
         raise ValueError(f"--model {model!r}: choose mlp, gpt or bigram")
@@ -129,12 +130,16 @@ def run(steps: "int | None" = None, seed: int = 1337, lr: "float | None" = None,
         unit, what = "pairs", "pairs"
     params = net.parameters()
     console.line(f"model: {net}, {len(params):,} parameters; adam lr {lr:g} falling to "
-                 f"{lr / 10:g}, {steps} steps of {batch_size} {unit}")
+                 f"{lr / 10:g}, {steps} step{'s' * (steps != 1)} of {batch_size} {unit}")
     console.line(f"recorded one training step of {batch_size} {what} once, on one-hot inputs: "
                  f"{step.nodes():,} nodes, {_time.perf_counter() - recorded:.1f} s to record "
                  f"and compile for {backend}; each step replays it on new {unit}")
     result = NamesResult(net, 0.0, bigram_loss, backend=backend)
-    _train(step, params, steps, lr, seed, result, Progress(steps, stream, label=None))
+    try:
+        _train(step, params, steps, lr, seed, result, Progress(steps, stream, label=None))
+    except ArithmeticError as error:  # (a diverging run: a nan loss, or an exp that overflows)
+        raise TrainingStopped(f"{_stopped_at(len(result.losses) + 1, steps)}: {error}; "
+                              f"{_smaller_lr(lr)}") from None
     result.val_loss = step.val_loss()
     result.seconds = _time.perf_counter() - started
     console.line(f"trained in {result.seconds:.1f} s: validation loss {result.val_loss:.4f} nats "
@@ -214,8 +219,7 @@ def _train(step, params: list, steps: int, lr: float, seed: int, result: NamesRe
         for k in range(steps):
             loss, graph = step.run(rng)
             if not _math.isfinite(loss):
-                raise ArithmeticError(f"step {k + 1} of {steps}: the loss is {loss}; try a "
-                                      f"smaller --lr (it was {lr:g})")
+                raise ArithmeticError(f"the loss is {loss}")
             opt.zero_grad()
             graph.backward()
             opt.lr = lr * (1.0 - 0.9 * k / steps)
@@ -233,7 +237,7 @@ def _finish(result: NamesResult, vocab, temperature: float, seed: int, console, 
     result.names = charlm.generate(result.model, vocab, SAMPLES, temperature, seed)
     console.line(f"{SAMPLES} names the model made up (temperature {temperature:g}, seed {seed}):")
     for name in result.names:
-        console.line(f"  {name}")
+        console.line(f"  {name}" if name else "  (none: the model ended the name at once)")
     stream.flush()
     return result
 

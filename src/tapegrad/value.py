@@ -191,30 +191,18 @@ class Value:
 
     # -- arithmetic: each records one node ----------------------------------------------------
 
-    # A number operand reaches the recorder as a float, which makes it a constant entry (a Value
-    # or a float is passed as it is, without a call: _AS_IS).
-
-    def __add__(self, other: "Value | float") -> "Value":
-        return _record2(Op.ADD, self, other if type(other) in _AS_IS else _operand(other, self, "+"))
-
-    def __radd__(self, other: float) -> "Value":  # micrograd's order: self + other
-        return _record2(Op.ADD, self, _operand(other, self, "+", True))
-
-    def __mul__(self, other: "Value | float") -> "Value":
-        return _record2(Op.MUL, self, other if type(other) in _AS_IS else _operand(other, self, "*"))
-
-    def __rmul__(self, other: float) -> "Value":  # micrograd's order: self * other
-        return _record2(Op.MUL, self, _operand(other, self, "*", True))
+    # self + other and self * other (and, reflected, micrograd's order for 2 + x: x + 2) are
+    # recorders made from one template, _binary, below the class.
 
     def __pow__(self, other: "Value | float") -> "Value":
         if isinstance(other, Value):
-            return _record2(Op.POWV, self, other)
+            return _POWV(self, other)
         if type(other) is not float:  # (numbers.Real is a slow ABC check)
             _operand(other, self, "**")  # (a TypeError unless it is a number that fits a float)
         return _record1(Op.POW, self, other)
 
     def __rpow__(self, other: float) -> "Value":
-        return _record2(Op.POWV, _constant(_operand(other, self, "**", True)), self)
+        return _POWV(_constant(_operand(other, self, "**", True)), self)
 
     # Derived operations, written with the primitive ones exactly as micrograd writes them, so
     # that programs written for micrograd compute the very same floats.
@@ -274,22 +262,17 @@ def _attach(name: str, doc: str, method) -> None:
     setattr(Value, name, method)
 
 
-def _function(op: Op):
-    return lambda self: _record1(op, self)
-
-
 def _comparison(name: str, symbol: str):
     return lambda self, other: getattr(float, name)(self.data, _data(_operand(other, self, symbol)))
 
 
 for _op, _rule in RULES.items():  # one method per function op: x.exp(), x.tanh(), ...
     if _rule.method:
-        _attach(_rule.method, _rule.doc, _function(_op))
+        _attach(_rule.method, _rule.doc, (lambda op: lambda self: _record1(op, self))(_op))
 for _name, _symbol in (("__lt__", "<"), ("__le__", "<="), ("__gt__", ">"), ("__ge__", ">=")):
     _attach(_name, f"``v {_symbol} w`` compares the numbers, v.data {_symbol} w.data: a bool.",
             _comparison(_name, _symbol))
 Value.__abs__ = Value.abs
-_AS_IS = (float, Value)  # the operands + and * pass on unchecked
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,9 +369,10 @@ def _constant(x: float) -> Value:
     return _append(room(), Op.LEAF, (), x)
 
 
-# NOTE: the two recorders below are _record unrolled for the shapes nearly every node has -- one
-# argument on the current record, two arguments that are leaves or on the current record --
-# which roughly halves the cost of recording. Anything else goes to _record.
+# NOTE: the recorders below are _record unrolled for the shapes nearly every node has -- one
+# argument on the current record; two arguments that are leaves or on the current record, each
+# binary operator its own function (no second call, the op's formula at hand) -- which more
+# than halves the cost of recording. Anything else goes to _record.
 
 
 def _record1(op: Op, a: Value, k=None) -> Value:
@@ -400,40 +384,57 @@ def _record1(op: Op, a: Value, k=None) -> Value:
     return _append(rec, op, (a._i,), y, k)
 
 
-def _record2(op: Op, a: Value, b) -> Value:
-    rec = CURRENT.record
-    data, serial, tainted = rec.data, rec.serial, rec.tainted
-    if len(data) + 1 >= rec.capacity:
-        return _record(op, (a, b))
-    if a._rec is rec:
-        ra, x = a._i, data[a._i]
-    elif a._rec is None and type(a) is Value:
-        ra, x = a._i if a._seen == serial else import_leaf(rec, a), a._data
-    else:
-        return _record(op, (a, b))
-    if type(b) is float:  # a number: its constant's entry, then the node's
-        rb, z = len(data), b
-        data.append(b)
-        rec.op.append(Op.LEAF)
-        rec.args.append(())
+def _binary(op: Op, symbol: str, reflected: bool = False):
+    """The recorder of op(self, other): ``Value.__add__`` and the like; other is a Value or a
+    number (a constant entry), and a reflected operator's error spells `other symbol self`."""
+    forward, floats, leaf = FORWARD[op], FLOATS, Op.LEAF
+
+    def record(self: Value, other) -> Value:
+        a, b = self, other
+        if type(b) is not float and type(b) is not Value:
+            b = _operand(b, a, symbol, reflected)  # (a float, or a Value of another kind)
+        rec = CURRENT.record
+        data, serial, tainted = rec.data, rec.serial, rec.tainted
+        if len(data) + 1 >= rec.capacity:
+            return _record(op, (a, b))
+        if a._rec is rec:
+            ra, x = a._i, data[a._i]
+        elif a._rec is None and type(a) is Value:
+            ra, x = a._i if a._seen == serial else import_leaf(rec, a), a._data
+        else:
+            return _record(op, (a, b))
+        if type(b) is float:  # a number: its constant's entry, then the node's
+            rb, z = len(data), b
+            data.append(b)
+            rec.op.append(leaf)
+            rec.args.append(())
+            if tainted is not None:
+                tainted.append(0)
+        elif b._rec is rec:
+            rb, z = b._i, data[b._i]
+        elif b._rec is None and type(b) is Value:
+            rb, z = b._i if b._seen == serial else import_leaf(rec, b), b._data
+        else:
+            return _record(op, (a, b))
+        data.append(forward(floats, x, z))  # (_append, inlined)
+        rec.op.append(op)
+        rec.args.append((ra, rb))
+        v = _new(Value)
+        v._rec, v._i = rec, len(data) - 1
         if tainted is not None:
-            tainted.append(0)
-    elif b._rec is rec:
-        rb, z = b._i, data[b._i]
-    elif b._rec is None and type(b) is Value:
-        rb, z = b._i if b._seen == serial else import_leaf(rec, b), b._data
-    else:
-        return _record(op, (a, b))
-    data.append(FORWARD[op](FLOATS, x, z))  # (_append, inlined)
-    rec.op.append(op)
-    rec.args.append((ra, rb))
-    v = _new(Value)
-    v._rec, v._i = rec, len(data) - 1
-    if tainted is not None:
-        tainted.append(tainted[ra] | tainted[rb])
-        if tainted[-1]:
-            v._needs = rec.keep
-    return v
+            tainted.append(tainted[ra] | tainted[rb])
+            if tainted[-1]:
+                v._needs = rec.keep
+        return v
+
+    return record
+
+
+for _name, _op, _symbol in (("add", Op.ADD, "+"), ("mul", Op.MUL, "*")):
+    _attach(f"__{_name}__", f"``self {_symbol} other``: one node.", _binary(_op, _symbol))
+    _attach(f"__r{_name}__", f"``other {_symbol} self`` for a number other, recorded as "
+            f"micrograd does, self {_symbol} other.", _binary(_op, _symbol, reflected=True))
+_POWV = _binary(Op.POWV, "**")
 
 
 _DATA_HINT = "write .data on the right too, e.g. p.data = p.data - lr * p.grad"
