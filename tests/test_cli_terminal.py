@@ -159,3 +159,25 @@ def test_without_tqdm_plain_lines_and_one_line_of_advice(terminal):
                                                    "20/20"]
     assert all(re.fullmatch(r"step +\d+/20  loss \d\.\d{4}  train acc +\d+\.\d%  \(\d+\.\d s\)",
                             line) for line in steps), steps
+
+
+NAMES_BAR = re.compile(r"^ *(step +)?\d+/\d+ +(loss )?\d\.\d{4}( |$)")
+
+
+@pytest.mark.parametrize("columns", [60, 120])
+def test_the_names_demo_shows_one_loss_bar_its_checks_and_ten_names(terminal, columns):
+    """--dataset names: one bar (the loss, no accuracy) redrawn in place, the validation
+    checks printed above it, every line within the terminal, and the ten names last."""
+    pytest.importorskip("tqdm")
+    pytest.importorskip("numpy")
+    lines = finished(terminal(columns, "demo", "--dataset", "names", "--steps", "30",
+                              "--hidden", "8"))
+    assert lines[-1] == "EXIT=0", lines
+    assert_fits(lines, columns)
+    bars = [line for line in lines if NAMES_BAR.match(line)]
+    assert len(bars) == 1 and "30/30" in bars[0], lines
+    assert "acc" not in bars[0] and re.search(r"\|[█▏▎▍▌▋▊▉ ]+\|", bars[0])
+    checks = [line for line in lines if re.fullmatch(r"step \d+: validation loss \d\.\d{4}", line)]
+    assert len(checks) == 4 and lines.index(checks[-1]) < lines.index(bars[0]), lines
+    told = lines.index(next(line for line in lines if line.startswith("10 names the model")))
+    assert len(lines[told + 1:-1]) == 10, lines
