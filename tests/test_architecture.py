@@ -33,7 +33,8 @@ LAYERS = [
     ["transforms", "gradcheck", "memory"],
     ["nn", "losses", "optim", "datasets", "serialize"],
     ["backends", "backends.leaf_store", "backends.numpy", "backends.numpy_math"],
-    ["viz", "explain", "explorer", "demo", "cli", "plots", "plain", "check", "__main__"],
+    ["symbolic", "viz", "explain", "explorer", "training_explorer", "demo", "cli", "plots",
+     "plain", "check", "__main__"],
 ]
 LAYER = {name: k for k, names in enumerate(LAYERS) for name in names}
 
