@@ -180,11 +180,16 @@ def local_rules(rule, k: "float | None", out: tuple, args: list) -> "list[tuple[
 
     `out` is the node's (name, number); `args` its arguments' (name, number) pairs; `k` its
     constant operand (None if it has none)."""
+    named = written(rule, k, Sym(out[0]), [Sym(name) for name, _ in args])
+    numbers = written(rule, k, Sym.plugged(out[1]), [Sym.plugged(x) for _, x in args])
+    return [(a.bare(), b.bare()) for a, b in zip(named, numbers)]
+
+
+def written(rule, k: "float | None", out: Sym, args: "list[Sym]") -> "list[Sym]":
+    """The rule's local derivatives run on Syms: one Sym per argument (a constant one for a
+    partial that is a number, such as add's 1)."""
     extra = [] if k is None else [Sym.number(k)]
-    named = rule.partials(SYM_MATH, Sym(out[0]), *[Sym(name) for name, _ in args], *extra)
-    numbers = rule.partials(SYM_MATH, Sym.plugged(out[1]),
-                            *[Sym.plugged(x) for _, x in args], *extra)
-    return [(Sym.of(a).bare(), Sym.of(b).bare()) for a, b in zip(named, numbers)]
+    return [Sym.of(p) for p in rule.partials(SYM_MATH, out, *args, *extra)]
 
 
 def rule_line(of: str, wrt: str, written: tuple, value: float) -> str:
@@ -197,5 +202,5 @@ def rule_line(of: str, wrt: str, written: tuple, value: float) -> str:
     return " = ".join(parts)
 
 
-__all__ = ["Sym", "SymMath", "SYM_MATH", "local_rules", "rule_line", "documented_formula",
+__all__ = ["Sym", "SymMath", "SYM_MATH", "local_rules", "written", "rule_line", "documented_formula",
            "evaluate", "show"]
