@@ -23,11 +23,12 @@ The numbers are stored as float32 (7 significant digits; the page shows 4), comp
 zlib and base64-encoded, and unpacked by the browser's own DecompressionStream.
 """
 
+import array as _array
 import base64 as _base64
 import json as _json
 import math as _math
 import re as _re
-import struct as _struct
+import sys as _sys
 import zlib as _zlib
 from importlib import resources as _resources
 
@@ -42,10 +43,21 @@ GRID = 48  # the decision boundary's grid, GRID x GRID cells
 _PURE_SLOT = _re.compile(r"\{[dD]\d+\}")  # a local derivative that is a node's own number
 
 
+def _floats(values) -> _array.array:
+    """Numbers as float32, kept as one flat array: not a list of floats, which the garbage
+    collector would walk at every full collection of the training run (slowing it down more
+    and more as the recording grows)."""
+    return _array.array("f", map(_finite, values))
+
+
 def _pack(values, code: str = "f") -> str:
-    """Numbers as little-endian float32 ("f") or bytes ("B"), zlib-compressed, base64."""
-    raw = _struct.pack(f"<{len(values)}{code}", *values)
-    return _base64.b64encode(_zlib.compress(raw, 9)).decode("ascii")
+    """Numbers as float32 ("f", an array or any iterable) or bytes ("B"), little-endian,
+    zlib-compressed, base64."""
+    packed = values if isinstance(values, _array.array) else _array.array(code, values)
+    if _sys.byteorder == "big":
+        packed = _array.array(packed.typecode, packed)
+        packed.byteswap()
+    return _base64.b64encode(_zlib.compress(packed.tobytes(), 6)).decode("ascii")
 
 
 def _finite(x: float) -> float:
@@ -77,6 +89,9 @@ class PointGraph:
                 self.names.append(input_names.get(id(node), node.label) or f"v{i}")
                 self.slot.append(("d", "g", len(self.own)))
                 self.own.append(i)
+        self.width = width
+        self.computed = sum(kind == "node" for kind in self.kinds)
+        self.computed_labels = [node.label for node in nodes if node.args]
         self.stored: list[tuple[int, int]] = []  # (node, argument): local derivatives kept
         self.steps = self._backward_steps(graph, loss_words)
 
@@ -135,39 +150,40 @@ class PointGraph:
             steps.append({"node": j, "text": text, "rules": lines})
         return steps
 
-    def numbers(self, nodes: list) -> list:
-        """One point's numbers at one step, from its graph's nodes in array order: its own nodes'
-        data, their gradients, and the local derivatives that are kept (`stored`)."""
-        if len(nodes) != self.size:
-            raise ValueError(f"a point's graph has {len(nodes)} nodes, the first one had "
-                             f"{self.size}: the training explorer needs one network for all")
-        own = [nodes[i] for i in self.own]
+    def numbers(self, own: list) -> list:
+        """One point's numbers at one step, from its own nodes (not the parameters) in its
+        graph's order: their data, their gradients, and the local derivatives that are kept
+        (`stored`)."""
+        if len(own) != len(self.own):
+            raise ValueError(f"a point's graph has {len(own)} nodes of its own, the first one "
+                             f"had {len(self.own)}: the training explorer needs one network")
         kept = {}
         for i, p in self.stored:
             if i not in kept:
-                kept[i] = local_partials(nodes[i])
+                kept[i] = local_partials(own[self.slot[i][2]])
         return ([n.data for n in own] + [n.grad for n in own]
                 + [kept[i][p] for i, p in self.stored])
 
 
-def _each_points_nodes(outputs: list) -> list:
-    """For each point (its output Values), the nodes of its own graph, in that graph's order.
+def _each_points_nodes(outputs: list, structure: PointGraph) -> list:
+    """For each point (its output Values), its own nodes (inputs, then the neurons' act and out
+    nodes) in its graph's order, found in one Graph of the whole batch.
 
-    One Graph of the whole batch, then for each point the positions reachable from its outputs,
-    sorted: the same nodes, in the same order, as Graph(*its outputs), at a sixth of the cost
-    (the parameters are made into Values once, not once per point)."""
+    A point's forward pass is recorded in one stretch, so its computed nodes are the positions
+    just before its last output; its inputs are the x's of its first neuron. The labels are
+    checked against the structure, so a network that records otherwise is refused, not misread.
+    (Per point, this costs a slice instead of a walk over the point's graph.)"""
     whole = Graph(*[v for row in outputs for v in row])
-    nodes, args, index = whole.nodes, whole.arg_indices, whole.index
+    nodes, index = whole.nodes, whole.index
+    computed, width, labels = structure.computed, structure.width, structure.computed_labels
     found = []
     for row in outputs:
-        seen: set = set()
-        stack = [index[v] for v in row]
-        while stack:  # (a loop with a stack: no recursion over the graph)
-            i = stack.pop()
-            if i not in seen:
-                seen.add(i)
-                stack.extend(args[i])
-        found.append([nodes[i] for i in sorted(seen)])
+        end = index[row[-1]] + 1
+        mine = nodes[end - computed : end]
+        if [n.label for n in mine] != labels:
+            raise ValueError("the training explorer expects each point's network to be recorded "
+                             "in one stretch, neuron after neuron, as nn.MLP records it")
+        found.append(list(mine[0].args[width : 2 * width]) + mine)
     return found
 
 
@@ -246,9 +262,10 @@ class Recorder:
         self._pending = {
             "step": k + 1, "loss": _finite(loss), "accuracy": accuracy, "points": points,
             "predicted": predicted, "lr": getattr(self.optimizer, "lr", 0.0),
-            "value": [p.data for p in self.params], "grad": [_finite(p.grad) for p in self.params],
-            "numbers": [self.structure.numbers(nodes) for nodes in _each_points_nodes(outputs)],
-            "boundary": self._boundary() if self.grid and self.grid_scores else None,
+            "value": [p.data for p in self.params], "grad": _floats(p.grad for p in self.params),
+            "numbers": _floats(x for nodes in _each_points_nodes(outputs, self.structure)
+                               for x in self.structure.numbers(nodes)),
+            "boundary": bytes(self._boundary()) if self.grid and self.grid_scores else None,
         }
 
     def after_update(self, k: int) -> None:
@@ -256,8 +273,10 @@ class Recorder:
         if self._pending is None:
             return
         snap, self._pending = self._pending, None
-        snap["update"] = [p.data - v for p, v in zip(self.params, snap["value"])]
-        snap["state"] = _optimizer_state(self.optimizer, len(self.params))
+        snap["update"] = _floats(p.data - v for p, v in zip(self.params, snap["value"]))
+        snap["value"] = _floats(snap["value"])
+        snap["state"] = {name: _floats(column) for name, column in
+                         _optimizer_state(self.optimizer, len(self.params)).items()}
         self.snapshots.append(snap)
 
     def html(self, title: str = "") -> str:
@@ -267,13 +286,12 @@ class Recorder:
         snaps, structure = self.snapshots, self.structure
         state_names = sorted({name for s in snaps for name in s["state"]})
         fields = ["value", "grad", "update"] + state_names
-        params = []
+        params, numbers, none = _array.array("f"), _array.array("f"), _floats([0.0] * len(self.params))
         for s in snaps:
             for name in fields:
-                column = s.get(name) if name in ("value", "grad", "update") else \
-                    s["state"].get(name, [0.0] * len(self.params))
-                params.extend(_finite(v) for v in column)
-        numbers = [_finite(v) for s in snaps for row in s["numbers"] for v in row]
+                params.extend(s[name] if name in ("value", "grad", "update")
+                              else s["state"].get(name, none))
+            numbers.extend(s["numbers"])
         data = {
             "title": title or f"tapegrad demo: {self.dataset}, watched step by step",
             "dataset": self.dataset, "steps": self.total, "classes": self.classes,
@@ -289,7 +307,7 @@ class Recorder:
             "predicted": [s["predicted"] for s in snaps],
             "grid": None if not snaps[0]["boundary"] else {
                 "n": GRID, "extent": self.grid["extent"],
-                "cells": _pack([c for s in snaps for c in s["boundary"]], "B")},
+                "cells": _pack(b"".join(s["boundary"] for s in snaps), "B")},
             "params": {"names": [p.label for p in self.params], "fields": fields,
                        "numbers": _pack(params)},
             "graph": {"names": structure.names, "kinds": structure.kinds,
