@@ -195,6 +195,7 @@ def test_the_training_explorer_in_chromium(browser, tmp_path):  # noqa: F811
         seen.add(text("current"))
         assert text("current").startswith("dL/d")
     assert len(seen) == 3 and "∂L2.N16.out/∂L2.N16.act = step(L2.N16.act) = step(" in text("rules")
+    assert "((" not in text("rules")  # a negative number inside a call gets no extra parentheses
     shot("backward")
 
     # A parameter: its numbers at this step, where it sits, and its share from this point.
