@@ -63,6 +63,7 @@ class Sym:
 
     @staticmethod
     def of(x: object) -> "Sym":
+        """`x` as a Sym: a Sym as it is, a number (a formula's 1.0) as a constant."""
         return x if isinstance(x, Sym) else Sym.number(x)
 
     def bare(self) -> str:
