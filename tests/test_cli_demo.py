@@ -648,7 +648,7 @@ def test_the_demos_examples_are_real_commands():
     """Each example in `tapegrad demo --help` parses (the command line as it is written)."""
     examples = [line.split()[1:] for line in cli.DEMO_EXAMPLE.splitlines()
                 if line.strip().startswith("tapegrad ")]
-    assert len(examples) == 3
+    assert len(examples) == 4  # the default, spiral, digits, and the training explorer
     for argv in examples:
         args = cli._build_parser().parse_args(argv)
         assert args.command == "demo"

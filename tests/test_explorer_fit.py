@@ -3,7 +3,6 @@ and a wide graph fitted to a 1280-pixel window, zoomable, with the current node 
 
 from __future__ import annotations
 
-import pytest
 
 from test_explorer_browser import browser, page_data  # noqa: F401 (a fixture, used by name)
 from tapegrad import Value
