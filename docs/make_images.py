@@ -12,7 +12,9 @@ docs/images/NAME.svg. The test checks the saved pictures are the ones the tutori
 With matplotlib installed it redraws the README's pictures of ``tapegrad demo``,
 docs/images/moons_boundary.png and moons_curves.png, from a run of the default demo. With
 selenium and Chromium installed it also takes docs/images/explorer.png, a screenshot of the
-explorer page at the end of the seed example's backward pass.
+explorer page at the end of the seed example's backward pass, and one screenshot per view of the
+training explorer of the default demo (``tapegrad demo --html``): training_explorer_training.png,
+_point.png, _backward.png and _parameters.png.
 """
 
 import contextlib
@@ -99,19 +101,26 @@ def draw_demo_pictures(images: Path) -> str:
     return "wrote " + ", ".join(str((images / name).relative_to(DOCS.parent)) for name in names)
 
 
-def screenshot_explorer(path: Path) -> str:
-    """Save a screenshot of the seed example's explorer page; returns what happened."""
+def _chromium(tmp: str, size: str):
+    """A headless Chromium driven by selenium, or the sentence saying why there is none."""
     try:
         from selenium import webdriver
-        from selenium.webdriver.common.by import By
     except ImportError:
-        return "skipped explorer.png: selenium is not installed (pip install selenium)"
+        return "selenium is not installed (pip install selenium)"
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver_path:
-        return (
-            "skipped explorer.png: no chromium and chromedriver on PATH "
-            "(apt-get install chromium chromium-driver)"
-        )
+        return "no chromium and chromedriver on PATH (apt-get install chromium chromium-driver)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--no-first-run", "--hide-scrollbars", f"--window-size={size}",
+                 f"--user-data-dir={tmp}/profile"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=webdriver.ChromeService(driver_path), options=options)
+
+
+def screenshot_explorer(path: Path) -> str:
+    """Save a screenshot of the seed example's explorer page; returns what happened."""
     from tapegrad import Value
     from tapegrad.explorer import explorer_html
 
@@ -121,24 +130,15 @@ def screenshot_explorer(path: Path) -> str:
     f = u**2
     f.label = "f"
     with tempfile.TemporaryDirectory() as tmp:
+        driver = _chromium(tmp, "1240,600")
+        if isinstance(driver, str):
+            return f"skipped explorer.png: {driver}"
+        from selenium.webdriver.common.by import By
+
         page = Path(tmp) / "explorer.html"
         page.write_text(
             explorer_html(f, {"x": x}, title="f = (2*x + 3)**2 at x = 2"), encoding="utf-8"
         )
-        options = webdriver.ChromeOptions()
-        options.binary_location = chromium
-        for flag in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--window-size=1240,600",
-            f"--user-data-dir={tmp}/profile",
-        ):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=webdriver.ChromeService(driver_path), options=options)
         try:
             driver.get(page.as_uri())
             driver.find_element(By.ID, "mode-backward").click()
@@ -148,6 +148,55 @@ def screenshot_explorer(path: Path) -> str:
         finally:
             driver.quit()
     return f"wrote {path.relative_to(DOCS.parent)}"
+
+
+def screenshot_training_explorer(images: Path) -> str:
+    """The default demo's training explorer, one screenshot per view: the training at its last
+    step, a point's graph, a step of its backward pass, a parameter's story."""
+    from tapegrad import demo
+
+    with tempfile.TemporaryDirectory() as tmp:
+        driver = _chromium(tmp, "1300,900")
+        if isinstance(driver, str):
+            return f"skipped the training explorer's screenshots: {driver}"
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        page = Path(tmp) / "moons.html"
+        demo.run("moons", out_dir=None, stream=io.StringIO(), html=str(page))
+        written = []
+
+        def shot(view: str, scroll_to: str) -> None:
+            driver.execute_script("document.getElementById(arguments[0]).scrollIntoView()",
+                                  scroll_to)
+            driver.execute_script("window.scrollBy(0, -100)")  # below the sticky header
+            written.append(images / f"training_explorer_{view}.png")
+            driver.save_screenshot(str(written[-1]))
+
+        try:
+            driver.get(page.as_uri())
+            WebDriverWait(driver, 30).until(
+                lambda d: d.execute_script("return document.body.dataset.ready"))
+            body = driver.find_element(By.TAG_NAME, "body")
+            body.send_keys(Keys.END)
+            shot("training", "training")
+            canvas = driver.find_element(By.ID, "boundary")
+            x, y = driver.execute_script("return tgTraining.pointXY(17)")
+            ActionChains(driver).move_to_element_with_offset(
+                canvas, x - canvas.size["width"] / 2, y - canvas.size["height"] / 2).click().perform()
+            body.send_keys(Keys.HOME)
+            driver.find_element(By.ID, "layer-L1").click()
+            shot("point", "point")
+            for _ in range(3):
+                body.send_keys(".")
+            shot("backward", "point")
+            driver.find_element(By.ID, "param-1").click()
+            shot("parameters", "parameters")
+        finally:
+            driver.quit()
+    return "wrote " + ", ".join(str(path.relative_to(DOCS.parent)) for path in written)
 
 
 def main() -> int:
@@ -162,6 +211,7 @@ def main() -> int:
                 print(f"wrote {target.relative_to(DOCS.parent)}")
     print(draw_demo_pictures(DOCS / "images"))
     print(screenshot_explorer(DOCS / "images" / "explorer.png"))
+    print(screenshot_training_explorer(DOCS / "images"))
     return 0
 
 

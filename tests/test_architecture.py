@@ -5,8 +5,8 @@ The layers, in order (docs: ../shared/DESIGN.md). A module may import modules of
 or of the layers before it -- at module level and inside functions alike:
 
     ops -> record -> value -> graph -> transforms, gradcheck, memory -> nn, losses, optim, datasets,
-    serialize, charlm -> backends -> the tools (viz, explain, explorer, demo, names_demo, cli,
-    plots, plain)
+    serialize, charlm -> backends -> the tools (symbolic, viz, explain, explorer,
+    training_explorer, demo, names_demo, cli, plots, plain)
 
 Where a lower layer needs a higher one, the higher one registers itself: the NumPy backend in
 ``graph.BACKENDS``, the Jupyter drawings attached by the package's ``__init__``.
@@ -34,8 +34,8 @@ LAYERS = [
     ["transforms", "gradcheck", "memory"],
     ["nn", "losses", "optim", "datasets", "serialize", "charlm"],
     ["backends", "backends.leaf_store", "backends.numpy", "backends.numpy_math"],
-    ["viz", "explain", "explorer", "demo", "names_demo", "cli", "plots", "plain", "check",
-     "__main__"],
+    ["symbolic", "viz", "explain", "explorer", "training_explorer", "demo", "names_demo", "cli",
+     "plots", "plain", "check", "__main__"],
 ]
 LAYER = {name: k for k, names in enumerate(LAYERS) for name in names}
 

@@ -648,7 +648,7 @@ def test_the_demos_examples_are_real_commands():
     """Each example in `tapegrad demo --help` parses (the command line as it is written)."""
     examples = [line.split()[1:] for line in cli.DEMO_EXAMPLE.splitlines()
                 if line.strip().startswith("tapegrad ")]
-    assert len(examples) == 3
+    assert len(examples) == 5  # the default, spiral, names, digits, and the training explorer
     for argv in examples:
         args = cli._build_parser().parse_args(argv)
         assert args.command == "demo"
@@ -657,8 +657,8 @@ def test_the_demos_examples_are_real_commands():
 def test_the_demo_help_states_the_datasets_real_defaults():
     parser = _commands()["demo"]
     said = {a.dest: parser._get_formatter()._expand_help(a) for a in parser._actions}
-    assert "(default: 100 for moons, circles and xor; 150 for spiral; 500 for digits)" in said[
-        "steps"]
+    assert ("(default: 100 for moons, circles and xor; 150 for spiral; 500 for digits; 8000 for "
+            "names)") in said["steps"]
     assert "0.01 for digits" in said["lr"] and "32 for digits" in said["batch_size"]
 
 

@@ -40,10 +40,8 @@ def test_seed_forward_pass_reveals_each_value_in_array_order():
     x, u, f = seed_example()
     forward = page_data(explorer_html(f, {"x": x}))["modes"]["forward"]
     assert [s["text"] for s in forward["steps"]] == [
-        "x = 2   (an input: nothing to compute)",
-        "the constant 2   (a leaf: nothing to compute)",
+        "x = 2   (an input: nothing to compute)",  # constants get no step, as in explain
         "v2 = x * 2 = 2 * 2 = 4",  # 2 * x is recorded as x.__rmul__(2)
-        "the constant 3   (a leaf: nothing to compute)",
         "u = v2 + 3 = 4 + 3 = 7",
         "f = u ** 2 = 7 ** 2 = 49",
     ]
@@ -56,11 +54,12 @@ def test_seed_backward_pass_shows_each_chain_rule_product():
     assert [s["text"] for s in backward["steps"]] == [
         "df/df = 1   (the output: its gradient with respect to itself)",
         "df/du = df/df × ∂f/∂u = 1 × 14 = 14",
-        "df/d(3) = df/du × ∂u/∂(3) = 14 × 1 = 14",
         "df/dv2 = df/du × ∂u/∂v2 = 14 × 1 = 14",
-        "df/d(2) = df/dv2 × ∂v2/∂(2) = 14 × 2 = 28",
         "df/dx = df/dv2 × ∂v2/∂x = 14 × 2 = 28",
     ]
+    # each local derivative as its rule, then its numbers
+    assert [s["rules"] for s in backward["steps"]] == [
+        [], ["∂f/∂u = 2u = 2 × 7 = 14"], ["∂u/∂v2 = 1"], ["∂v2/∂x = 2"]]
     assert backward["summary"] == ["df/dx = 28"]
     assert backward["steps"][-1]["show"] == "grad 28.0000"
 
@@ -70,9 +69,7 @@ def test_seed_forward_mode_pushes_a_tangent_from_x():
     tangent = page_data(explorer_html(f, {"x": x}))["modes"]["jvp:x"]
     assert [s["text"] for s in tangent["steps"]] == [
         "dx/dx = 1   (the seed: a nudge of 1 enters at x)",
-        "d(2)/dx = 0   (a constant)",
         "dv2/dx = ∂v2/∂x × dx/dx = 2 × 1 = 2",
-        "d(3)/dx = 0   (a constant)",
         "du/dx = ∂u/∂v2 × dv2/dx = 1 × 2 = 2",
         "df/dx = ∂f/∂u × du/dx = 14 × 2 = 28",
     ]
@@ -95,9 +92,11 @@ def test_negative_constants_and_unnamed_leaves_read_clearly():
     data = page_data(explorer_html(f, {"x": x}))
     forward = [s["text"] for s in data["modes"]["forward"]["steps"]]
     assert "w = 0.5   (a leaf: nothing to compute)" in forward
-    assert "the constant -1   (a leaf: nothing to compute)" in forward
+    assert "f = v2 + (-1) = 1 + (-1) = 0" in forward  # the constant: no step of its own
+    assert len(forward) == 4
     backward = [s["text"] for s in data["modes"]["backward"]["steps"]]
-    assert "df/d(-1) = df/df × ∂f/∂(-1) = 1 × 1 = 1" in backward
+    assert len(backward) == 4  # f, v2, x, w: not the constant -1
+    assert "df/dw = df/dv2 × ∂v2/∂w = 1 × 2 = 2" in backward
 
 
 def test_nodes_behind_a_zero_gradient_still_get_their_step():
@@ -108,9 +107,11 @@ def test_nodes_behind_a_zero_gradient_still_get_their_step():
     f.backward()
     graph = Graph(f)
     backward = page_data(explorer_html(f, {"x": x}))["modes"]["backward"]
-    assert sorted(s["node"] for s in backward["steps"]) == list(range(len(graph)))
+    computed = [i for i, node in enumerate(graph.nodes) if node.args or node.label]
+    assert sorted(s["node"] for s in backward["steps"]) == computed  # all but constants
     shown = {s["node"]: s["show"] for s in backward["steps"]}
-    for i, node in enumerate(graph.nodes):  # the same gradients as backward()
+    for i in computed:  # the same gradients as backward()
+        node = graph.nodes[i]
         assert shown[i] == f"grad {format_number(node.grad)}", (i, node)
     assert "df/dh = df/dv5 × ∂v5/∂h = 1 × 0 = 0" in [s["text"] for s in backward["steps"]]
 
@@ -183,7 +184,8 @@ def test_every_step_adds_up(name):
     is the node's value; steps visit every node once, backward in reverse array order."""
     graph, f, x, y, data = explored(name, POINTS[1])
     backward = data["modes"]["backward"]
-    assert [s["node"] for s in backward["steps"]] == list(range(len(graph) - 1, -1, -1))
+    named = [i for i, node in enumerate(graph.nodes) if node.args or node in (x, y)]
+    assert [s["node"] for s in backward["steps"]] == named[::-1]  # constants get no step
     for mode in ("backward", "jvp:x", "jvp:y"):
         for s in data["modes"][mode]["steps"]:
             if "×" in s["text"]:
@@ -192,7 +194,7 @@ def test_every_step_adds_up(name):
                 assert stated == pytest.approx(
                     data["modes"][mode]["values"][s["node"]], rel=1e-5, abs=1e-6
                 )
-    assert [s["node"] for s in data["modes"]["forward"]["steps"]] == list(range(len(graph)))
+    assert [s["node"] for s in data["modes"]["forward"]["steps"]] == named
 
 
 def test_the_page_is_self_contained():
@@ -341,14 +343,14 @@ def test_explorer_in_chromium_steps_to_f_49_and_df_dx_28(browser, tmp_path):
 
     graph = Graph(f)
     x_id, f_id = f"n{graph.index[x]}", f"n{graph.index[f]}"
-    assert text("#counter") == "Forward pass: step 0 of 6"
+    assert text("#counter") == "Forward pass: step 0 of 4"
     assert cell(f_id, 1) == "data ?"
 
     # Forward pass: values appear node by node.
     press(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
-    assert text("#counter") == "Forward pass: step 2 of 6"
+    assert text("#counter") == "Forward pass: step 2 of 4"
     assert cell(x_id, 1) == "data 2.0000" and cell(f_id, 1) == "data ?"
-    press(*[Keys.ARROW_RIGHT] * 4)
+    press(*[Keys.ARROW_RIGHT] * 2)
     assert text("#current") == "f = u ** 2 = 7 ** 2 = 49"
     stroke = "return getComputedStyle(document.querySelector(arguments[0])).stroke"
     assert browser.execute_script(stroke, f"#{f_id} rect") == "rgb(224, 161, 0)"  # highlighted
@@ -359,12 +361,15 @@ def test_explorer_in_chromium_steps_to_f_49_and_df_dx_28(browser, tmp_path):
     # Backward pass (key b), by the Next button: gradients appear from the output back.
     press("b")
     assert cell(f_id, 2) == "grad ?" and text("#summary") == ""
-    for _ in range(6):
+    for _ in range(2):
+        browser.find_element(By.ID, "next").click()
+    assert text("#rules") == "∂f/∂u = 2u = 2 × 7 = 14"  # the local derivative as its rule
+    for _ in range(2):
         browser.find_element(By.ID, "next").click()
     assert text("#current") == "df/dx = df/dv2 × ∂v2/∂x = 14 × 2 = 28"
     assert text("#summary") == "df/dx = 28"
     assert cell(x_id, 2) == "grad 28.0000" and cell(f_id, 2) == "grad 1.0000"
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#history li")) == 6
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#history li")) == 4
     press(Keys.ARROW_LEFT)
     assert cell(x_id, 2) == "grad ?" and text("#summary") == ""
     press(Keys.END)
@@ -376,7 +381,7 @@ def test_explorer_in_chromium_steps_to_f_49_and_df_dx_28(browser, tmp_path):
     assert text("#summary") == "df/dx = 28"
     assert cell(f_id, 2) == "d/dx 28.0000"
     press(Keys.HOME)
-    assert text("#counter") == "Forward mode, d/dx: step 0 of 6"
+    assert text("#counter") == "Forward mode, d/dx: step 0 of 4"
 
     shot = tmp_path / "explorer.png"
     assert browser.save_screenshot(str(shot))

@@ -428,10 +428,14 @@ def test_number_format(x, shown):
 
 
 def test_jupyter_hooks_draw_while_repr_stays_micrograds():
+    from tapegrad.viz import notebook_svg
+
     x, u, f = seed_example(backward=True)
-    assert f._repr_svg_() == to_svg(f)
+    assert f._repr_svg_() == notebook_svg(f)
     g = Graph(f)
-    assert g._repr_svg_() == to_svg(f)
+    assert g._repr_svg_() == notebook_svg(f)
+    size = re.compile(r' width="\d+" height="\d+"')  # the seed's own drawing, maybe scaled
+    assert size.sub("", notebook_svg(f), 1) == size.sub("", to_svg(f), 1)
     assert repr(f) == "Value(data=49.0, grad=1.0)"
     assert repr(g) == "<Graph of 6 nodes, 1 output(s)>"
 
@@ -445,3 +449,26 @@ def test_ipython_displays_values_and_graphs_as_svg():
         assert data["image/svg+xml"].startswith("<svg")
         assert "data 49.0000" in data["image/svg+xml"]
     assert fmt.format(f)[0]["text/plain"] == "Value(data=49.0, grad=1.0)"
+
+
+def test_jupyter_draws_a_large_graph_near_its_output_at_a_readable_size():
+    """A training loss over 100 points: a 150-node drawing is thousands of pixels wide; the
+    notebook's drawing keeps the nodes nearest the loss, at most 1,100 pixels wide."""
+    import random
+    import re
+
+    from tapegrad import datasets, losses
+    from tapegrad.nn import MLP
+    from tapegrad.viz import NOTEBOOK_NODES, NOTEBOOK_WIDTH
+
+    random.seed(1)
+    X, y = datasets.moons(100, 0.1, 1)
+    model = MLP(2, [16, 16, 1])
+    loss = losses.hinge([model(list(map(Value, row))) for row in X], [2 * c - 1 for c in y])
+    size = re.compile(r'<svg [^>]*?width="(\d+)" height="(\d+)" viewBox="0 0 (\d+) (\d+)"')
+    full = [int(v) for v in size.match(to_svg(loss)).groups()]
+    shown = [int(v) for v in size.match(loss._repr_svg_()).groups()]
+    assert full[0] > 2 * NOTEBOOK_WIDTH  # what it used to show
+    assert shown[0] <= NOTEBOOK_WIDTH and shown[0] >= 0.6 * shown[2] - 1  # its text still legible
+    assert loss._repr_svg_().count('class="tg-record"') <= NOTEBOOK_NODES
+    assert "more nodes" in loss._repr_svg_() or "not drawn" in loss._repr_svg_()

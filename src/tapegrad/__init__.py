@@ -16,13 +16,14 @@ from . import memory as _memory  # registers the watch for graphs kept alive by 
 
 
 def _repr_svg_(self) -> str:
-    """Jupyter shows a Value or a Graph as a drawing of its graph; repr stays text."""
-    from .viz import to_svg
+    """Jupyter shows a Value or a Graph as a drawing of its graph (the nodes nearest the output,
+    at a readable size: viz.notebook_svg); repr stays text."""
+    from .viz import notebook_svg
 
     if isinstance(self, Graph):
         self.publish()
-        return to_svg(*self.outputs)
-    return to_svg(self)
+        return notebook_svg(*self.outputs)
+    return notebook_svg(self)
 
 
 # The drawing hooks, attached here: the engine never imports the tools that draw it.

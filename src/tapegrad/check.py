@@ -635,68 +635,23 @@ def compare(yours: list, right: list) -> "dict | None":
 # =============================================================================================
 
 
-class _Sym:
-    """A symbolic number, to read a rule's local derivatives as a formula: the rule's lambda run
-    on these writes itself out (``(b, a)`` of mul reads ``∂/∂x = y, ∂/∂y = x``)."""
-
-    __slots__ = ("text", "sum")
-
-    def __init__(self, text: str, is_sum: bool = False) -> None:
-        self.text, self.sum = text, is_sum
-
-    @staticmethod
-    def of(x: object) -> "_Sym":
-        return x if isinstance(x, _Sym) else _Sym(f"{float(x):g}")
-
-    def _binary(self, other: object, symbol: str, reflected: bool = False) -> "_Sym":
-        a, b = (_Sym.of(other), self) if reflected else (self, _Sym.of(other))
-        if symbol in ("+", "-"):
-            return _Sym(f"{a.text} {symbol} {b.text}", True)
-        wrap = [f"({s.text})" if s.sum else s.text for s in (a, b)]
-        return _Sym(f"{wrap[0]}{'' if symbol == '*' and a.sum and b.sum else f' {symbol} '}"
-                    f"{wrap[1]}")
-
-    __add__ = lambda self, other: self._binary(other, "+")
-    __radd__ = lambda self, other: self._binary(other, "+", True)
-    __sub__ = lambda self, other: self._binary(other, "-")
-    __rsub__ = lambda self, other: self._binary(other, "-", True)
-    __mul__ = lambda self, other: self._binary(other, "*")
-    __rmul__ = lambda self, other: self._binary(other, "*", True)
-    __truediv__ = lambda self, other: self._binary(other, "/")
-    __rtruediv__ = lambda self, other: self._binary(other, "/", True)
-    __neg__ = lambda self: _Sym(f"-{self.text}" if not self.sum else f"-({self.text})")
-
-
-class _SymMath:
-    """The arithmetic of `_Sym`: a function of the arithmetic (m.pow_slope, m.cos) reads as the
-    formula its own docstring gives (``d(x ** k)/dx = k · x ** (k - 1)``), else as a call."""
-
-    def __getattr__(self, name: str):
-        from .ops import FloatMath
-
-        doc = (getattr(FloatMath, name, None).__doc__ or "") if hasattr(FloatMath, name) else ""
-        head = " ".join(doc.split(";")[0].split())
-        if head.startswith("d(") and " = " in head:
-            return lambda *args: _Sym(head.split(" = ", 1)[1], True)
-        return lambda *args: _Sym(f"{name}({', '.join(_Sym.of(a).text for a in args)})")
-
-
 def rule_text(op: object) -> str:
     """An op's local derivatives, as the rule table says them: a function op's documented rule
     (``tanh: d/dx = (1 - y)(1 + y) with y = tanh(x)``), an operator's read off its rule
     (``x * y: ∂/∂x = y, ∂/∂y = x``)."""
     from .ops import RULES
+    from .symbolic import SYM_MATH, Sym
 
     rule = RULES[op]
     if rule.doc and "; " in rule.doc:
         return f"{rule.method}: {rule.doc.split('; ', 1)[1].rstrip('.')}"
     names = ("x", "y")[: rule.arity] if rule.arity > 0 else ()
-    args = [_Sym(n) for n in names] + ([_Sym("k")] if rule.takes_constant else [])
-    partials = rule.partials(_SymMath(), _Sym("out"), *args)
+    args = [Sym(n) for n in names] + ([Sym("k")] if rule.takes_constant else [])
+    partials = rule.partials(SYM_MATH, Sym("out"), *args)
     written = f" {rule.symbol} ".join([*names] + (["k"] if rule.takes_constant else []))
     if len(names) == 1:
-        return f"{written}: d/dx = {_Sym.of(partials[0]).text}"
-    parts = ", ".join(f"∂/∂{n} = {_Sym.of(p).text}" for n, p in zip(names, partials))
+        return f"{written}: d/dx = {Sym.of(partials[0]).text}"
+    parts = ", ".join(f"∂/∂{n} = {Sym.of(p).text}" for n, p in zip(names, partials))
     return f"{written}: {parts}"
 
 

@@ -164,6 +164,9 @@ examples:
   tapegrad demo --dataset digits --save digits.json
       handwritten digits (needs scikit-learn), scored
       on 359 held-out images; the model saved as JSON
+  tapegrad demo --html moons.html
+      also a page that replays the training: open it,
+      press play, click a point, step through its gradient
 """
 
 EXPLAIN_EXAMPLE = """\
@@ -302,6 +305,9 @@ def _add_demo(sub) -> None:
                            "is installed)")
     demo.add_argument("--save", metavar="PATH",
                       help="save the trained model as JSON to this file (default: not saved)")
+    demo.add_argument("--html", metavar="PATH",
+                      help="also write the training explorer, a page that replays the run step "
+                           "by step, down to each point's backward pass (default: not written)")
 
 
 def _protect_expression(argv: list[str]) -> list[str]:
@@ -343,7 +349,7 @@ def _run_demo(args: _argparse.Namespace) -> int:
             return _run_names(args, hidden)
         run(args.dataset, steps=args.steps, hidden=hidden, optimizer=args.optimizer, lr=args.lr,
             seed=args.seed, batch_size=args.batch_size,
-            out_dir=None if args.no_pictures else args.out, save=args.save)
+            out_dir=None if args.no_pictures else args.out, save=args.save, html=args.html)
     except BrokenPipeError:
         raise  # the reader went away (| head): not a usage error
     except TrainingStopped as error:

@@ -356,11 +356,15 @@ def _predict(model: MLP, x: list, classes: int) -> int:
     return max(range(classes), key=lambda c: out[c])
 
 
-def _batch_loss(model: MLP, X: list, y: list, classes: int, params: list) -> tuple:
+def _batch_loss(model: MLP, X: list, y: list, classes: int, params: list,
+                scores_out: "list | None" = None) -> tuple:
     """The loss of one batch (a Value, to back-propagate) and the fraction of it classified
-    right, both from the forward pass, so before the update."""
+    right, both from the forward pass, so before the update. `scores_out`, if given, receives
+    each point's scores (for the training explorer)."""
     inputs = [list(map(Value, row)) for row in X]
     scores = list(map(model, inputs))
+    if scores_out is not None:
+        scores_out.extend(scores)
     if classes == 2:
         # micrograd's demo, operation for operation: labels -1/+1, hinge, plus 1e-4 L2.
         signs = [2 * label - 1 for label in y]
@@ -472,11 +476,12 @@ def _check_options(steps, optimizer: str, lr0, batch_size) -> None:
 def run(dataset: str = "moons", steps: "int | None" = None, hidden: "tuple | None" = None,
         optimizer: "str | None" = None, lr: "float | None" = None, seed: int = 1337,
         batch_size: "int | None" = None, out_dir: "str | None" = ".", save: "str | None" = None,
-        stream: "_typing.TextIO | None" = None) -> Result:
+        stream: "_typing.TextIO | None" = None, html: "str | None" = None) -> Result:
     """Train on ``dataset`` and report on ``stream`` (stdout by default); the last line written
     is ``accuracy NN.N% on ...``, measured after the last update. Pictures go to ``out_dir``
     (None: no pictures); ``save`` names a JSON file for the trained model. None for any other
-    setting takes the dataset's default (see the table above).
+    setting takes the dataset's default (see the table above). ``html`` names a file for the
+    training explorer (`tapegrad.training_explorer`), a page that replays the run step by step.
 
     Every setting is checked before anything is loaded or trained (ValueError or OSError naming
     the option). Training stops with TrainingStopped if a loss or a gradient becomes nan or inf.
@@ -495,6 +500,8 @@ def run(dataset: str = "moons", steps: "int | None" = None, hidden: "tuple | Non
         _check_save(save)  # a mistyped --save fails now, not after the training
     if out_dir is not None:
         _check_out_dir(out_dir)
+    if html:
+        serialize.check_save_path(html)  # a mistyped --html fails now, not after the training
 
     console = Console(stream)
     started = _time.perf_counter()
@@ -522,9 +529,10 @@ def run(dataset: str = "moons", steps: "int | None" = None, hidden: "tuple | Non
 
     result = Result(model=model, accuracy=0.0, scored_on=scored_on,
                     batch=f"minibatches of {batch_size}" if minibatch else f"all {len(X_train)} samples")
+    watch = _watcher(dataset, model, opt, X_train, y_train, task.classes, steps) if html else None
     with Progress(steps, stream, label=label) as progress:
         _train(model, opt, task.classes, _batches(X_train, y_train, batch_size, seed), steps,
-               lr0, progress, result)
+               lr0, progress, result, watch)
 
     result.train_accuracy, predicted = _accuracy(model, X_train, y_train, task.classes)
     if task.test_fraction:
@@ -536,6 +544,10 @@ def run(dataset: str = "moons", steps: "int | None" = None, hidden: "tuple | Non
     if save:
         serialize.save(model, save)
         console.line(f"model saved to {save}")
+    if html:
+        with open(html, "w", encoding="utf-8") as page:
+            page.write(watch.html())
+        console.line(f"training explorer written to {html}: open it in a browser")
     if out_dir is not None:
         result.pictures = _draw(dataset, model, task, X_train, y_train, X_test, y_test, predicted,
                                 result, out_dir, console)
@@ -548,8 +560,30 @@ def run(dataset: str = "moons", steps: "int | None" = None, hidden: "tuple | Non
     return result
 
 
+def _watcher(dataset: str, model: MLP, opt, X: list, y: list, classes: int, steps: int):
+    """The training explorer's Recorder for this run, its boundary drawn with NumPy when it is
+    installed (else on plain floats, a few seconds more)."""
+    from .training_explorer import Recorder
+
+    try:
+        from .backends.numpy_math import NUMPY_MATH
+
+        import numpy as np
+
+        def grid_scores(x1, x2):
+            return forward_floats(model, [np.array(x1), np.array(x2)], NUMPY_MATH)
+    except ImportError:
+        def grid_scores(x1, x2):
+            rows = [forward_floats(model, [a, b]) for a, b in zip(x1, x2)]
+            return [list(column) for column in zip(*rows)]
+
+    words = "the hinge loss + 1e-4 L2, a mean over the batch" if classes == 2 else \
+        "softmax cross-entropy, a mean over the batch"
+    return Recorder(dataset, model, opt, X, y, classes, steps, words, grid_scores)
+
+
 def _train(model: MLP, opt, classes: int, batches, steps: int, lr0: float, progress: Progress,
-           result: Result) -> None:
+           result: Result, watch=None) -> None:
     """``steps`` steps of training, one batch each; each step's loss and accuracy (its batch's,
     before its update) go to ``result`` and ``progress``. The learning rate falls linearly from
     ``lr0`` to ``lr0 / 10``, micrograd's schedule. Says once if the loss is growing; raises
@@ -559,12 +593,18 @@ def _train(model: MLP, opt, classes: int, batches, steps: int, lr0: float, progr
     for k in range(steps):
         batch_X, batch_y = next(batches)
         try:
-            loss, accuracy = _batch_loss(model, batch_X, batch_y, classes, params)
+            scores: list = []
+            extra = (scores,) if watch else ()  # the scores are kept only for the explorer
+            loss, accuracy = _batch_loss(model, batch_X, batch_y, classes, params, *extra)
             opt.zero_grad()
             loss.backward()
             _stop_unless_finite(k + 1, steps, loss.data, params, lr0)  # before it reaches p
             opt.lr = lr0 * (1.0 - 0.9 * k / steps)
+            if watch:
+                watch.before_update(k, batch_X, scores, loss.data, accuracy)
             opt.step()
+            if watch:
+                watch.after_update(k)
         except OverflowError as error:
             raise TrainingStopped(f"{_stopped_at(k + 1, steps)}: a number overflowed a float "
                                   f"({error}); {_smaller_lr(lr0)}") from None

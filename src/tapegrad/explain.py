@@ -34,6 +34,7 @@ from collections.abc import Mapping as _Mapping
 from .graph import Graph
 from .ops import FLOATS, RULES, WITH_CONSTANT
 from .record import partials_at, sync
+from .symbolic import local_rules, rule_line
 from .value import Value
 
 MAX_LENGTH = 1000  # characters of expression
@@ -621,6 +622,26 @@ def _formula(node: Value) -> str:
     return f"{node.op.value}({', '.join(args)})"  # a function, by the name `explain` parses
 
 
+def node_rules(node: Value, name) -> "list[tuple[str, str]]":
+    """Each local derivative of `node` as (its rule, the rule with the numbers in), from the rule
+    table (`symbolic.local_rules`); `name(v)` is what a node is called in the text."""
+    k = node.k if node.op in WITH_CONSTANT else None
+    args = [(name(a), a.data) for a in node.args]
+    return local_rules(RULES[node.op], k, (name(node), node.data), args)
+
+
+def _rule_lines(edges: list, nodes: list, partials: list, rules: list) -> list[str]:
+    """The local derivatives ∂node_j/∂(its argument p) a chain-rule step multiplies, one line
+    each as its rule and its numbers (``∂f/∂u = 2u = 2 × 7 = 14``), each line once."""
+    lines: list[str] = []
+    for j, p in edges:
+        node = nodes[j]
+        line = f"    {rule_line(_name(node), _name(node.args[p]), rules[j][p], partials[j][p])}"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
 def explain(expr: str, bindings: dict[str, float]) -> str:
     """The whole explanation as text: the graph, the forward values, the reverse sweep as the
     chain rule, a forward-mode sweep per input, and the results."""
@@ -651,8 +672,11 @@ def describe(expr: str, out: Value, inputs: dict[str, Value]) -> str:
 
     lines.append(f"Reverse mode: one sweep from {f} back to the inputs; each step is the chain "
                  "rule,")
-    lines.append(f"d{f}/d(node) = upstream × local, summed over the node's uses.")
+    lines.append(f"d{f}/d(node) = upstream × local, summed over the node's uses; above each "
+                 "step, its local")
+    lines.append("derivatives, each as its rule from the rule table, then with the numbers in.")
     partials = [local_partials(node) if node.args else () for node in nodes]
+    rules = [node_rules(node, _name) if node.args else [] for node in nodes]
     uses: list[list[tuple[int, int]]] = [[] for _ in nodes]
     for j, indices in enumerate(arg_indices):
         for p, i in enumerate(indices):
@@ -666,6 +690,7 @@ def describe(expr: str, out: Value, inputs: dict[str, Value]) -> str:
             lines.append(f"  d{f}/d{name} = 1   ({f} is {name} itself)" if out_is_input
                          else f"  d{f}/d{f} = 1")
             continue
+        lines += _rule_lines([(j, p) for j, p in uses[i]], nodes, partials, rules)
         symbols = [f"d{f}/d{_name(nodes[j])} × ∂{_name(nodes[j])}/∂{name}" for j, _ in uses[i]]
         products = [f"{_factor(nodes[j].grad)} × {_factor(partials[j][p])}" for j, p in uses[i]]
         lines.append(f"  d{f}/d{name} = {' + '.join(symbols)} = {' + '.join(products)} = "
@@ -690,6 +715,7 @@ def describe(expr: str, out: Value, inputs: dict[str, Value]) -> str:
                 continue
             moving = [(p, j) for p, j in enumerate(arg_indices[i]) if tangents[j] is not None]
             here = _name(node)
+            lines += _rule_lines([(i, p) for p, _ in moving], nodes, partials, rules)
             symbols = [f"∂{here}/∂{_name(nodes[j])} × d{_name(nodes[j])}/d{name}"
                        for _, j in moving]
             products = [f"{_factor(partials[i][p])} × {_factor(tangents[j])}" for p, j in moving]

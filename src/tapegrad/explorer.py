@@ -23,8 +23,9 @@ import math as _math
 import re as _re
 from importlib import resources as _resources
 
-from .explain import local_partials
+from .explain import local_partials, node_rules
 from .graph import Graph
+from .symbolic import rule_line
 from .ops import RULES
 from .value import Value
 from .viz import format_number, layout, render_svg
@@ -41,18 +42,23 @@ def number(x: float) -> str:
 
 
 def _is_identifier(name: str) -> bool:
-    return name.replace("_", "a").isalnum() and not name[0].isdigit()
+    """x, v2, L1.N3.w2: a name that reads as one symbol after d or ∂."""
+    return name.replace("_", "a").replace(".", "a").isalnum() and not name[0].isdigit()
 
 
 def explorer_html(
-    output: Value, inputs: dict[str, Value], *, title: str = "", max_nodes: int = MAX_NODES
+    output: Value, inputs: "dict[str, Value] | None" = None, *, title: str = "",
+    max_nodes: int = MAX_NODES
 ) -> str:
     """One HTML page (inline SVG, CSS and JavaScript, nothing fetched) that lets a learner step
     through the graph of `output`: the forward pass, the backward pass with each gradient's
     chain-rule product, and forward mode for each of the named `inputs`.
 
-    `inputs` maps the names the learner uses ("x") to the input Values. Nodes are named by
-    `inputs`, else by their label, else ``v<index>`` (constants by their number). Keys: → / ←
+    `inputs` maps the names the learner uses ("x") to the input Values; left out, the inputs
+    are the leaves that have labels, by their labels. Nodes are named by `inputs`, else by their
+    label, else ``v<index>`` (constants by their number). Constants get no step of their own,
+    as in ``explain``. Each chain-rule step shows the local derivatives it multiplies as their
+    rules, then with the numbers in (``∂f/∂u = 2u = 2 × 7 = 14``). Keys: → / ←
     step, Home / End jump, f forward pass, b backward pass, 1-9 forward mode for each input.
     """
     if not isinstance(output, Value):
@@ -60,6 +66,8 @@ def explorer_html(
             f"explorer_html(): output is {output!r} ({type(output).__name__}), not a Value; "
             "pass the Value your expression computed, e.g. explorer_html(f, {'x': x})"
         )
+    if inputs is None:
+        inputs = _labelled_leaves(output)
     if not isinstance(inputs, dict):
         raise TypeError(
             f"explorer_html(): inputs is {type(inputs).__name__}; pass a dict from names to "
@@ -113,6 +121,16 @@ def explorer_html(
     fill = {"TITLE": _html_escape(title), "SVG": svg, "DATA": payload.replace("</", "<\\/")}
     # One pass, so a label that happens to read {{DATA}} is never filled in itself.
     return _re.sub(r"\{\{(TITLE|SVG|DATA)\}\}", lambda m: fill[m.group(1)], page)
+
+
+def _labelled_leaves(output: Value) -> dict[str, Value]:
+    """The leaves of `output`'s graph that have a label, by label, in the graph's order (the
+    inputs when none are named); a label used twice keeps its first leaf."""
+    found: dict[str, Value] = {}
+    for node in Graph(output).nodes:
+        if not node.args and node.label and node.label not in found:
+            found[node.label] = node
+    return found
 
 
 def _json_safe(obj):
@@ -173,12 +191,34 @@ def _formula(node: Value, args: list[str]) -> str:
     return f"{args[0]} {symbol} {args[1]}"
 
 
+def _node_rules(node: Value, names: list[str], graph: Graph, i: int) -> list:
+    """Node i's local derivatives as (rule, rule with the numbers in), one per argument."""
+    if not node.args:
+        return []
+    return node_rules(node, lambda v: names[graph.index[v]])
+
+
+def _rule_lines(graph: Graph, names: list[str], written: list, edges: list) -> list[str]:
+    """``∂u/∂v = <rule> = <numbers> = <value>`` for each (user u, argument v) edge, each once (a
+    node used twice by one user, x * x, has one line per use it makes)."""
+    lines: list[str] = []
+    for i, j in edges:
+        node = graph.nodes[i]
+        for p, arg in enumerate(graph.arg_indices[i]):
+            if arg != j:
+                continue
+            line = rule_line(_d(names[i]), _d(names[j]), written[i][p], local_partials(node)[p])
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
 def _forward_walk(graph: Graph, names: list[str], output: Value, inputs: dict) -> dict:
     steps = []
     for i, node in enumerate(graph.nodes):
         if not node.args:
             if _is_constant(node, inputs):
-                text = f"the constant {node.data:g}   (a leaf: nothing to compute)"
+                continue  # a constant: shown in the drawing, no step (as in explain)
             else:
                 kind = "an input" if any(node is v for v in inputs.values()) else "a leaf"
                 text = f"{names[i]} = {node.data:.6g}   ({kind}: nothing to compute)"
@@ -213,10 +253,12 @@ def _backward_walk(graph: Graph, names, output: Value, inputs) -> dict:
     grads = [0.0 if g is None else g for g in graph.vjp({output: 1.0})]
     f = names[index[output]]
     steps = []
+    written = [_node_rules(node, names, graph, i) for i, node in enumerate(nodes)]
     for j in range(len(nodes) - 1, -1, -1):
         g = grads[j]
-        if g is None:
+        if g is None or _is_constant(nodes[j], inputs):
             continue
+        rules: list[str] = []
         v = _d(names[j])
         if nodes[j] is output:
             text = f"d{f}/d{v} = 1   (the output: its gradient with respect to itself)"
@@ -226,7 +268,9 @@ def _backward_walk(graph: Graph, names, output: Value, inputs) -> dict:
             )
             numeric = " + ".join(f"{number(grads[i])} × {number(p)}" for i, p in uses[j])
             text = f"d{f}/d{v} = {symbolic} = {numeric} = {g:.6g}"
-        steps.append({"node": j, "text": text, "cell": 2, "show": f"grad {format_number(g)}"})
+            rules = _rule_lines(graph, names, written, [(i, j) for i, _ in uses[j]])
+        steps.append({"node": j, "text": text, "rules": rules, "cell": 2,
+                      "show": f"grad {format_number(g)}"})
     values = [0.0 if g is None else g for g in grads]
     summary = [
         f"d{f}/d{_d(name)} = {values[index[x]] if x in index else 0.0:.6g}"
@@ -250,9 +294,13 @@ def _tangent_walk(graph: Graph, names, output: Value, inputs: dict, name: str) -
     nodes, arg_indices = graph.nodes, graph.arg_indices
     steps = []
     wrt = _d(name)
+    written = [_node_rules(node, names, graph, i) for i, node in enumerate(nodes)]
     for i, node in enumerate(nodes):
         t = tangents[i]
         v = _d(names[i])
+        rules: list[str] = []
+        if _is_constant(node, inputs):
+            continue
         if node is x:
             text = f"d{v}/d{wrt} = 1   (the seed: a nudge of 1 enters at {name})"
         elif t is None:
@@ -272,10 +320,10 @@ def _tangent_walk(graph: Graph, names, output: Value, inputs: dict, name: str) -
             )
             numeric = " + ".join(f"{number(p)} × {number(tangents[j])}" for j, p in moving)
             text = f"d{v}/d{wrt} = {symbolic} = {numeric} = {t:.6g}"
+            rules = _rule_lines(graph, names, written, [(i, j) for j, _ in moving])
         value = 0.0 if t is None else t
-        steps.append(
-            {"node": i, "text": text, "cell": 2, "show": f"d/d{name} {format_number(value)}"}
-        )
+        steps.append({"node": i, "text": text, "rules": rules, "cell": 2,
+                      "show": f"d/d{name} {format_number(value)}"})
     out_t = tangents[graph.index[output]]
     out_name = names[graph.index[output]]
     return {

@@ -5,6 +5,14 @@ behaviour, with each neuron recorded as one fused dot-product node.
     model = MLP(2, [16, 16, 1])   # the same initial weights as micrograd's
     score = model([Value(0.5), Value(-1.0)])
 
+Every parameter is labelled with where it sits, counting from 1 as the maths does: in an MLP
+``L1.N3.w2`` is layer 1, neuron 3, weight 2 (the one that multiplies input 2) and ``L1.N3.b``
+that neuron's bias; a Layer's own neurons are ``N3.w2``, a lone Neuron's ``w2``. Each call of a
+neuron names its two interior nodes the same way: ``L1.N3.act`` = b + Σ w_i x_i and
+``L1.N3.out``, the nonlinearity of it (a linear neuron's one node is its ``out``). Drawings,
+``explain`` and the explorers print these labels, so a weight reads as a weight, not as a
+constant.
+
 Beyond micrograd: a neuron's nonlinearity can be chosen (``act="tanh"``; the defaults are
 micrograd's), and every Module can save and restore its parameters (``state_dict()``,
 ``load_state_dict()``; files via ``tapegrad.serialize``).
@@ -165,6 +173,16 @@ class Neuron(Module):
         self.w = [Value(_random.uniform(-1, 1)) for _ in range(nin)]
         self.b = Value(0)
         self.nonlin = nonlin
+        self.name("")
+
+    def name(self, prefix: str) -> None:
+        """Label the parameters ``{prefix}w1``.. and ``{prefix}b``, and the nodes each call makes
+        ``{prefix}act`` and ``{prefix}out`` (a Layer passes ``N3.``, an MLP ``L1.N3.``)."""
+        for i, w in enumerate(self.w, 1):
+            w.label = f"{prefix}w{i}"
+        self.b.label = f"{prefix}b"
+        # made once here, so a call only stores them (one dict entry per node on its record)
+        self._labels = (f"{prefix}act", f"{prefix}out")
 
     @property
     def act(self) -> "str | None":
@@ -197,7 +215,13 @@ class Neuron(Module):
                 raise
             raise error from None
         method = ACTIVATIONS[self.activation][0]
-        return getattr(act, method)() if method else act
+        if not method:
+            act.label = self._labels[1]
+            return act
+        act.label = self._labels[0]
+        out = getattr(act, method)()
+        out.label = self._labels[1]
+        return out
 
     def parameters(self) -> list[Value]:
         """The weights, then the bias."""
@@ -218,6 +242,12 @@ class Layer(Module):
         nout = _size(call, "nout", nout, "neurons it has", "a layer has at least 1 neuron",
                      "Layer(2, 16)")
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
+        self.name("")
+
+    def name(self, prefix: str) -> None:
+        """Label every neuron's parameters and nodes ``{prefix}N1.``, ``{prefix}N2.``, ..."""
+        for j, neuron in enumerate(self.neurons, 1):
+            neuron.name(f"{prefix}N{j}.")
 
     def __call__(self, x: "_abc.Iterable | Value | float") -> "Value | list[Value]":
         """Each neuron's output for the inputs ``x`` (a list of numbers or Values, read once)."""
@@ -255,6 +285,8 @@ class MLP(Module):
             Layer(sizes[i], sizes[i + 1], nonlin=i != last, act=act if i != last else last_act)
             for i in range(len(sizes) - 1)
         ]
+        for k, layer in enumerate(self.layers, 1):
+            layer.name(f"L{k}.")
 
     def __call__(self, x: "_abc.Iterable | Value | float") -> "Value | list[Value]":
         """The network's output for the inputs ``x``: the last layer's (one Value when it has

@@ -22,6 +22,7 @@ box says how many were left out (the nodes they feed get an edge from it).
 """
 
 import math as _math
+import re as _re
 import shutil as _shutil
 import subprocess as _subprocess
 from dataclasses import dataclass, field
@@ -480,6 +481,25 @@ def to_svg(*roots: Value, max_nodes: int = MAX_NODES, engine: str = "python") ->
     return render_svg(layout(graph, shown, cells))
 
 
+NOTEBOOK_NODES = 16  # a notebook's drawing: the nodes nearest the output, at a readable size
+NOTEBOOK_WIDTH = 1100  # pixels; a wider drawing is scaled down to this, to 60% at the most
+
+
+def notebook_svg(*roots: Value) -> str:
+    """What Jupyter shows for a Value or a Graph: `to_svg` of at most NOTEBOOK_NODES nodes
+    nearest the outputs (saying how many were left out), scaled to NOTEBOOK_WIDTH pixels if it
+    is wider -- a 150-node drawing of a training loss would be some 3,000 pixels wide, its text
+    unreadable once a notebook shrinks it to the cell."""
+    svg = to_svg(*roots, max_nodes=NOTEBOOK_NODES)
+    size = _re.match(r'<svg [^>]*?width="(\d+)" height="(\d+)"', svg)
+    width, height = int(size.group(1)), int(size.group(2))
+    scale = max(0.6, NOTEBOOK_WIDTH / width) if width > NOTEBOOK_WIDTH else 1.0
+    if scale == 1.0:
+        return svg
+    sized = f'width="{width * scale:.0f}" height="{height * scale:.0f}"'
+    return svg.replace(f'width="{width}" height="{height}"', sized, 1)  # the viewBox keeps all
+
+
 def _svg_by_graphviz(dot: str, source: str) -> str:
     done = _subprocess.run(
         [dot, "-Tsvg"], input=source, capture_output=True, text=True, timeout=60, check=False
@@ -507,4 +527,5 @@ def _graph_of(roots, caller: str) -> Graph:
     return Graph(*roots)
 
 
-__all__ = ["to_dot", "to_svg", "format_number", "op_symbol", "MAX_NODES"]
+__all__ = ["to_dot", "to_svg", "notebook_svg", "format_number", "op_symbol", "MAX_NODES",
+           "NOTEBOOK_NODES", "NOTEBOOK_WIDTH"]
