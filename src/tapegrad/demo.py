@@ -545,8 +545,9 @@ def run(dataset: str = "moons", steps: "int | None" = None, hidden: "tuple | Non
         serialize.save(model, save)
         console.line(f"model saved to {save}")
     if html:
-        with open(html, "w", encoding="utf-8") as page:
-            page.write(watch.html())
+        from .files import write_all
+
+        write_all([(html, watch.html())])  # (all or nothing, as --save: no half-written page)
         console.line(f"training explorer written to {html}: open it in a browser")
     if out_dir is not None:
         result.pictures = _draw(dataset, model, task, X_train, y_train, X_test, y_test, predicted,
