@@ -4,13 +4,16 @@
   forward() and backward() run each (level, op) group of nodes as one vectorised NumPy call
   (numpy.py). Its leaves then keep their data and grad in NumPy arrays (leaf_store.py), so an
   optimizer updates all parameters at once.
+- compiled steps: ``compile_step(loss, feeds=(xs, ys))`` compiles a training step recorded on
+  `placeholders`, and ``step.run(X, Y)`` trains on each new batch (compiled_step.py).
 
 Importing this package registers the backends with tapegrad.graph (``BACKENDS``) without
-importing NumPy: that happens when a NumPy graph is first compiled.
+importing NumPy: that happens when a NumPy graph or step is first compiled.
 """
 
 from ..graph import BACKENDS
 from .leaf_store import ParamBlock, StoredLeaf, param_block
+from .placeholders import placeholders
 
 
 def compile_graph(graph):
@@ -20,6 +23,15 @@ def compile_graph(graph):
     return compile_for_numpy(graph)
 
 
+def compile_step(loss, feeds, params=None):
+    """A CompiledStep: `loss` recorded on the placeholders `feeds`, compiled for NumPy; each
+    ``step.run(*batches)`` trains on new batches (compiled_step.py; needs NumPy)."""
+    from .compiled_step import compile_step as compile_for_numpy
+
+    return compile_for_numpy(loss, feeds, params)
+
+
 BACKENDS["numpy"] = compile_graph
 
-__all__ = ["compile_graph", "param_block", "ParamBlock", "StoredLeaf"]
+__all__ = ["compile_graph", "compile_step", "placeholders", "param_block", "ParamBlock",
+           "StoredLeaf"]

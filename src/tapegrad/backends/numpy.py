@@ -54,6 +54,7 @@ except ImportError:  # pragma: no cover - exercised only without numpy
     ) from None
 
 import _weakref
+import math as _math
 
 from ..ops import FLOATS, FORWARD, RULES, Op
 from ..record import end
@@ -141,38 +142,102 @@ class _Part:
 
         return add
 
+    def writer(self, buf, mode: str):
+        """A function putting its argument into `buf` at these positions: adding it ("add"), or
+        assigning it ("assign": the sweep's first write there, so no zeroing and no addition);
+        None for "skip" (no gradient is needed there)."""
+        if mode == "skip":
+            return None
+        if mode == "add":
+            return self.adder(buf)
+        view = self.view(buf)
+        if view is not None:
+
+            def assign(x):
+                view[...] = x
+
+        else:
+            idx = self.idx
+
+            def assign(x):
+                buf[idx] = x
+
+        return assign
+
 
 # -------------------------------------------------------------------------------------------
 # The compiled groups. Each knows its nodes' positions and gives a forward and a backward step.
 # -------------------------------------------------------------------------------------------
 
 
-class _RuleGroup:
+class _Group:
+    """What every group shares: ``parts``, the positions its backward writes cotangents into
+    (one per argument column), and ``bind(val, adj, modes)``, which makes the writers once the
+    executor knows, per part, whether the sweep adds there, assigns there or skips it (see
+    NumpyExecutor._plan_backward). ``needed``: whether backward has anything to do at all."""
+
+    needed = True
+
+    def bind(self, val, adj, modes) -> None:
+        self.puts = [part.writer(adj, mode) for part, mode in zip(self.parts, modes)]
+        # NOTE: where a part is assigned through a view, the arithmetic writes into it (out=),
+        # one array operation instead of two (compute, then copy).
+        self.into = [part.view(adj) if mode == "assign" else None
+                     for part, mode in zip(self.parts, modes)]
+        self.needed = any(put is not None for put in self.puts)
+
+
+def _static_reads(parts, val):
+    """The views of `val` at each part's positions, if every part is evenly spaced (then the
+    list never changes: a sweep reads no positions), else None."""
+    views = [part.view(val) for part in parts]
+    return None if any(view is None for view in views) else views
+
+
+# NOTE: ADD and MUL are the rule table's a + b and a · b (ops.py) written into their place with
+# out=, which saves a temporary and a copy per group.
+_INTO = {Op.ADD: _np.add, Op.MUL: _np.multiply}
+
+
+class _RuleGroup(_Group):
     """Nodes of one level and one op, computed with the op's rule on arrays, one per argument."""
 
     def __init__(self, op, out: slice, arg_positions: _np.ndarray, k, val, adj):
         rule = RULES[op]
         self.op = op
         self.out_val, self.out_adj = val[out], adj[out]
-        columns = [_Part(arg_positions[:, c]) for c in range(arg_positions.shape[1])]
-        self.read = [c.reader(val) for c in columns]
-        self.add = [c.adder(adj) for c in columns]
+        self.parts = [_Part(arg_positions[:, c]) for c in range(arg_positions.shape[1])]
+        self.read = [c.reader(val) for c in self.parts]
+        self.views = _static_reads(self.parts, val)
         self.extra = () if k is None else (k,)
         self.forward_rule, self.partials_rule = rule.forward, rule.partials
+        self.into_out = _INTO.get(op) if len(self.parts) == 2 else None
 
     def forward(self):
-        xs = [read() for read in self.read]
-        self.out_val[...] = self.forward_rule(NUMPY_MATH, *xs, *self.extra)
+        xs = self.views or [read() for read in self.read]
+        if self.into_out is not None:
+            self.into_out(xs[0], xs[1], out=self.out_val)
+        else:
+            self.out_val[...] = self.forward_rule(NUMPY_MATH, *xs, *self.extra)
 
     def backward(self, masked=False):
-        xs = [read() for read in self.read]
+        xs = self.views or [read() for read in self.read]
         dy = self.out_adj
         partials = self.partials_rule(NUMPY_MATH, self.out_val, *xs, *self.extra)
-        for add, partial in zip(self.add, partials):
-            add(_np.where(dy != 0, dy * partial, 0.0) if masked else dy * partial)
+        for put, into, partial in zip(self.puts, self.into, partials):
+            if put is None:
+                continue
+            if masked:
+                put(_np.where(dy != 0, dy * partial, 0.0))
+            elif partial.__class__ is float and partial == 1.0:
+                put(dy)  # NOTE: a partial of 1 (an addition's): no multiplication by ones
+            elif into is not None:
+                _np.multiply(dy, partial, out=into)
+            else:
+                put(dy * partial)
 
 
-class _SumGroup:
+class _SumGroup(_Group):
     """Fused addition chains: each node is the sum of its terms, added left to right."""
 
     op = Op.ADD
@@ -180,8 +245,8 @@ class _SumGroup:
     def __init__(self, out: slice, term_positions: _np.ndarray, segment: _np.ndarray, val, adj):
         self.n = out.stop - out.start
         self.out_val, self.out_adj = val[out], adj[out]
-        terms = _Part(term_positions)
-        self.read, self.add = terms.reader(val), terms.adder(adj)
+        self.parts = [_Part(term_positions)]
+        self.read = self.parts[0].reader(val)
         self.segment = segment
 
     def forward(self):
@@ -189,44 +254,120 @@ class _SumGroup:
         self.out_val[...] = _np.bincount(self.segment, weights=self.read(), minlength=self.n)
 
     def backward(self, masked=False):
-        self.add(self.out_adj[self.segment])  # ∂(t0 + t1 + ...)/∂t_i = 1
+        # ∂(t0 + t1 + ...)/∂t_i = 1; NOTE: one sum (a loss's mean): its cotangent broadcast
+        self.puts[0](self.out_adj[0] if self.n == 1 else self.out_adj[self.segment])
 
 
-class _LayerGroup:
+class _SquareSumGroup(_Group):
+    """Sums of squares, Σ_i x_i · x_i (an L2 penalty: ``sum(p * p for p in params)``), each a
+    fused chain of additions over MUL nodes whose two arguments are the same x_i.
+
+    From the rule table: MUL's partials are (b, a) = (x_i, x_i) and the sum's are 1, so the
+    cotangent dy reaches x_i twice: x_i.grad += dy·x_i + dy·x_i = 2·dy·x_i. Forward, one sum is
+    one dot product (x · x, pairwise rather than left to right: the same number to a few ulps);
+    several are added per segment. NOTE: this saves a MUL group, a sum of n terms and their
+    backward scatters: two array operations per sweep instead of about ten."""
+
+    op = Op.ADD
+
+    def __init__(self, out: slice, x_positions: _np.ndarray, segment: _np.ndarray, val, adj):
+        self.n = out.stop - out.start
+        self.out_val, self.out_adj = val[out], adj[out]
+        self.parts = [_Part(x_positions)]
+        self.read = self.parts[0].reader(val)
+        self.segment = segment
+
+    def forward(self):
+        x = self.read()
+        if self.n == 1:
+            self.out_val[0] = _np.dot(x, x)
+        else:
+            self.out_val[...] = _np.bincount(self.segment, weights=x * x, minlength=self.n)
+
+    def backward(self, masked=False):
+        dy = self.out_adj[0] if self.n == 1 else self.out_adj[self.segment]
+        if masked:  # (a zero dy times an infinite x counts as 0)
+            self.puts[0](_np.where(dy != 0, (2.0 * dy) * self.read(), 0.0))
+        else:
+            self.puts[0]((2.0 * dy) * self.read())
+
+
+class _LayerGroup(_Group):
     """S×J DOT nodes where row r feeds input row X[r] to neuron c (weights W[c], bias b[c]):
-    Y = X @ W.T + b in one matrix product; backward dX = dY @ W, dW = dY.T @ X, db = Σ_r dY."""
+    Y = X @ W.T + b in one matrix product; backward dX = dY @ W, dW = dY.T @ X, db = Σ_r dY.
+
+    With ``relu`` (the positions of RELU nodes, one per DOT node, that alone use the layer's
+    outputs) the activation is part of the layer: H = max(Y, 0) forward and dY = dH · [Y > 0]
+    backward -- relu's rule (ops.py: where(y <= 0, 0, y), partial step(y) = [y > 0]) written as
+    one ufunc each, the same number for every float (nan and -0.0 included; tests check it).
+    NOTE: this saves a group per layer and the where/astype temporaries of the generic rule."""
 
     op = Op.DOT
+
+    relu_val = relu_adj = None
 
     def __init__(self, out: slice, x_pos, w_pos, b_pos, val, adj):
         rows, cols = x_pos.shape[0], w_pos.shape[0]
         self.out_val = val[out].reshape(rows, cols)
         self.out_adj = adj[out].reshape(rows, cols)
-        x, w, b = _Part(x_pos), _Part(w_pos), _Part(b_pos)
-        self.read_x, self.read_w, self.read_b = x.reader(val), w.reader(val), b.reader(val)
-        self.add_x, self.add_w, self.add_b = x.adder(adj), w.adder(adj), b.adder(adj)
+        self.own_writes = out
+        self.parts = [_Part(x_pos), _Part(w_pos), _Part(b_pos)]
+        self.read_x, self.read_w, self.read_b = (part.reader(val) for part in self.parts)
+
+    def fuse_relu(self, relu: slice, val, adj) -> None:
+        """Compute relu of every output too, into positions `relu` (row by row, as Y)."""
+        self.relu_val = val[relu].reshape(self.out_val.shape)
+        self.relu_adj = adj[relu].reshape(self.out_val.shape)
 
     def forward(self):
         _np.matmul(self.read_x(), self.read_w().T, out=self.out_val)
         self.out_val += self.read_b()
+        if self.relu_val is not None:
+            _np.maximum(self.out_val, 0.0, out=self.relu_val)
 
     def backward(self, masked=False):
         dy = self.out_adj
+        if self.relu_val is not None:  # the layer's outputs are used by its relus alone
+            if masked:
+                dh = self.relu_adj
+                dy[...] = _np.where(dh != 0, dh * (self.out_val > 0), 0.0)
+            else:
+                _np.multiply(self.relu_adj, self.out_val > 0, out=dy)
+        put_x, put_w, put_b = self.puts
         if masked:  # the products summed one by one, so that 0 · inf counts as 0
             live = (dy != 0)[:, :, None]
-            terms = dy[:, :, None] * self.read_w()[None, :, :]  # [row, neuron, input]
-            self.add_x(_np.where(live, terms, 0.0).sum(axis=1))
-            terms = dy[:, :, None] * self.read_x()[:, None, :]
-            self.add_w(_np.where(live, terms, 0.0).sum(axis=0))
+            if put_x is not None:
+                terms = dy[:, :, None] * self.read_w()[None, :, :]  # [row, neuron, input]
+                put_x(_np.where(live, terms, 0.0).sum(axis=1))
+            if put_w is not None:
+                terms = dy[:, :, None] * self.read_x()[:, None, :]
+                put_w(_np.where(live, terms, 0.0).sum(axis=0))
         else:
-            self.add_x(dy @ self.read_w())
-            self.add_w(dy.T @ self.read_x())
-        self.add_b(dy.sum(axis=0))
+            into_x = self.into[0]
+            if into_x is not None:
+                _np.matmul(dy, self.read_w(), out=into_x)
+            elif put_x is not None:
+                put_x(dy @ self.read_w())
+            if put_w is not None:
+                put_w(dy.T @ self.read_x())
+        if put_b is not None:
+            put_b(dy.sum(axis=0))
 
 
 # -------------------------------------------------------------------------------------------
 # Compiling.
 # -------------------------------------------------------------------------------------------
+
+
+def _uses(arg_indices):
+    """How many times each node is used as an argument, and by which node (the last one)."""
+    uses = [0] * len(arg_indices)
+    consumer = [-1] * len(arg_indices)
+    for i, args in enumerate(arg_indices):
+        for j in args:
+            uses[j] += 1
+            consumer[j] = i
+    return uses, consumer
 
 
 def _fused_sums(nodes, arg_indices, outputs: set):
@@ -235,12 +376,7 @@ def _fused_sums(nodes, arg_indices, outputs: set):
 
     An ADD is folded into its consumer when that consumer is an ADD and the only user of it
     (and it is not an output): its value is needed nowhere else."""
-    uses = [0] * len(nodes)
-    consumer = [-1] * len(nodes)
-    for i, args in enumerate(arg_indices):
-        for j in args:
-            uses[j] += 1
-            consumer[j] = i
+    uses, consumer = _uses(arg_indices)
     folded = [
         nodes[i].op is Op.ADD
         and uses[i] == 1
@@ -297,24 +433,67 @@ def _quiet():
     return _np.errstate(all="ignore")
 
 
+def _square_sums(nodes, arg_indices, terms: dict, outputs: set) -> dict:
+    """The fused sums that are sums of squares: {sum node: the squared nodes, in order}.
+
+    A sum qualifies when each term is a MUL of one node by itself (``p * p``) that nothing else
+    uses, or the constant 0 Python's ``sum()`` starts from (adding 0.0 changes no sum)."""
+    uses, _ = _uses(arg_indices)
+    found = {}
+    for i, ts in terms.items():
+        squared = []
+        for j in ts:
+            args = arg_indices[j]
+            if nodes[j].op is Op.MUL and args[0] == args[1] and uses[j] == 1 and j not in outputs:
+                squared.append(args[0])
+            elif args or nodes[j]._rec is None or nodes[j].data != 0.0:
+                break
+        else:
+            if squared:
+                found[i] = squared
+    return found
+
+
 class NumpyExecutor:
     """A Graph compiled for NumPy: ``forward()``, ``backward()``, ``publish()``; see the module
-    docstring. Built by `compile_graph`."""
+    docstring. Built by `compile_graph`.
 
-    def __init__(self, graph):
+    ``wrt``: the leaves whose gradients backward() computes (None: every leaf, as the python
+    Graph does); the sweep then skips every node no such leaf reaches. ``first``: leaves laid
+    out first, in this order, at the start of the value array (a compiled step puts its
+    parameters there, so an optimizer updates them as one slice, then its placeholders, so a
+    batch is written with one assignment)."""
+
+    def __init__(self, graph, wrt=None, first=()):
         nodes, arg_indices = graph.nodes, graph.arg_indices
         self.graph = graph
         out_index = [graph.index[out] for out in graph.outputs]
-        terms, self._root_of = _fused_sums(nodes, arg_indices, set(out_index))
+        outputs = set(out_index)
+        terms, self._root_of = _fused_sums(nodes, arg_indices, outputs)
+        # Sums of squares (an L2 penalty) become one group, when the constant 0 that Python's
+        # sum() starts from needs no gradient of its own (only the python Graph's semantics,
+        # wrt=None, give constants gradients).
+        squares = {} if wrt is None else _square_sums(nodes, arg_indices, terms, outputs)
+        squared = {j: i for i in squares for j in terms[i] if arg_indices[j]}
 
-        # The nodes that are computed: every node but the folded ADDs, each with its arguments.
-        args_of = {}
+        # The nodes that are computed: every node but the folded ADDs and the squares of a sum
+        # of squares, each with its arguments.
+        args_of, kind = {}, {}
         for i, node in enumerate(nodes):
-            if node.op is Op.ADD:
+            if i in squares:
+                args_of[i], kind[i] = tuple(squares[i]), "squares"
+            elif node.op is Op.ADD:
                 if i in terms:
-                    args_of[i] = tuple(terms[i])
-            elif arg_indices[i]:
-                args_of[i] = arg_indices[i]
+                    args_of[i], kind[i] = tuple(terms[i]), "sum"
+            elif arg_indices[i] and i not in squared:
+                args_of[i], kind[i] = arg_indices[i], (node.op, len(arg_indices[i]))
+        self._root_of.update(squared)
+
+        # Which nodes need a gradient: the leaves asked for, and every node one of them reaches.
+        wanted = None if wrt is None else {graph.index[v] for v in wrt}
+        need = [not args and (wanted is None or i in wanted) for i, args in enumerate(arg_indices)]
+        for i, args in args_of.items():
+            need[i] = any(need[j] for j in args)
 
         # Levels: 0 for leaves, 1 + the highest argument's level otherwise (array order is
         # topological, so one pass suffices).
@@ -322,13 +501,15 @@ class NumpyExecutor:
         groups: dict[tuple, list[int]] = {}
         for i, args in args_of.items():
             level[i] = 1 + max(level[j] for j in args)
-            key = "sum" if nodes[i].op is Op.ADD else (nodes[i].op, len(args))
-            groups.setdefault((level[i], key), []).append(i)
+            groups.setdefault((level[i], kind[i]), []).append(i)
 
-        # Positions: own leaves first (their part of the arrays *is* their LeafStore), then
-        # leaves held elsewhere, then the groups in level order.
+        # Positions: own leaves first (their part of the arrays *is* their LeafStore), `first`
+        # leading, then leaves held elsewhere, then the groups in level order.
         leaves = [i for i, args in enumerate(arg_indices) if not args]
-        own = [i for i in leaves if home_of(nodes[i]) is None]
+        lead = [graph.index[v] for v in first]
+        leading = set(lead)
+        own = [i for i in lead if home_of(nodes[i]) is None]
+        own += [i for i in leaves if home_of(nodes[i]) is None and i not in leading]
         held = [i for i in leaves if home_of(nodes[i]) is not None]
         size = len(own) + len(held) + len(args_of)
         self.val, self.adj = _np.zeros(size), _np.zeros(size)
@@ -343,28 +524,49 @@ class NumpyExecutor:
             else:  # a number used as a constant (a record's entry): copied in, never changed
                 self.val[pos[i]] = nodes[i].data
 
-        # Leaves held by other stores: one (store, their entries there, positions here) each.
+        # Leaves held by other stores: one (store, their entries there, positions here) each,
+        # and the same for those of them backward gives a gradient.
         held_by: dict[int, tuple] = {}
         for i in held:
             store, entry = home_of(nodes[i])
-            held_by.setdefault(id(store), (store, [], []))
-            held_by[id(store)][1].append(entry)
+            held_by.setdefault(id(store), (store, [], [], []))[1].append(entry)
             held_by[id(store)][2].append(pos[i])
-        self._held = [
-            (store, _np.array(entries, dtype=_np.intp), _np.array(here, dtype=_np.intp))
-            for store, entries, here in held_by.values()
-        ]
+            held_by[id(store)][3].append(need[i])
+        self._held, self._held_grads = [], []
+        for store, entries, here, needs in held_by.values():
+            entries, here = _np.array(entries, dtype=_np.intp), _np.array(here, dtype=_np.intp)
+            needs = _np.array(needs, dtype=bool)
+            self._held.append((store, entries, here))
+            if needs.any():
+                self._held_grads.append((store, entries[needs], here[needs]))
 
         self.groups = []
         self._members = []  # per group, its node indices in position order (to name errors)
         next_pos = self.n_leaves
+        uses, _ = _uses(arg_indices)
+        layers = {}  # a layer group's DOT nodes (a frozenset) -> (the group, its members)
         for (lev, key), members in sorted(groups.items(), key=lambda item: item[0][0]):
-            group, members = self._compile_group(key, members, args_of, pos, next_pos)
+            layer = None
+            if key == (Op.RELU, 1):
+                dots = [args_of[i][0] for i in members]
+                layer = layers.get(frozenset(dots))
+                if layer is not None and any(uses[j] != 1 or j in outputs for j in dots):
+                    layer = None
+            if layer is not None:  # relu(layer): the layer computes it too (see _LayerGroup)
+                group, layer_members = layer
+                order = {j: n for n, j in enumerate(layer_members)}
+                members = sorted(members, key=lambda i: order[args_of[i][0]])
+                group.fuse_relu(slice(next_pos, next_pos + len(members)), self.val, self.adj)
+            else:
+                group, members = self._compile_group(key, members, args_of, pos, next_pos)
             for offset, i in enumerate(members):
                 pos[i] = next_pos + offset
             next_pos += len(members)
-            self.groups.append(group)
-            self._members.append(members)
+            if layer is None:
+                self.groups.append(group)
+                self._members.append(members)
+                if isinstance(group, _LayerGroup):
+                    layers[frozenset(members)] = (group, members)
         self.pos = pos
         self._published = {}  # constant's position -> its gradient as last published
         # The recorded data, so that backward() is right before any forward() (a fused sum's
@@ -375,6 +577,11 @@ class NumpyExecutor:
             self.val[here] = store.data[entries]
         self._outputs = [(graph.outputs[k], pos[i]) for k, i in enumerate(out_index)]
         self._interior_outputs = [(out, p) for out, p in self._outputs if p >= self.n_leaves]
+        self._need_at = _np.zeros(size, dtype=bool)
+        for i, p in enumerate(pos):
+            if p >= 0:
+                self._need_at[p] = need[i]
+        self._plan_backward(len(own))
         # The graph's records now hold numbers that go stale as this executor runs: each ends (so
         # new nodes go elsewhere), and after each sweep names this executor as the one to ask
         # (record.sync) before a sweep reads them -- an eager backward(), a python replay.
@@ -383,15 +590,51 @@ class NumpyExecutor:
             end(rec)
         self._me = _weakref.ref(self)
 
+    def _plan_backward(self, n_own: int) -> None:
+        """Decide, for each part a group's backward writes, how: skip it (no gradient needed
+        there), assign (the sweep's first write to those positions, groups taken in reverse
+        order) or add (another group wrote there first). Only positions first reached by an
+        addition are zeroed when a sweep starts; own leaves always accumulate."""
+        size, need_at = len(self.adj), self._need_at
+        written, zero = _np.zeros(size, dtype=bool), _np.zeros(size, dtype=bool)
+        written[:n_own] = True
+        for _, p in self._outputs:
+            if p >= n_own:
+                zero[p] = written[p] = True
+        for group in reversed(self.groups):
+            if getattr(group, "relu_val", None) is not None:
+                written[group.own_writes] = True  # dY = dH · [Y > 0], assigned by the layer
+            modes = []
+            for part in group.parts:
+                idx = part.idx.ravel()
+                if not need_at[idx].any():
+                    modes.append("skip")
+                    continue
+                fresh = ~written[idx]
+                if part.unique and fresh.all():
+                    modes.append("assign")
+                else:
+                    modes.append("add")
+                    zero[idx[fresh]] = True
+                written[idx] = True
+            group.bind(self.val, self.adj, modes)
+        self._backward_groups = [group for group in reversed(self.groups) if group.needed]
+        at = _np.flatnonzero(zero)
+        if at.size and at[-1] - at[0] + 1 == at.size:
+            self._zero = slice(int(at[0]), int(at[-1]) + 1)
+        else:
+            self._zero = at if at.size else None
+
     def _compile_group(self, key, members, args_of, pos, start):
         """The group object for `members` (reordered by their arguments' positions)."""
         nodes, val, adj = self.graph.nodes, self.val, self.adj
-        if key == "sum":
+        if key in ("sum", "squares"):
             members = sorted(members, key=lambda i: pos[args_of[i][0]])
             terms = [pos[j] for i in members for j in args_of[i]]
             segment = _np.repeat(_np.arange(len(members)), [len(args_of[i]) for i in members])
             out = slice(start, start + len(members))
-            return _SumGroup(out, _np.array(terms, dtype=_np.intp), segment, val, adj), members
+            kind = _SumGroup if key == "sum" else _SquareSumGroup
+            return kind(out, _np.array(terms, dtype=_np.intp), segment, val, adj), members
         op, arity = key
         if op is Op.DOT:
             layer = _as_layer(members, args_of, pos)
@@ -417,35 +660,47 @@ class NumpyExecutor:
     def forward(self):
         """Recompute every node from the leaves' current data; returns the output's new data
         (a list of them for several outputs), as Graph.forward does."""
-        val = self.val
-        for store, entries, here in self._held:
-            val[here] = store.data[entries]
         with _quiet():  # float arithmetic, as in the python backend: inf and nan, no warnings
-            for g, group in enumerate(self.groups):
-                try:
-                    group.forward()
-                except (ArithmeticError, ValueError) as error:
-                    raise self._located(error, g) from error
-        for out, p in self._interior_outputs:
-            out.data = val.item(p)
-        self._stale()
-        datas = [val.item(p) for _, p in self._outputs]
-        return datas[0] if len(datas) == 1 else datas
+            return self.forward_quietly()
 
     def backward(self) -> None:
         """Reverse mode: afterwards every leaf's grad has accumulated d(sum of outputs)/d(leaf)
         (zero them between training steps) and every output's grad is d(sum of outputs)/d(it):
-        1, plus what reaches it from the outputs that use it."""
+        1, plus what reaches it from the outputs that use it. Only the leaves of ``wrt`` get a
+        gradient, when the executor was given one."""
+        with _quiet():
+            self.backward_quietly()
+
+    def forward_quietly(self):
+        """forward(), inside a caller's ``np.errstate(all="ignore")`` (a compiled step enters
+        it once for both sweeps: entering costs more than a small group's arithmetic)."""
+        val = self.val
+        for store, entries, here in self._held:
+            val[here] = store.data[entries]
+        for g, group in enumerate(self.groups):
+            try:
+                group.forward()
+            except (ArithmeticError, ValueError) as error:
+                raise self._located(error, g) from error
+        for out, p in self._interior_outputs:
+            out.data = val.item(p)
+        self._stale()
+        if len(self._outputs) == 1:
+            return val.item(self._outputs[0][1])
+        return [val.item(p) for _, p in self._outputs]
+
+    def backward_quietly(self) -> None:
+        """backward(), inside a caller's ``np.errstate(all="ignore")``."""
         adj, own_grads = self.adj, self.store.grad
         before = own_grads.copy()
         self._sweep_backward(masked=False)
-        if _np.isnan(adj[: self.n_leaves]).any():
-            # NOTE: a nan reached a leaf. It may be 0 · inf (sqrt at 0 behind a dead relu): the
-            # python backend skips nodes whose gradient is 0, so there that product is 0. Sweep
-            # again, slower, with every product by a zero cotangent counted as 0.
+        if _math.isnan(adj[: self.n_leaves].sum()):
+            # NOTE: a nan reached a leaf (one sum finds it). It may be 0 · inf (sqrt at 0 behind
+            # a dead relu): the python backend skips nodes whose gradient is 0, so there that
+            # product is 0. Sweep again, slower, with every product by a zero cotangent as 0.
             own_grads[...] = before
             self._sweep_backward(masked=True)
-        for store, entries, here in self._held:
+        for store, entries, here in self._held_grads:
             store.grad[entries] += adj[here]
         for out, p in self._interior_outputs:
             out.grad = adj.item(p)
@@ -457,13 +712,15 @@ class NumpyExecutor:
             rec.publisher = self._me
 
     def _sweep_backward(self, masked: bool) -> None:
+        """One reverse sweep over the groups that lead to a leaf needing a gradient; positions
+        this sweep adds into before anything assigns them start from 0 (see _plan_backward)."""
         adj = self.adj
-        adj[len(self.store.grad) :] = 0.0  # interior nodes and leaves held elsewhere: this call
+        if self._zero is not None:
+            adj[self._zero] = 0.0
         for _, p in self._outputs:
             adj[p] += 1.0
-        with _quiet():
-            for group in reversed(self.groups):
-                group.backward(masked)
+        for group in self._backward_groups:
+            group.backward(masked)
 
     def _located(self, error, g: int):
         """`error` re-raised naming the node it happened at, in the python Graph's words."""

@@ -86,11 +86,20 @@ class NumpyMath:
             return _np.where(x > 0, _np.log(_np.where(x > 0, x, 1.0)), _np.where(x == 0, 0.0, _np.nan))
 
 
+# NOTE: the functions whose float version is defined for every float and never raises: their
+# NumPy formula runs as it is, without the check for elements to re-run as floats (five array
+# operations per call; tests check these never raise).
+TOTAL = frozenset({"relu", "abs", "tanh", "sigmoid"})
+
 for _rule in RULES.values():  # each function op's own NumPy formula, from the table
     if _rule.method:
         _numpy_fn = _rule.numpy or (lambda name: lambda np, x: getattr(np, name)(x))(_rule.method)
-        setattr(NumpyMath, _rule.method, _checked(_numpy_fn, _rule.floats))
+        if _rule.method in TOTAL:
+            setattr(NumpyMath, _rule.method, staticmethod(
+                (lambda fn: lambda x: fn(_np, x))(_numpy_fn)))
+        else:
+            setattr(NumpyMath, _rule.method, _checked(_numpy_fn, _rule.floats))
 
 NUMPY_MATH = NumpyMath()
 
-__all__ = ["NumpyMath", "NUMPY_MATH"]
+__all__ = ["NumpyMath", "NUMPY_MATH", "TOTAL"]
