@@ -288,6 +288,9 @@ def _add_demo(sub) -> None:
                            "is installed)")
     demo.add_argument("--save", metavar="PATH",
                       help="save the trained model as JSON to this file (default: not saved)")
+    demo.add_argument("--eager", action="store_true",
+                      help="rebuild each step's graph, as micrograd does (default: record the "
+                           "step once and run it compiled with NumPy on every batch)")
 
 
 def _protect_expression(argv: list[str]) -> list[str]:
@@ -327,7 +330,7 @@ def _run_demo(args: _argparse.Namespace) -> int:
         hidden = parse_hidden(args.hidden) if args.hidden is not None else None
         run(args.dataset, steps=args.steps, hidden=hidden, optimizer=args.optimizer, lr=args.lr,
             seed=args.seed, batch_size=args.batch_size,
-            out_dir=None if args.no_pictures else args.out, save=args.save)
+            out_dir=None if args.no_pictures else args.out, save=args.save, eager=args.eager)
     except BrokenPipeError:
         raise  # the reader went away (| head): not a usage error
     except TrainingStopped as error:

@@ -22,6 +22,8 @@ would be frozen into the graph, so targets are fed as one-hot rows instead (soft
 cross-entropy takes them), and a hinge's labels as placeholders holding -1 or +1.
 """
 
+import math as _math
+
 import numpy as _np
 
 from ..graph import Graph
@@ -30,20 +32,21 @@ from .leaf_store import home_of
 from .numpy import NumpyExecutor
 
 
-def _flatten(feed, k: int) -> tuple[list, tuple]:
-    """The placeholders of feed `k` in row order, and the shape of the batch it takes."""
+def _flatten(feed, what: str) -> tuple[list, tuple]:
+    """The Values of `feed` (a list of them, or of rows of them) in row order, and its shape;
+    `what` names it in errors ("compile_step: feed 0")."""
     if isinstance(feed, Value) or not isinstance(feed, (list, tuple)) or not feed:
-        raise TypeError(f"compile_step: feed {k} is {type(feed).__name__}; a feed is a list of "
-                        "placeholder Values, or a list of rows of them, e.g. placeholders(32, 64)")
+        raise TypeError(f"{what} is {type(feed).__name__}; give a list of Values, or a list of "
+                        "rows of them, e.g. placeholders(32, 64)")
     if all(isinstance(v, Value) for v in feed):
         return list(feed), (len(feed),)
     if not all(isinstance(row, (list, tuple)) and len(row) == len(feed[0]) for row in feed):
-        raise TypeError(f"compile_step: feed {k} mixes Values and rows, or has rows of different "
-                        "lengths; make it with placeholders(rows, cols)")
+        raise TypeError(f"{what} mixes Values and rows, or has rows of different lengths; "
+                        "make it with placeholders(rows, cols)")
     flat = [v for row in feed for v in row]
     if not all(isinstance(v, Value) for v in flat):
-        raise TypeError(f"compile_step: feed {k} holds something other than Values; make it "
-                        "with placeholders(rows, cols)")
+        raise TypeError(f"{what} holds something other than Values; make it with "
+                        "placeholders(rows, cols)")
     return flat, (len(feed), len(feed[0]))
 
 
@@ -60,7 +63,7 @@ class CompiledStep:
         graph = Graph(loss)
         flats, self.shapes = [], []
         for k, feed in enumerate(feeds):
-            flat, shape = _flatten(feed, k)
+            flat, shape = _flatten(feed, f"compile_step: feed {k}")
             flats.append(flat)
             self.shapes.append(shape)
         fed = [v for flat in flats for v in flat]
@@ -84,6 +87,11 @@ class CompiledStep:
                 raise ValueError(f"compile_step: parameter {i} is also a placeholder; a "
                                  "placeholder takes each batch's numbers and gets no gradient")
         self.executor = NumpyExecutor(graph, wrt=params, first=params + fed)
+        homes: dict = {}  # where the parameters' gradients live: {store: their entries}
+        for p in params:
+            store, i = home_of(p)
+            homes.setdefault(id(store), (store, []))[1].append(i)
+        self._grads = [(store, _np.array(at, dtype=_np.intp)) for store, at in homes.values()]
         self._feeds = []
         for flat, shape in zip(flats, self.shapes):
             start = self.executor.pos[graph.index[flat[0]]]
@@ -121,6 +129,31 @@ class CompiledStep:
         """The loss on one batch per feed; no gradients."""
         self._feed(batches, "evaluate")
         return self.executor.forward()
+
+    def finite(self) -> bool:
+        """Whether the latest run's loss and every parameter's gradient are finite: one sum per
+        array the gradients live in (a sum that overflows says False too: then look closer)."""
+        total = self.executor.val.item(self.executor.pos[self.executor.graph.index[self.loss]])
+        for store, at in self._grads:
+            total += float(store.grad[at].sum())
+        return _math.isfinite(total)
+
+    def reader(self, nodes):
+        """A function of no arguments returning the latest run's data of `nodes` (a list of
+        Values of the loss's graph, or a list of rows of them, such as a model's scores) as an
+        array of that shape: one gather, where publishing every node would be a Python loop."""
+        flat, shape = _flatten(nodes, "CompiledStep.reader: nodes")
+        ex, index = self.executor, self.executor.graph.index
+        where = []
+        for v in flat:
+            p = ex.pos[index[v]] if v in index else -1
+            if p < 0:
+                raise ValueError(f"CompiledStep.reader: {v!r} has no place of its own in the "
+                                 "compiled step (not in the loss's graph, or an addition folded "
+                                 "into a sum); read the Values the loss is computed from")
+            where.append(p)
+        at, val = _np.array(where, dtype=_np.intp), ex.val
+        return lambda: val[at].reshape(shape)
 
     def __repr__(self) -> str:
         shapes = ", ".join(str(shape) for shape in self.shapes)

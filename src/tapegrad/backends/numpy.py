@@ -258,6 +258,39 @@ class _SumGroup(_Group):
         self.puts[0](self.out_adj[0] if self.n == 1 else self.out_adj[self.segment])
 
 
+class _ColumnSumGroup(_Group):
+    """Sums that all have the same few terms (``z + c``, a row's Σ_j exp(z_j)): term j of every
+    sum is column j, and the sums are ((t0 + t1) + t2) + ..., a column at a time -- the chain's
+    own floats, in its order. Backward each column gets the sums' cotangent (∂/∂t_j = 1), so a
+    column that needs no gradient (a constant) is skipped and a column of evenly spaced
+    positions is read and written through a view. NOTE: for a few terms per sum this is a few
+    whole-array additions, where bincount and its scatter gather every term one by one."""
+
+    op = Op.ADD
+
+    def __init__(self, out: slice, term_positions: _np.ndarray, val, adj):
+        self.out_val, self.out_adj = val[out], adj[out]
+        self.parts = [_Part(term_positions[:, c]) for c in range(term_positions.shape[1])]
+        self.read = [part.reader(val) for part in self.parts]
+        self.views = _static_reads(self.parts, val)
+
+    def forward(self):
+        xs = self.views or [read() for read in self.read]
+        _np.add(xs[0], xs[1], out=self.out_val)
+        for x in xs[2:]:
+            self.out_val += x
+
+    def backward(self, masked=False):
+        dy = self.out_adj
+        for put in self.puts:
+            if put is not None:
+                put(dy)
+
+
+# The most terms a sum may have to be computed a column at a time (_ColumnSumGroup).
+COLUMNS_AT_MOST = 16
+
+
 class _SquareSumGroup(_Group):
     """Sums of squares, Σ_i x_i · x_i (an L2 penalty: ``sum(p * p for p in params)``), each a
     fused chain of additions over MUL nodes whose two arguments are the same x_i.
@@ -633,6 +666,12 @@ class NumpyExecutor:
             terms = [pos[j] for i in members for j in args_of[i]]
             segment = _np.repeat(_np.arange(len(members)), [len(args_of[i]) for i in members])
             out = slice(start, start + len(members))
+            lengths = {len(args_of[i]) for i in members}
+            if key == "sum" and len(members) > 1 and len(lengths) == 1:
+                (length,) = lengths
+                if 2 <= length <= COLUMNS_AT_MOST:
+                    grid = _np.array(terms, dtype=_np.intp).reshape(len(members), length)
+                    return _ColumnSumGroup(out, grid, val, adj), members
             kind = _SumGroup if key == "sum" else _SquareSumGroup
             return kind(out, _np.array(terms, dtype=_np.intp), segment, val, adj), members
         op, arity = key
