@@ -73,7 +73,7 @@ class CompiledStep:
                 why = ("is not a leaf" if v._rec is not None else
                        "already belongs to another compiled step" if home_of(v) is not None
                        else "is not used by the loss")
-                raise ValueError(f"compile_step: placeholder {v.label or v!r} {why}; feed "
+                raise ValueError(f"compile_step: placeholder {v.label or repr(v)} {why}; feed "
                                  "fresh placeholders (placeholders(rows, cols)) that the loss "
                                  "is computed from")
         if len(fed_ids) != len(fed):
