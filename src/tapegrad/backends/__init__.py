@@ -31,7 +31,15 @@ def compile_step(loss, feeds, params=None):
     return compile_for_numpy(loss, feeds, params)
 
 
-BACKENDS["numpy"] = compile_graph
+def _numpy_unless_narrow(graph):
+    """What Graph(..., backend="numpy") runs on: a NumpyExecutor, or None (the python
+    interpreters) for a deep, narrow graph, which they run faster (numpy.too_narrow)."""
+    from .numpy import too_narrow
+
+    return None if too_narrow(graph) else compile_graph(graph)
+
+
+BACKENDS["numpy"] = _numpy_unless_narrow
 
 __all__ = ["compile_graph", "compile_step", "placeholders", "param_block", "ParamBlock",
            "StoredLeaf"]

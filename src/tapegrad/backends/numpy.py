@@ -42,7 +42,8 @@ backward() leaves have accumulated their gradient and outputs hold theirs. Inter
 every node's data and grad onto its Value, e.g. before printing the graph.
 
 Deep narrow graphs (a chain) have one group per level; they replay faster on the python
-backend. This backend is for wide graphs: batches, layers, sums.
+backend, and ``Graph(..., backend="numpy")`` runs them there (see `too_narrow`). This backend is
+for wide graphs: batches, layers, sums.
 """
 
 try:
@@ -54,6 +55,7 @@ except ImportError:  # pragma: no cover - exercised only without numpy
     ) from None
 
 import _weakref
+from itertools import chain as _chain
 import math as _math
 
 from ..ops import FLOATS, FORWARD, RULES, Op
@@ -393,34 +395,35 @@ class _LayerGroup(_Group):
 
 
 def _uses(arg_indices):
-    """How many times each node is used as an argument, and by which node (the last one)."""
-    uses = [0] * len(arg_indices)
-    consumer = [-1] * len(arg_indices)
-    for i, args in enumerate(arg_indices):
-        for j in args:
-            uses[j] += 1
-            consumer[j] = i
-    return uses, consumer
+    """How many times each node is used as an argument, and by which node (where it is used
+    once, its only user). Counted with NumPy over all the references at once: compiling costs a
+    few C-level operations per reference, not a Python loop."""
+    n = len(arg_indices)
+    lengths = _np.fromiter(map(len, arg_indices), dtype=_np.intp, count=n)
+    flat = _np.fromiter(_chain.from_iterable(arg_indices), dtype=_np.intp,
+                        count=int(lengths.sum()))
+    consumer = _np.full(n, -1, dtype=_np.intp)
+    consumer[flat] = _np.repeat(_np.arange(n, dtype=_np.intp), lengths)
+    return _np.bincount(flat, minlength=n).tolist(), consumer.tolist()
 
 
-def _fused_sums(nodes, arg_indices, outputs: set):
+def _fused_sums(ops, arg_indices, outputs: set, uses, consumer):
     """For each ADD that survives fusion, its terms (node indices, left to right); and for each
     ADD folded into another, the surviving ADD it was folded into.
 
     An ADD is folded into its consumer when that consumer is an ADD and the only user of it
     (and it is not an output): its value is needed nowhere else."""
-    uses, consumer = _uses(arg_indices)
     folded = [
-        nodes[i].op is Op.ADD
+        ops[i] is Op.ADD
         and uses[i] == 1
         and i not in outputs
-        and nodes[consumer[i]].op is Op.ADD
+        and ops[consumer[i]] is Op.ADD
         and arg_indices[consumer[i]][0] == i  # a left operand: ((t0 + t1) + t2), eager's order
-        for i in range(len(nodes))
+        for i in range(len(ops))
     ]
     terms, root_of = {}, {}
-    for i, node in enumerate(nodes):
-        if node.op is not Op.ADD or folded[i]:
+    for i, op in enumerate(ops):
+        if op is not Op.ADD or folded[i]:
             continue
         found, stack = [], list(reversed(arg_indices[i]))  # an explicit stack: no recursion
         while stack:
@@ -466,18 +469,17 @@ def _quiet():
     return _np.errstate(all="ignore")
 
 
-def _square_sums(nodes, arg_indices, terms: dict, outputs: set) -> dict:
+def _square_sums(nodes, ops, arg_indices, terms: dict, outputs: set, uses) -> dict:
     """The fused sums that are sums of squares: {sum node: the squared nodes, in order}.
 
     A sum qualifies when each term is a MUL of one node by itself (``p * p``) that nothing else
     uses, or the constant 0 Python's ``sum()`` starts from (adding 0.0 changes no sum)."""
-    uses, _ = _uses(arg_indices)
     found = {}
     for i, ts in terms.items():
         squared = []
         for j in ts:
             args = arg_indices[j]
-            if nodes[j].op is Op.MUL and args[0] == args[1] and uses[j] == 1 and j not in outputs:
+            if ops[j] is Op.MUL and args[0] == args[1] and uses[j] == 1 and j not in outputs:
                 squared.append(args[0])
             elif args or nodes[j]._rec is None or nodes[j].data != 0.0:
                 break
@@ -502,38 +504,41 @@ class NumpyExecutor:
         self.graph = graph
         out_index = [graph.index[out] for out in graph.outputs]
         outputs = set(out_index)
-        terms, self._root_of = _fused_sums(nodes, arg_indices, outputs)
+        ops = [node.op for node in nodes]
+        uses, consumer = _uses(arg_indices)
+        terms, self._root_of = _fused_sums(ops, arg_indices, outputs, uses, consumer)
         # Sums of squares (an L2 penalty) become one group, when the constant 0 that Python's
         # sum() starts from needs no gradient of its own (only the python Graph's semantics,
         # wrt=None, give constants gradients).
-        squares = {} if wrt is None else _square_sums(nodes, arg_indices, terms, outputs)
+        squares = ({} if wrt is None else
+                   _square_sums(nodes, ops, arg_indices, terms, outputs, uses))
         squared = {j: i for i in squares for j in terms[i] if arg_indices[j]}
 
         # The nodes that are computed: every node but the folded ADDs and the squares of a sum
         # of squares, each with its arguments.
         args_of, kind = {}, {}
-        for i, node in enumerate(nodes):
+        for i, op in enumerate(ops):
             if i in squares:
                 args_of[i], kind[i] = tuple(squares[i]), "squares"
-            elif node.op is Op.ADD:
+            elif op is Op.ADD:
                 if i in terms:
                     args_of[i], kind[i] = tuple(terms[i]), "sum"
             elif arg_indices[i] and i not in squared:
-                args_of[i], kind[i] = arg_indices[i], (node.op, len(arg_indices[i]))
+                args_of[i], kind[i] = arg_indices[i], (op, len(arg_indices[i]))
         self._root_of.update(squared)
 
         # Which nodes need a gradient: the leaves asked for, and every node one of them reaches.
         wanted = None if wrt is None else {graph.index[v] for v in wrt}
         need = [not args and (wanted is None or i in wanted) for i, args in enumerate(arg_indices)]
         for i, args in args_of.items():
-            need[i] = any(need[j] for j in args)
+            need[i] = any(map(need.__getitem__, args))
 
         # Levels: 0 for leaves, 1 + the highest argument's level otherwise (array order is
         # topological, so one pass suffices).
         level = [0] * len(nodes)
         groups: dict[tuple, list[int]] = {}
         for i, args in args_of.items():
-            level[i] = 1 + max(level[j] for j in args)
+            level[i] = 1 + max(map(level.__getitem__, args))
             groups.setdefault((level[i], kind[i]), []).append(i)
 
         # Positions: own leaves first (their part of the arrays *is* their LeafStore), `first`
@@ -576,7 +581,6 @@ class NumpyExecutor:
         self.groups = []
         self._members = []  # per group, its node indices in position order (to name errors)
         next_pos = self.n_leaves
-        uses, _ = _uses(arg_indices)
         layers = {}  # a layer group's DOT nodes (a frozenset) -> (the group, its members)
         for (lev, key), members in sorted(groups.items(), key=lambda item: item[0][0]):
             layer = None
@@ -817,4 +821,25 @@ def compile_graph(graph) -> NumpyExecutor:
     return NumpyExecutor(graph)
 
 
-__all__ = ["NumpyExecutor", "compile_graph"]
+# NOTE: a deep, narrow graph (a chain) has a group of one or two nodes per level, and every
+# group costs NumPy's few microseconds per call, where the python backend spends about one per
+# node: 10-15 times slower. Graph(..., backend="numpy") runs such a graph on the python
+# interpreters instead: one with fewer than NARROW computed nodes per level, on average, once it
+# has LARGE computed nodes (a small graph is compiled whatever its shape: it costs little).
+NARROW, LARGE = 8, 2_000
+
+
+def too_narrow(graph) -> bool:
+    """Whether `graph` is deep and narrow enough to run faster on the python backend: its
+    computed nodes per level (the longest path from a leaf, counted over the raw arguments)."""
+    arg_indices = graph.arg_indices
+    level = [0] * len(arg_indices)
+    computed = 0
+    for i, args in enumerate(arg_indices):
+        if args:
+            level[i] = 1 + max(map(level.__getitem__, args))
+            computed += 1
+    return computed >= LARGE and computed < NARROW * max(level, default=0)
+
+
+__all__ = ["NumpyExecutor", "compile_graph", "too_narrow"]
