@@ -201,6 +201,17 @@ def _static_reads(parts, val):
 _INTO = {Op.ADD: _np.add, Op.MUL: _np.multiply}
 
 
+# NOTE: relu's rule (ops.py) is y = where(x <= 0, 0, x), ∂y/∂x = step(x) = [x > 0]. As one
+# ufunc each -- max(x, 0) into its place, and the boolean mask -- they are the same numbers for
+# every float, nan and -0.0 included (tests check it), in two array operations fewer.
+def _relu_into(x, out) -> None:
+    _np.maximum(x, 0.0, out=out)
+
+
+def _relu_partial(x):
+    return x > 0
+
+
 class _RuleGroup(_Group):
     """Nodes of one level and one op, computed with the op's rule on arrays, one per argument."""
 
@@ -219,13 +230,18 @@ class _RuleGroup(_Group):
         xs = self.views or [read() for read in self.read]
         if self.into_out is not None:
             self.into_out(xs[0], xs[1], out=self.out_val)
+        elif self.op is Op.RELU:
+            _relu_into(xs[0], self.out_val)
         else:
             self.out_val[...] = self.forward_rule(NUMPY_MATH, *xs, *self.extra)
 
     def backward(self, masked=False):
         xs = self.views or [read() for read in self.read]
         dy = self.out_adj
-        partials = self.partials_rule(NUMPY_MATH, self.out_val, *xs, *self.extra)
+        if self.op is Op.RELU:
+            partials = (_relu_partial(xs[0]),)
+        else:
+            partials = self.partials_rule(NUMPY_MATH, self.out_val, *xs, *self.extra)
         for put, into, partial in zip(self.puts, self.into, partials):
             if put is None:
                 continue
@@ -331,11 +347,9 @@ class _LayerGroup(_Group):
     """S×J DOT nodes where row r feeds input row X[r] to neuron c (weights W[c], bias b[c]):
     Y = X @ W.T + b in one matrix product; backward dX = dY @ W, dW = dY.T @ X, db = Σ_r dY.
 
-    With ``relu`` (the positions of RELU nodes, one per DOT node, that alone use the layer's
-    outputs) the activation is part of the layer: H = max(Y, 0) forward and dY = dH · [Y > 0]
-    backward -- relu's rule (ops.py: where(y <= 0, 0, y), partial step(y) = [y > 0]) written as
-    one ufunc each, the same number for every float (nan and -0.0 included; tests check it).
-    NOTE: this saves a group per layer and the where/astype temporaries of the generic rule."""
+    After ``fuse_relu`` (the RELU nodes, one per DOT node, that alone use the layer's outputs)
+    the activation is part of the layer: H = max(Y, 0) forward and dY = dH · [Y > 0] backward
+    (_relu_into, _relu_partial). NOTE: this saves a group per layer."""
 
     op = Op.DOT
 
@@ -358,16 +372,16 @@ class _LayerGroup(_Group):
         _np.matmul(self.read_x(), self.read_w().T, out=self.out_val)
         self.out_val += self.read_b()
         if self.relu_val is not None:
-            _np.maximum(self.out_val, 0.0, out=self.relu_val)
+            _relu_into(self.out_val, self.relu_val)
 
     def backward(self, masked=False):
         dy = self.out_adj
         if self.relu_val is not None:  # the layer's outputs are used by its relus alone
             if masked:
                 dh = self.relu_adj
-                dy[...] = _np.where(dh != 0, dh * (self.out_val > 0), 0.0)
+                dy[...] = _np.where(dh != 0, dh * _relu_partial(self.out_val), 0.0)
             else:
-                _np.multiply(self.relu_adj, self.out_val > 0, out=dy)
+                _np.multiply(self.relu_adj, _relu_partial(self.out_val), out=dy)
         put_x, put_w, put_b = self.puts
         if masked:  # the products summed one by one, so that 0 · inf counts as 0
             live = (dy != 0)[:, :, None]
@@ -469,6 +483,11 @@ def _quiet():
     return _np.errstate(all="ignore")
 
 
+def _is_zero_constant(node, args) -> bool:
+    """A number 0 used as a constant (a record's entry, not a leaf the user can change)."""
+    return not args and node._rec is not None and node.data == 0.0
+
+
 def _square_sums(nodes, ops, arg_indices, terms: dict, outputs: set, uses) -> dict:
     """The fused sums that are sums of squares: {sum node: the squared nodes, in order}.
 
@@ -481,7 +500,7 @@ def _square_sums(nodes, ops, arg_indices, terms: dict, outputs: set, uses) -> di
             args = arg_indices[j]
             if ops[j] is Op.MUL and args[0] == args[1] and uses[j] == 1 and j not in outputs:
                 squared.append(args[0])
-            elif args or nodes[j]._rec is None or nodes[j].data != 0.0:
+            elif not _is_zero_constant(nodes[j], args):
                 break
         else:
             if squared:
@@ -512,6 +531,10 @@ class NumpyExecutor:
         # wrt=None, give constants gradients).
         squares = ({} if wrt is None else
                    _square_sums(nodes, ops, arg_indices, terms, outputs, uses))
+        if wrt is not None:  # and the 0 Python's sum() starts from: it adds nothing
+            for i, ts in terms.items():
+                kept = [j for j in ts if not _is_zero_constant(nodes[j], arg_indices[j])]
+                terms[i] = kept if kept else ts
         squared = {j: i for i in squares for j in terms[i] if arg_indices[j]}
 
         # The nodes that are computed: every node but the folded ADDs and the squares of a sum
