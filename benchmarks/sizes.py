@@ -12,17 +12,16 @@ the worst relative difference of its losses from the floor's over the steps both
 
 from __future__ import annotations
 
+import argparse
+import gc
 import os
+import statistics
+import sys
+import time
+from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # one thread each, before NumPy (or a peer) loads BLAS
-
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -136,11 +135,8 @@ def bench_deep_narrow(n: int = 20_000, repeats: int = 5):
     return out
 
 
-def main(argv=None, quick: bool = False):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds")
-    args = parser.parse_args(argv)
-    quick = quick or args.quick
+def bench_sizes(quick: bool) -> None:
+    """The whole section, printed."""
     print("\n## 5. Issue #15's workloads: ms per training step, one thread each, interleaved")
     print("\nfloor: forward and backward by hand in NumPy; peers: PyTorch batched (1 thread), "
           "JAX jit (the whole step jitted); tapegrad compiled: recorded once on placeholders, "
@@ -164,7 +160,14 @@ def main(argv=None, quick: bool = False):
               f"({1e6 * d['compile'] / d['nodes']:.2f} µs/node), forward + backward "
               f"{d['sweep'] * 1e3:.1f} ms ({1e6 * d['sweep'] / d['nodes']:.2f} µs/node)")
     ratio = deep["numpy"]["sweep"] / deep["python"]["sweep"]
-    print(f"numpy / python, forward + backward: {ratio:.2f}x")
+    print(f"numpy / python, forward + backward: {ratio:.2f}x (Graph(..., backend=\"numpy\") "
+          "runs a large deep narrow graph on the python interpreters: backends.numpy.too_narrow)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    bench_sizes(parser.parse_args(argv).quick)
 
 
 if __name__ == "__main__":

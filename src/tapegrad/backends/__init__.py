@@ -13,7 +13,6 @@ importing NumPy: that happens when a NumPy graph or step is first compiled.
 
 from ..graph import BACKENDS
 from .leaf_store import ParamBlock, StoredLeaf, param_block
-from .placeholders import placeholders
 
 
 def compile_graph(graph):
@@ -21,6 +20,14 @@ def compile_graph(graph):
     from .numpy import compile_graph as compile_for_numpy
 
     return compile_for_numpy(graph)
+
+
+def placeholders(rows, cols=None, name="x"):
+    """``rows`` lists of ``cols`` leaf Values for a batch to be fed, or one flat list of ``rows``
+    (placeholders.py); loaded when first used, so ``import tapegrad`` stays cheap."""
+    from .placeholders import placeholders as make
+
+    return make(rows, cols, name)
 
 
 def compile_step(loss, feeds, params=None):

@@ -10,13 +10,11 @@ takes them as the step's feeds and writes each new batch into them with one arra
 This file needs no NumPy.
 """
 
-import numbers as _numbers
-
 from ..value import Value
 
 
 def _count(name: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, _numbers.Integral) or n < 1:
+    if isinstance(n, bool) or not hasattr(n, "__index__") or n < 1:
         raise ValueError(f"placeholders: {name}={n!r} must be a whole number >= 1, e.g. "
                          "placeholders(32, 64) for a batch of 32 rows of 64 numbers")
     return int(n)
