@@ -33,7 +33,7 @@ LAYERS = [
     ["transforms", "gradcheck", "memory"],
     ["nn", "losses", "optim", "datasets", "serialize"],
     ["backends", "backends.leaf_store", "backends.numpy", "backends.numpy_math",
-     "backends.placeholders", "backends.compiled_step", "backends.cross_entropy"],
+     "backends.feeds", "backends.compiled_step", "backends.cross_entropy"],
     ["viz", "explain", "explorer", "demo", "cli", "plots", "plain", "check", "__main__"],
 ]
 LAYER = {name: k for k, names in enumerate(LAYERS) for name in names}

@@ -24,8 +24,8 @@ def compile_graph(graph):
 
 def placeholders(rows, cols=None, name="x"):
     """``rows`` lists of ``cols`` leaf Values for a batch to be fed, or one flat list of ``rows``
-    (placeholders.py); loaded when first used, so ``import tapegrad`` stays cheap."""
-    from .placeholders import placeholders as make
+    (feeds.py); loaded when first used, so ``import tapegrad`` stays cheap."""
+    from .feeds import placeholders as make
 
     return make(rows, cols, name)
 

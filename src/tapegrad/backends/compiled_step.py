@@ -68,8 +68,11 @@ class CompiledStep:
             self.shapes.append(shape)
         fed = [v for flat in flats for v in flat]
         fed_ids = {id(v) for v in fed}
+        homes, entries, _ = graph._positions()
+        leaves = [home for home, entry in zip(homes, entries) if entry < 0]  # in order made
+        in_graph = set(map(id, leaves))
         for v in fed:
-            if v._rec is not None or home_of(v) is not None or v not in graph.index:
+            if v._rec is not None or home_of(v) is not None or id(v) not in in_graph:
                 why = ("is not a leaf" if v._rec is not None else
                        "already belongs to another compiled step" if home_of(v) is not None
                        else "is not used by the loss")
@@ -80,7 +83,7 @@ class CompiledStep:
             raise ValueError("compile_step: a placeholder appears twice among the feeds; each "
                              "number of a batch needs a placeholder of its own")
         if params is None:
-            params = [v for v in graph.nodes if v._rec is None and id(v) not in fed_ids]
+            params = [v for v in leaves if id(v) not in fed_ids]
         params = list(params)
         for i, p in enumerate(params):
             if id(p) in fed_ids:
@@ -94,7 +97,7 @@ class CompiledStep:
         self._grads = [(store, _np.array(at, dtype=_np.intp)) for store, at in homes.values()]
         self._feeds = []
         for flat, shape in zip(flats, self.shapes):
-            start = self.executor.pos[graph.index[flat[0]]]
+            start = self.executor.pos[self.executor.layout.position(flat[0])]
             self._feeds.append(self.executor.val[start:start + len(flat)].reshape(shape))
 
     def _feed(self, batches, caller: str) -> None:
@@ -133,7 +136,8 @@ class CompiledStep:
     def finite(self) -> bool:
         """Whether the latest run's loss and every parameter's gradient are finite: one sum per
         array the gradients live in (a sum that overflows says False too: then look closer)."""
-        total = self.executor.val.item(self.executor.pos[self.executor.graph.index[self.loss]])
+        ex = self.executor
+        total = ex.val.item(ex.pos[ex.layout.position(self.loss)])
         for store, at in self._grads:
             total += float(store.grad[at].sum())
         return _math.isfinite(total)
@@ -143,10 +147,11 @@ class CompiledStep:
         Values of the loss's graph, or a list of rows of them, such as a model's scores) as an
         array of that shape: one gather, where publishing every node would be a Python loop."""
         flat, shape = _flatten(nodes, "CompiledStep.reader: nodes")
-        ex, index = self.executor, self.executor.graph.index
+        ex = self.executor
         where = []
         for v in flat:
-            p = ex.pos[index[v]] if v in index else -1
+            at = ex.layout.position(v)
+            p = ex.pos[at] if at >= 0 else -1
             if p < 0:
                 raise ValueError(f"CompiledStep.reader: {v!r} has no place of its own in the "
                                  "compiled step (not in the loss's graph, or an addition folded "

@@ -22,16 +22,10 @@ This file only reads the graph's arrays: no NumPy.
 from ..ops import Op
 
 
-def _constant(nodes, arg_indices, j) -> "float | None":
-    """The number node j is, if it is a constant (a record's entry, not a user's leaf)."""
-    if arg_indices[j] or nodes[j]._rec is None:
-        return None
-    return nodes[j].data
-
-
-def _sample(i, nodes, ops, arg_indices, once):
+def _sample(i, constant, ops, arg_indices, once):
     """(logits, targets or None, class index or None, the nodes the group absorbs) if node i is
-    one sample's ℓ, else None. `once(j)`: node j is used by one node only, and is no output."""
+    one sample's ℓ, else None. `constant(j)`: the number node j holds if it is a constant, else
+    None; `once(j)`: node j is used by one node only, and is no output."""
     args = arg_indices
     if ops[i] is not Op.ADD:
         return None
@@ -39,18 +33,18 @@ def _sample(i, nodes, ops, arg_indices, once):
     if not (ops[lse] is Op.ADD and ops[neg] is Op.MUL and once(lse) and once(neg)):
         return None
     log, shift_node = args[lse]
-    shift = _constant(nodes, args, shift_node)
+    shift = constant(shift_node)
     if shift is None or ops[log] is not Op.LOG or not once(log):
         return None
     d, minus_one = args[neg]
-    if _constant(nodes, args, minus_one) != -1.0:
+    if constant(minus_one) != -1.0:
         return None
     # the sum of exps, walked from its last addition down to (e_1 + 0): no recursion
     exps, chain, s = [], [], args[log][0]
     while ops[s] is Op.ADD and once(s):
         chain.append(s)
         left, right = args[s]
-        if _constant(nodes, args, right) == 0.0 and ops[left] is Op.EXP:
+        if constant(right) == 0.0 and ops[left] is Op.EXP:
             exps.append(left)
             break
         if ops[right] is not Op.EXP:
@@ -66,7 +60,7 @@ def _sample(i, nodes, ops, arg_indices, once):
         if not (once(e) and ops[a] is Op.ADD and once(a)):
             return None
         z, c = args[a]
-        if _constant(nodes, args, c) != -shift:
+        if constant(c) != -shift:
             return None
         zs.append(z)
         shifted.append(a)
@@ -74,7 +68,7 @@ def _sample(i, nodes, ops, arg_indices, once):
     if ops[d] is Op.DOT and once(d):
         k = len(zs)
         weights, inputs, bias = args[d][:k], args[d][k:2 * k], args[d][2 * k:]
-        if list(weights) != zs or len(bias) != 1 or _constant(nodes, args, bias[0]) != 0.0:
+        if list(weights) != zs or len(bias) != 1 or constant(bias[0]) != 0.0:
             return None
         return zs, list(inputs), None, absorbed + [d]
     if d in zs:
@@ -82,7 +76,7 @@ def _sample(i, nodes, ops, arg_indices, once):
     return None
 
 
-def find_cross_entropies(nodes, ops, arg_indices, uses, outputs) -> dict:
+def find_cross_entropies(constant, ops, arg_indices, uses, outputs) -> dict:
     """{ℓ node: (logits, targets or None, class or None, absorbed nodes)} for every sample of a
     softmax cross-entropy (module docstring) in the graph; the absorbed nodes are each found
     once."""
@@ -90,9 +84,9 @@ def find_cross_entropies(nodes, ops, arg_indices, uses, outputs) -> dict:
         return uses[j] == 1 and j not in outputs
 
     found, taken = {}, set()
-    for i in range(len(nodes)):
+    for i in range(len(ops)):
         if ops[i] is Op.ADD and len(arg_indices[i]) == 2:
-            sample = _sample(i, nodes, ops, arg_indices, once)
+            sample = _sample(i, constant, ops, arg_indices, once)
             if sample is not None and not taken.intersection(sample[3]):
                 found[i] = sample
                 taken.update(sample[3])

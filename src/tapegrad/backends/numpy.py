@@ -521,12 +521,43 @@ def _quiet():
     return _np.errstate(all="ignore")
 
 
-def _is_zero_constant(node, args) -> bool:
-    """A number 0 used as a constant (a record's entry, not a leaf the user can change)."""
-    return not args and node._rec is not None and node.data == 0.0
+class _Layout:
+    """What compiling reads of each node, straight from the records' lists (no Value per node):
+    its op, data and constant operand k, the number a constant holds, where a Value sits."""
+
+    def __init__(self, graph):
+        self.homes, self.entries, self.at = graph._positions()
+        pairs = zip(self.homes, self.entries)
+        self.ops = [Op.LEAF if e < 0 else home.op[e] for home, e in pairs]
+        self.leaf_at = {id(h): p for p, (h, e) in enumerate(zip(self.homes, self.entries))
+                        if e < 0}
+
+    def data(self, i: int) -> float:
+        e = self.entries[i]
+        return self.homes[i].data if e < 0 else self.homes[i].data[e]
+
+    def k(self, i: int):
+        return self.homes[i].k.get(self.entries[i])
+
+    def constant(self, i: int) -> "float | None":
+        """The number node i holds if it is a constant (a record's entry made from a number,
+        not a leaf the user can change), else None."""
+        e = self.entries[i]
+        return self.homes[i].data[e] if e >= 0 and self.ops[i] is Op.LEAF else None
+
+    def leaf(self, i: int):
+        """The user's leaf Value at position i, or None (a constant, or a computed node)."""
+        return self.homes[i] if self.entries[i] < 0 else None
+
+    def position(self, v) -> int:
+        """Where Value v sits in the graph's array, or -1 if it is not in the graph."""
+        if v._rec is None:
+            return self.leaf_at.get(id(v), -1)
+        here = self.at.get(v._rec)
+        return here[v._i] if here is not None and v._i < len(here) else -1
 
 
-def _square_sums(nodes, ops, arg_indices, terms: dict, outputs: set, uses) -> dict:
+def _square_sums(layout, arg_indices, terms: dict, outputs: set, uses) -> dict:
     """The fused sums that are sums of squares: {sum node: the squared nodes, in order}.
 
     A sum qualifies when each term is a MUL of one node by itself (``p * p``) that nothing else
@@ -536,9 +567,10 @@ def _square_sums(nodes, ops, arg_indices, terms: dict, outputs: set, uses) -> di
         squared = []
         for j in ts:
             args = arg_indices[j]
-            if ops[j] is Op.MUL and args[0] == args[1] and uses[j] == 1 and j not in outputs:
+            if (layout.ops[j] is Op.MUL and args[0] == args[1] and uses[j] == 1
+                    and j not in outputs):
                 squared.append(args[0])
-            elif not _is_zero_constant(nodes[j], args):
+            elif layout.constant(j) != 0.0:
                 break
         else:
             if squared:
@@ -557,16 +589,17 @@ class NumpyExecutor:
     batch is written with one assignment)."""
 
     def __init__(self, graph, wrt=None, first=()):
-        nodes, arg_indices = graph.nodes, graph.arg_indices
+        arg_indices = graph.arg_indices
         self.graph = graph
-        out_index = [graph.index[out] for out in graph.outputs]
+        self.layout = layout = _Layout(graph)
+        out_index = [layout.position(out) for out in graph.outputs]
         outputs = set(out_index)
-        ops = [node.op for node in nodes]
+        ops = layout.ops
         uses, consumer = _uses(arg_indices)
         # Softmax cross-entropy, one group for all its samples, when its constants (the shift)
         # need no gradient: their nodes are hidden from the fusion of sums.
-        losses = {} if wrt is None else find_cross_entropies(nodes, ops, arg_indices, uses,
-                                                             outputs)
+        losses = {} if wrt is None else find_cross_entropies(layout.constant, ops, arg_indices,
+                                                             uses, outputs)
         self._absorbed = {j for sample in losses.values() for j in sample[3]}
         self._classes = {i: sample[2] for i, sample in losses.items()}
         seen = list(ops)
@@ -577,10 +610,10 @@ class NumpyExecutor:
         # sum() starts from needs no gradient of its own (only the python Graph's semantics,
         # wrt=None, give constants gradients).
         squares = ({} if wrt is None else
-                   _square_sums(nodes, ops, arg_indices, terms, outputs, uses))
+                   _square_sums(layout, arg_indices, terms, outputs, uses))
         if wrt is not None:  # and the 0 Python's sum() starts from: it adds nothing
             for i, ts in terms.items():
-                kept = [j for j in ts if not _is_zero_constant(nodes[j], arg_indices[j])]
+                kept = [j for j in ts if layout.constant(j) != 0.0]
                 terms[i] = kept if kept else ts
         squared = {j: i for i in squares for j in terms[i] if arg_indices[j]}
 
@@ -603,14 +636,14 @@ class NumpyExecutor:
         self._root_of.update(squared)
 
         # Which nodes need a gradient: the leaves asked for, and every node one of them reaches.
-        wanted = None if wrt is None else {graph.index[v] for v in wrt}
+        wanted = None if wrt is None else {layout.position(v) for v in wrt}
         need = [not args and (wanted is None or i in wanted) for i, args in enumerate(arg_indices)]
         for i, args in args_of.items():
             need[i] = any(map(need.__getitem__, args))
 
         # Levels: 0 for leaves, 1 + the highest argument's level otherwise (array order is
         # topological, so one pass suffices).
-        level = [0] * len(nodes)
+        level = [0] * len(ops)
         groups: dict[tuple, list[int]] = {}
         for i, args in args_of.items():
             level[i] = 1 + max(map(level.__getitem__, args))
@@ -619,29 +652,31 @@ class NumpyExecutor:
         # Positions: own leaves first (their part of the arrays *is* their LeafStore), `first`
         # leading, then leaves held elsewhere, then the groups in level order.
         leaves = [i for i, args in enumerate(arg_indices) if not args]
-        lead = [graph.index[v] for v in first]
+        lead = [layout.position(v) for v in first]
         leading = set(lead)
-        own = [i for i in lead if home_of(nodes[i]) is None]
-        own += [i for i in leaves if home_of(nodes[i]) is None and i not in leading]
-        held = [i for i in leaves if home_of(nodes[i]) is not None]
+        homed = {i: home_of(layout.leaf(i)) if layout.leaf(i) is not None else None
+                 for i in leaves}
+        own = [i for i in lead if homed[i] is None]
+        own += [i for i in leaves if homed[i] is None and i not in leading]
+        held = [i for i in leaves if homed[i] is not None]
         size = len(own) + len(held) + len(args_of)
         self.val, self.adj = _np.zeros(size), _np.zeros(size)
-        pos = [-1] * len(nodes)
+        pos = [-1] * len(ops)
         for p, i in enumerate(own + held):
             pos[i] = p
         self.n_leaves = len(own) + len(held)
         self.store = LeafStore(self.val[: len(own)], self.adj[: len(own)])
         for i in own:
-            if nodes[i]._rec is None:
-                move_into(nodes[i], self.store, pos[i])
+            if layout.leaf(i) is not None:
+                move_into(layout.leaf(i), self.store, pos[i])
             else:  # a number used as a constant (a record's entry): copied in, never changed
-                self.val[pos[i]] = nodes[i].data
+                self.val[pos[i]] = layout.data(i)
 
         # Leaves held by other stores: one (store, their entries there, positions here) each,
         # and the same for those of them backward gives a gradient.
         held_by: dict[int, tuple] = {}
         for i in held:
-            store, entry = home_of(nodes[i])
+            store, entry = homed[i]
             held_by.setdefault(id(store), (store, [], [], []))[1].append(entry)
             held_by[id(store)][2].append(pos[i])
             held_by[id(store)][3].append(need[i])
@@ -683,8 +718,8 @@ class NumpyExecutor:
         self._published = {}  # constant's position -> its gradient as last published
         # The recorded data, so that backward() is right before any forward() (a fused sum's
         # members have no place of their own: their chain's root holds the total).
-        for i in args_of:
-            self.val[pos[i]] = nodes[i].data
+        computed = list(args_of)
+        self.val[[pos[i] for i in computed]] = [layout.data(i) for i in computed]
         for store, entries, here in self._held:
             self.val[here] = store.data[entries]
         self._outputs = [(graph.outputs[k], pos[i]) for k, i in enumerate(out_index)]
@@ -739,7 +774,7 @@ class NumpyExecutor:
 
     def _compile_group(self, key, members, args_of, pos, start):
         """The group object for `members` (reordered by their arguments' positions)."""
-        nodes, val, adj = self.graph.nodes, self.val, self.adj
+        val, adj = self.val, self.adj
         if key in ("sum", "squares"):
             members = sorted(members, key=lambda i: pos[args_of[i][0]])
             terms = [pos[j] for i in members for j in args_of[i]]
@@ -780,7 +815,7 @@ class NumpyExecutor:
         arg_pos = arg_pos.reshape(len(members), arity)
         k = None
         if RULES[op].takes_constant:
-            k = _np.array([nodes[i].k for i in members], dtype=_np.float64)
+            k = _np.array([self.layout.k(i) for i in members], dtype=_np.float64)
         out = slice(start, start + len(members))
         return _RuleGroup(op, out, arg_pos, k, val, adj), members
 
