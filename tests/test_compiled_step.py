@@ -34,6 +34,13 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= REL * max(abs(a), abs(b), 1e-300)
 
 
+def _same_weights(a: list, b: list) -> bool:
+    """Parameters equal to 1e-12 of the largest: one that ends near 0 by cancellation (a bias
+    at 5e-7) carries the rounding of numbers a million times its size."""
+    scale = max(map(abs, a + b), default=1.0)
+    return all(abs(x - y) <= REL * scale for x, y in zip(a, b))
+
+
 # (name, MLP sizes, samples per batch, L2 on): the issue's four workloads, shrunk
 WORKLOADS = [
     ("micrograd's demo", (2, 4, 4, 1), 10, True),
@@ -103,7 +110,7 @@ def test_the_issues_workloads_train_as_eager_does(name, sizes, size, l2, optimiz
     eager, eager_params, compiled, params = _train_both(sizes, size, l2, 6, 7, optimizer)
     for k, (a, b) in enumerate(zip(compiled, eager)):
         assert _close(a, b), f"{name}, step {k + 1}: compiled {a!r}, eager {b!r}"
-    assert all(_close(a, b) for a, b in zip(params, eager_params)), name
+    assert _same_weights(params, eager_params), name
 
 
 @settings(max_examples=25, deadline=None)
@@ -118,7 +125,7 @@ def test_the_issues_workloads_train_as_eager_does(name, sizes, size, l2, optimiz
 def test_random_networks_and_batches_train_as_eager_does(n_in, hidden, out, size, l2, seed):
     eager, eager_params, compiled, params = _train_both((n_in, *hidden, out), size, l2, 3, seed)
     assert all(_close(a, b) for a, b in zip(compiled, eager)), (compiled, eager)
-    assert all(_close(a, b) for a, b in zip(params, eager_params))
+    assert _same_weights(params, eager_params)
 
 
 def _small_step(size=3):

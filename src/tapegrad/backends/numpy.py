@@ -399,7 +399,8 @@ class _LayerGroup(_Group):
         self.out_adj = adj[out].reshape(rows, cols)
         self.own_writes = out
         self.parts = [_Part(x_pos), _Part(w_pos), _Part(b_pos)]
-        self.read_x, self.read_w, self.read_b = (part.reader(val) for part in self.parts)
+        self.reads = [part.reader(val) for part in self.parts]
+        self.views = _static_reads(self.parts, val)
 
     def fuse_relu(self, relu: slice, val, adj) -> None:
         """Compute relu of every output too, into positions `relu` (row by row, as Y)."""
@@ -407,13 +408,15 @@ class _LayerGroup(_Group):
         self.relu_adj = adj[relu].reshape(self.out_val.shape)
 
     def forward(self):
-        _np.matmul(self.read_x(), self.read_w().T, out=self.out_val)
-        self.out_val += self.read_b()
+        x, w, b = self.views or [read() for read in self.reads]
+        _np.matmul(x, w.T, out=self.out_val)
+        self.out_val += b
         if self.relu_val is not None:
             _relu_into(self.out_val, self.relu_val)
 
     def backward(self, masked=False):
         dy = self.out_adj
+        x, w, _ = self.views or [read() for read in self.reads]
         if self.relu_val is not None:  # the layer's outputs are used by its relus alone
             if masked:
                 dh = self.relu_adj
@@ -424,19 +427,19 @@ class _LayerGroup(_Group):
         if masked:  # the products summed one by one, so that 0 · inf counts as 0
             live = (dy != 0)[:, :, None]
             if put_x is not None:
-                terms = dy[:, :, None] * self.read_w()[None, :, :]  # [row, neuron, input]
+                terms = dy[:, :, None] * w[None, :, :]  # [row, neuron, input]
                 put_x(_np.where(live, terms, 0.0).sum(axis=1))
             if put_w is not None:
-                terms = dy[:, :, None] * self.read_x()[:, None, :]
+                terms = dy[:, :, None] * x[:, None, :]
                 put_w(_np.where(live, terms, 0.0).sum(axis=0))
         else:
             into_x = self.into[0]
             if into_x is not None:
-                _np.matmul(dy, self.read_w(), out=into_x)
+                _np.matmul(dy, w, out=into_x)
             elif put_x is not None:
-                put_x(dy @ self.read_w())
+                put_x(dy @ w)
             if put_w is not None:
-                put_w(dy.T @ self.read_x())
+                put_w(dy.T @ x)
         if put_b is not None:
             put_b(dy.sum(axis=0))
 
@@ -729,6 +732,13 @@ class NumpyExecutor:
             if p >= 0:
                 self._need_at[p] = need[i]
         self._plan_backward(len(own))
+        # The leaves backward gives a gradient (all, or the parameters laid out first): the
+        # only ones its nan check reads and a masked sweep restores.
+        graded = _np.flatnonzero(self._need_at[: self.n_leaves])
+        if graded.size and graded[-1] - graded[0] + 1 == graded.size:
+            self._graded = slice(int(graded[0]), int(graded[-1]) + 1)
+        else:
+            self._graded = graded
         # The graph's records now hold numbers that go stale as this executor runs: each ends (so
         # new nodes go elsewhere), and after each sweep names this executor as the one to ask
         # (record.sync) before a sweep reads them -- an eager backward(), a python replay.
@@ -855,14 +865,14 @@ class NumpyExecutor:
 
     def backward_quietly(self) -> None:
         """backward(), inside a caller's ``np.errstate(all="ignore")``."""
-        adj, own_grads = self.adj, self.store.grad
-        before = own_grads.copy()
+        adj, leaves = self.adj, self._graded
+        before = adj[leaves].copy()
         self._sweep_backward(masked=False)
-        if _math.isnan(adj[: self.n_leaves].sum()):
+        if _math.isnan(adj[leaves].sum()):
             # NOTE: a nan reached a leaf (one sum finds it). It may be 0 · inf (sqrt at 0 behind
             # a dead relu): the python backend skips nodes whose gradient is 0, so there that
             # product is 0. Sweep again, slower, with every product by a zero cotangent as 0.
-            own_grads[...] = before
+            adj[leaves] = before
             self._sweep_backward(masked=True)
         for store, entries, here in self._held_grads:
             store.grad[entries] += adj[here]
