@@ -104,73 +104,71 @@ def _targets(w: Workload, y):
     return one_hot(y, w.classes) if w.classes > 2 else y
 
 
-def make_tapegrad_compiled(w: Workload):
-    """Recorded once on placeholders; each step feeds the batch in one call."""
-    from tapegrad.backends import compile_step, placeholders
+def _sgd_steps(w: Workload, model, forward_backward):
+    """step(k): zero the gradients, forward_backward() (returns the loss), SGD at step k's
+    learning rate through tapegrad.optim."""
     from tapegrad.optim import SGD
+
+    opt = SGD(model.parameters(), lr=1.0)
+
+    def step(k):
+        opt.zero_grad()
+        loss = forward_backward()
+        opt.lr = learning_rate(w, k)
+        opt.step()
+        return loss
+
+    return step
+
+
+def make_tapegrad_compiled(w: Workload):
+    """Recorded once on placeholders; each step feeds the batch (arrays) in one call."""
+    import numpy as np
+
+    from tapegrad.backends import compile_step, placeholders
 
     X, y = data(w)
     model = _model(w)
     xs = placeholders(len(X), w.sizes[0])
     ts = placeholders(len(X), w.classes) if w.classes > 2 else placeholders(len(X))
-    step_fn = compile_step(tapegrad_loss(w, model, xs, ts), feeds=(xs, ts),
-                           params=model.parameters())
-    opt = SGD(model.parameters(), lr=1.0)
-    import numpy as np
-
+    compiled = compile_step(tapegrad_loss(w, model, xs, ts), feeds=(xs, ts),
+                            params=model.parameters())
     X, targets = np.array(X, dtype=float), np.array(_targets(w, y), dtype=float)
-
-    def step(k):
-        opt.zero_grad()
-        loss = step_fn.run(X, targets)
-        opt.lr = learning_rate(w, k)
-        opt.step()
-        return loss
-
-    step.compiled = step_fn
+    step = _sgd_steps(w, model, lambda: compiled.run(X, targets))
+    step.compiled = compiled
     return step
 
 
 def make_tapegrad_replay(w: Workload):
     """The loss recorded on the data itself and replayed with Graph(backend="numpy")."""
     from tapegrad import Graph, Value
-    from tapegrad.optim import SGD
 
     X, y = data(w)
     model = _model(w)
     loss = tapegrad_loss(w, model, [list(map(Value, row)) for row in X], _targets(w, y))
     graph = Graph(loss, backend="numpy")
-    opt = SGD(model.parameters(), lr=1.0)
 
-    def step(k):
+    def forward_backward():
         graph.forward()
-        opt.zero_grad()
         graph.backward()
-        opt.lr = learning_rate(w, k)
-        opt.step()
         return loss.data
 
-    return step
+    return _sgd_steps(w, model, forward_backward)
 
 
 def make_tapegrad_eager(w: Workload):
     from tapegrad import Value
-    from tapegrad.optim import SGD
 
     X, y = data(w)
     model = _model(w)
-    opt = SGD(model.parameters(), lr=1.0)
     targets = _targets(w, y)
 
-    def step(k):
+    def forward_backward():
         loss = tapegrad_loss(w, model, [list(map(Value, row)) for row in X], targets)
-        opt.zero_grad()
         loss.backward()
-        opt.lr = learning_rate(w, k)
-        opt.step()
         return loss.data
 
-    return step
+    return _sgd_steps(w, model, forward_backward)
 
 
 # -------------------------------------------------------------------------------------------
@@ -249,11 +247,7 @@ def make_torch(w: Workload):
     yf = y.to(f64)
 
     def step(k):
-        h = X
-        for i in range(0, len(params), 2):
-            h = h @ params[i].T + params[i + 1]
-            if i + 2 < len(params):
-                h = torch.relu(h)
+        h = peers.torch_mlp(torch, X, params)
         if w.classes > 2:
             loss = torch.nn.functional.cross_entropy(h, y)
         else:

@@ -347,7 +347,7 @@ class _CrossEntropyGroup(_Group):
             self.puts[1](_np.where(dy != 0, dt, 0.0) if masked else dt)
 
 
-class _SquareSumGroup(_Group):
+class _SquareSumGroup(_SumGroup):
     """Sums of squares, Σ_i x_i · x_i (an L2 penalty: ``sum(p * p for p in params)``), each a
     fused chain of additions over MUL nodes whose two arguments are the same x_i.
 
@@ -357,16 +357,7 @@ class _SquareSumGroup(_Group):
     several are added per segment. NOTE: this saves a MUL group, a sum of n terms and their
     backward scatters: two array operations per sweep instead of about ten."""
 
-    op = Op.ADD
-
-    def __init__(self, out: slice, x_positions: _np.ndarray, segment: _np.ndarray, val, adj):
-        self.n = out.stop - out.start
-        self.out_val, self.out_adj = val[out], adj[out]
-        self.parts = [_Part(x_positions)]
-        self.read = self.parts[0].reader(val)
-        self.segment = segment
-
-    def forward(self):
+    def forward(self):  # (the terms' positions are the x_i's, each segment one sum)
         x = self.read()
         if self.n == 1:
             self.out_val[0] = _np.dot(x, x)
