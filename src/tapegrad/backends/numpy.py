@@ -55,6 +55,7 @@ except ImportError:  # pragma: no cover - exercised only without numpy
     ) from None
 
 import _weakref
+from functools import partial as _partial
 from itertools import chain as _chain
 import math as _math
 
@@ -124,24 +125,17 @@ class _Part:
         return lambda: buf[idx]
 
     def adder(self, buf):
-        """A function adding its argument into `buf` at these positions."""
+        """A function adding its argument into `buf` at these positions (bound methods and
+        partials where they can be: no Python frame per call)."""
         view = self.view(buf) if self.unique else None  # a repeated position: add.at below
         if view is not None:
+            return view.__iadd__
+        if not self.unique:
+            return _partial(_np.add.at, buf, self.idx)
+        idx = self.idx
 
-            def add(x):
-                view.__iadd__(x)
-
-        elif self.unique:
-            idx = self.idx
-
-            def add(x):
-                buf[idx] += x
-
-        else:
-            idx = self.idx
-
-            def add(x):
-                _np.add.at(buf, idx, x)
+        def add(x):
+            buf[idx] += x
 
         return add
 
@@ -155,17 +149,8 @@ class _Part:
             return self.adder(buf)
         view = self.view(buf)
         if view is not None:
-
-            def assign(x):
-                view[...] = x
-
-        else:
-            idx = self.idx
-
-            def assign(x):
-                buf[idx] = x
-
-        return assign
+            return _partial(view.__setitem__, Ellipsis)
+        return _partial(buf.__setitem__, self.idx)
 
 
 # -------------------------------------------------------------------------------------------
