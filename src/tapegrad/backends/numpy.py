@@ -313,12 +313,12 @@ class _CrossEntropyGroup(_Group):
     def forward(self):
         z = self.read[0]()
         t = self.onehot if self.onehot is not None else self.read[1]()
-        m = z.max(axis=1, keepdims=True)
+        m = _np.maximum.reduce(z, axis=1, keepdims=True)  # (the ufuncs: no Python wrapper)
         e = _np.exp(z - m)
-        total = e.sum(axis=1, keepdims=True)
+        total = _np.add.reduce(e, axis=1, keepdims=True)
         self.softmax = e / total
         _np.add(_np.log(total[:, 0]), m[:, 0], out=self.out_val)
-        self.out_val -= (z * t).sum(axis=1)
+        self.out_val -= _np.add.reduce(z * t, axis=1)
 
     def backward(self, masked=False):
         dy = self.out_adj[:, None]
@@ -417,7 +417,7 @@ class _LayerGroup(_Group):
             if put_w is not None:
                 put_w(dy.T @ x)
         if put_b is not None:
-            put_b(dy.sum(axis=0))
+            put_b(_np.add.reduce(dy, axis=0))  # (the ufunc: no Python wrapper)
 
 
 # -------------------------------------------------------------------------------------------
@@ -844,7 +844,7 @@ class NumpyExecutor:
         adj, leaves = self.adj, self._graded
         before = adj[leaves].copy()
         self._sweep_backward(masked=False)
-        if _math.isnan(adj[leaves].sum()):
+        if _math.isnan(_np.add.reduce(adj[leaves])):
             # NOTE: a nan reached a leaf (one sum finds it). It may be 0 · inf (sqrt at 0 behind
             # a dead relu): the python backend skips nodes whose gradient is 0, so there that
             # product is 0. Sweep again, slower, with every product by a zero cotangent as 0.
