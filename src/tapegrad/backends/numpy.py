@@ -26,11 +26,21 @@ Compiling does four things, so that a sweep does no Python work per node:
 4. **Neurons become matrix products.** A group of DOT nodes (``b + Σ w_i x_i``) that is a full
    grid of "the same J neurons applied to the same S input rows" -- a layer applied to a batch --
    runs as ``X @ W.T + b``; backward as ``dY @ W``, ``dY.T @ X`` and ``dY.sum(0)``. Any other
-   DOT group runs through the rule table like every other op.
+   DOT group runs through the rule table like every other op. A layer's ReLU, when nothing else
+   reads the layer, is computed inside it (max(Y, 0), and the mask [Y > 0] backward).
 
-Backward walks the groups in reverse level order and scatter-adds each group's cotangents into
-its arguments: in place through a view where their positions are evenly spaced, by fancy
-indexing elsewhere, with ``np.add.at`` where a position repeats (a weight shared by many nodes).
+A training step's loss (a compiled step, compiled_step.py: ``wrt`` names the parameters) is
+also searched for two more patterns of table ops, each run as one group with its derivation in
+its docstring: sums of squares (``Σ p * p``, an L2 penalty: one dot product) and softmax
+cross-entropy (cross_entropy.py); a sum of a few terms each runs a column at a time. These apply
+only where constants need no gradient, as the python Graph otherwise gives them.
+
+Backward walks the groups in reverse level order and writes each group's cotangents into its
+arguments: in place through a view where their positions are evenly spaced, by fancy indexing
+elsewhere, with ``np.add.at`` where a position repeats (a weight shared by many nodes). The
+first group to write a position assigns (``out=`` where it can), later ones add; so only the
+positions first reached by an addition are zeroed when a sweep starts. Given ``wrt``, groups
+and arguments that lead to none of those leaves are skipped.
 
 Like the python backend, a node whose cotangent is 0 contributes nothing, even through an
 infinite local derivative (0 · inf is 0, not nan: sqrt at 0 behind a dead relu). The vectorised
