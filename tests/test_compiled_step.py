@@ -148,6 +148,15 @@ def test_only_the_parameters_get_gradients_and_they_accumulate():
     assert step.finite()
 
 
+def test_a_parameter_the_loss_does_not_use_keeps_its_gradient():
+    model, xs, ys, loss = _small_step()
+    unused = Value(3.0)
+    unused.grad = 0.5
+    step = compile_step(loss, feeds=(xs, ys), params=model.parameters() + [unused])
+    step.run([[0.5, -1.0], [1.0, 2.0], [-0.3, 0.1]], [1, -1, 1])
+    assert unused.grad == 0.5 and unused.data == 3.0 and step.finite()
+
+
 def test_a_batch_is_an_array_or_a_list_of_rows_of_the_placeholders_shape():
     _, xs, ys, loss = _small_step()
     step = compile_step(loss, feeds=(xs, ys))

@@ -89,6 +89,8 @@ class CompiledStep:
             if id(p) in fed_ids:
                 raise ValueError(f"compile_step: parameter {i} is also a placeholder; a "
                                  "placeholder takes each batch's numbers and gets no gradient")
+        # (a parameter the loss does not use keeps its gradient, as after loss.backward())
+        params = [p for p in params if id(p) in in_graph]
         self.executor = NumpyExecutor(graph, wrt=params, first=params + fed)
         homes: dict = {}  # where the parameters' gradients live: {store: their entries}
         for p in params:
