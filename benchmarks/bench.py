@@ -16,6 +16,14 @@
 4. What the engine costs where it grows (growth.py): Graph(y) of chains of 10^4 to 10^6 nodes
    (linear or not), jvp against grad of functions of 1,000 inputs, `import tapegrad`, and one
    recorded node (x ** 2) against the arithmetic inside it; each workload in its own process.
+5. Issue #15's four training workloads (sizes.py, workloads.py): micrograd's demo, MLP(2,
+   [32,32,1]) on 300 points, MLP(2,[64,64,1]) on 1,000, digits with MLP(64,[32,10]) on 256
+   samples -- tapegrad's compiled step and NumPy replay, PyTorch, JAX jit (when installed) and
+   the floor (NumPy by hand), interleaved, each row's ratio to the floor and to the fastest
+   peer; then compile time per argument reference, and a deep narrow graph on both backends.
+
+Every row runs on one thread: NumPy's BLAS is limited to one before NumPy loads (OMP, OpenBLAS
+and MKL's thread variables, unless already set), PyTorch's rows say their threads.
 
 With ``--baseline DIR`` (another checkout of this project, e.g. the code before a redesign) the
 same run measures both trees, so before/after ratios come from one run on one machine state:
@@ -44,12 +52,16 @@ import sys
 import time
 from pathlib import Path
 
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # NumPy's BLAS on one thread, as every row is measured
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))  # a clean clone works without installing
 
 import growth  # noqa: E402
 import peers  # noqa: E402
+import sizes  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -559,6 +571,7 @@ def main(argv=None):
     bench_deep(rounds=1 if args.quick else 3, have_micrograd=have_micrograd, trees=trees)
     bench_memory(args.quick, have_micrograd)
     growth.bench_growth(trees, args.quick, run_child=_child)
+    sizes.bench_sizes(args.quick)
 
 
 if __name__ == "__main__":

@@ -191,11 +191,7 @@ def make_torch(data, threads: int | None = None) -> Demo:
             torch.set_num_threads(default)
 
     def torch_step(k):
-        h = X
-        for i in range(0, len(params), 2):
-            h = h @ params[i].T + params[i + 1]
-            if i + 2 < len(params):
-                h = torch.relu(h)
+        h = torch_mlp(torch, X, params)
         data_loss = torch.relu(1 - y * h[:, 0]).sum() * (1.0 / len(y))
         loss = data_loss + 1e-4 * sum((p * p).sum() for p in params)
         for p in params:
@@ -208,6 +204,16 @@ def make_torch(data, threads: int | None = None) -> Demo:
         return loss.item()
 
     return Demo("PyTorch batched" + (f", {threads} thread(s)" if threads else ""), step)
+
+
+def torch_mlp(torch, X, params):
+    """The MLP's scores for the batch X: params are W, b per layer; ReLU but after the last."""
+    h = X
+    for i in range(0, len(params), 2):
+        h = h @ params[i].T + params[i + 1]
+        if i + 2 < len(params):
+            h = torch.relu(h)
+    return h
 
 
 def make_numpy_by_hand(data) -> Demo:

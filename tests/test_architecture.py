@@ -33,7 +33,8 @@ LAYERS = [
     ["graph"],
     ["transforms", "gradcheck", "memory"],
     ["nn", "losses", "optim", "datasets", "serialize", "charlm"],
-    ["backends", "backends.leaf_store", "backends.numpy", "backends.numpy_math"],
+    ["backends", "backends.leaf_store", "backends.numpy", "backends.numpy_math",
+     "backends.feeds", "backends.compiled_step", "backends.cross_entropy"],
     ["symbolic", "viz", "explain", "explorer", "training_explorer", "demo", "names_demo", "cli",
      "plots", "plain", "check", "__main__"],
 ]

@@ -386,16 +386,22 @@ def test_a_nan_in_the_loss_stops_training_at_step_1(bad_task):
         run("nan-data", out_dir=None, stream=io.StringIO())
 
 
-def test_a_nan_gradient_stops_training_though_the_loss_is_finite(bad_task, monkeypatch):
+@pytest.mark.parametrize("eager", [True, False], ids=["eager", "compiled"])
+def test_a_nan_gradient_stops_training_though_the_loss_is_finite(bad_task, monkeypatch, eager):
     bad_task("finite", [[0.5, 0.5], [0.0, 1.0]], [0, 1])
 
     def loss_with_a_nan_gradient(model, X, y, classes, params):
         # d sqrt(u)/du at u = 0 is inf, and du/dp = 0: the gradient inf * 0 is nan
         return (params[3] * 0.0).sqrt() + 1.0, 0.5
 
+    def compiled_loss_with_a_nan_gradient(scores, targets, classes, params):
+        # the same, read from the placeholders' scores and targets (a compiled step's feeds)
+        return (params[3] * 0.0).sqrt() + 1.0 + 0.0 * (sum(scores) + sum(targets))
+
     monkeypatch.setattr(demo, "_batch_loss", loss_with_a_nan_gradient)
+    monkeypatch.setattr(demo, "_loss", compiled_loss_with_a_nan_gradient)
     with pytest.raises(TrainingStopped) as stopped:
-        run("finite", out_dir=None, stream=io.StringIO())
+        run("finite", out_dir=None, stream=io.StringIO(), eager=eager)
     assert str(stopped.value).startswith("training stopped at step 1 of 3: the gradient of "
                                          "parameter 3 (of 9) is nan")
 

@@ -788,3 +788,27 @@ def test_backward_before_any_forward_uses_the_recorded_data():
     x.grad = w.grad = 0.0
     f.backward()
     assert numpy_grads == pytest.approx((x.grad, w.grad), rel=1e-12)
+
+
+def test_a_deep_narrow_graph_runs_on_the_python_interpreters():
+    """A chain has one node per level: Graph(..., backend="numpy") runs it on the python
+    backend, which is faster there (backends.numpy.too_narrow); a small one still compiles."""
+    from tapegrad.backends.numpy import LARGE
+
+    def chain(n, x0=0.5):
+        x = Value(x0)
+        y = x
+        for _ in range(n):
+            y = (y * 1.0001).tanh()
+        return x, y
+
+    x, y = chain(LARGE)
+    g = Graph(y, backend="numpy")
+    assert g._compiled is None
+    x.data = 0.25
+    fresh_x, fresh_y = chain(LARGE, 0.25)
+    assert g.forward() == fresh_y.data
+    g.backward()
+    fresh_y.backward()
+    assert x.grad == fresh_x.grad != 0.0
+    assert Graph(chain(20)[1], backend="numpy")._compiled is not None

@@ -308,6 +308,9 @@ def _add_demo(sub) -> None:
     demo.add_argument("--html", metavar="PATH",
                       help="also write the training explorer, a page that replays the run step "
                            "by step, down to each point's backward pass (default: not written)")
+    demo.add_argument("--eager", action="store_true",
+                      help="rebuild each step's graph, as micrograd does (default: record the "
+                           "step once and run it compiled with NumPy on every batch)")
 
 
 def _protect_expression(argv: list[str]) -> list[str]:
@@ -349,7 +352,8 @@ def _run_demo(args: _argparse.Namespace) -> int:
             return _run_names(args, hidden)
         run(args.dataset, steps=args.steps, hidden=hidden, optimizer=args.optimizer, lr=args.lr,
             seed=args.seed, batch_size=args.batch_size,
-            out_dir=None if args.no_pictures else args.out, save=args.save, html=args.html)
+            out_dir=None if args.no_pictures else args.out, save=args.save, html=args.html,
+            eager=args.eager)
     except BrokenPipeError:
         raise  # the reader went away (| head): not a usage error
     except TrainingStopped as error:

@@ -142,7 +142,7 @@ class Graph:
         """For each node, the positions of its arguments (always smaller than its own)."""
         if self._args is None:
             homes, entries, at = self._positions()
-            self._args = [() if n < 0 else tuple(at[home][r] for r in home.args[n])
+            self._args = [() if n < 0 else tuple(map(at[home].__getitem__, home.args[n]))
                           for home, n in zip(homes, entries)]
         return self._args
 

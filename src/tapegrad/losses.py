@@ -84,10 +84,13 @@ def hinge(scores: "_abc.Iterable | Value | float", labels: "_abc.Iterable | int"
     """The SVM max-margin loss: (1/n) Σ relu(1 - y_i · s_i), labels y_i in {-1, +1}.
 
     Zero once every sample is on its side with a margin of 1. This is micrograd's demo loss,
-    written with the same operations in the same order, so it computes the same floats.
+    written with the same operations in the same order, so it computes the same floats. A label
+    may also be a Value (a placeholder of a compiled step, fed -1 or +1 at each run).
     """
     scores, labels = _paired(scores, labels, "hinge", ("score", "label"))
     for i, y in enumerate(labels):
+        if isinstance(y, Value):  # a placeholder (backends.compile_step): fed -1 or +1 later
+            continue
         if not _is_number(y) or y not in (-1, 1):
             raise ValueError(
                 f"hinge: label {i} is {y!r}; the hinge loss needs labels -1 and +1 "
@@ -155,6 +158,11 @@ def softmax_cross_entropy(logits: _abc.Iterable, targets: "_abc.Iterable | int")
     ``logits`` is one row of k scores per sample (or a single row), ``targets`` one class index
     in 0..k-1 per sample. Stable for any logits, via log_sum_exp. The gradient with respect to
     z_j is softmax(z)_j - [j == c].
+
+    A target may instead be a row of k class probabilities t_j (numbers or Values, as PyTorch's
+    ``cross_entropy`` takes them): ℓ = log Σ_j exp(z_j) - Σ_j t_j z_j, the dot product one node.
+    For a one-hot row it is the same float as the class index's (0 · z_j adds nothing), which is
+    how a compiled step (backends.compile_step) feeds new targets to a recorded loss.
     """
     what = "softmax_cross_entropy"
     rows = _as_list(logits, what, "logits")
@@ -169,9 +177,13 @@ def softmax_cross_entropy(logits: _abc.Iterable, targets: "_abc.Iterable | int")
     _check_rows(rows, what)
     terms = []
     for i, (row, c) in enumerate(zip(rows, targets)):
+        if isinstance(c, (list, tuple)):
+            terms.append(log_sum_exp(row) - Value.dot(row, _probabilities(c, row, i), 0.0))
+            continue
         if isinstance(c, bool) or not isinstance(c, _numbers.Integral):
             raise TypeError(f"softmax_cross_entropy: target {i} is {c!r} ({type(c).__name__}); "
-                            f"targets are class indices, ints from 0 to {len(row) - 1}")
+                            f"targets are class indices, ints from 0 to {len(row) - 1} "
+                            f"(or rows of {len(row)} class probabilities)")
         if not 0 <= c < len(row):
             raise ValueError(
                 f"softmax_cross_entropy: target {i} is {c!r}, but sample {i} has {len(row)} "
@@ -179,6 +191,18 @@ def softmax_cross_entropy(logits: _abc.Iterable, targets: "_abc.Iterable | int")
             )
         terms.append(log_sum_exp(row) - row[c])
     return _mean(terms)
+
+
+def _probabilities(t, row: list, i: int) -> list:
+    """Sample i's target row of class probabilities: one number or Value per logit."""
+    if len(t) != len(row):
+        raise ValueError(f"softmax_cross_entropy: target {i} has {len(t)} probabilities but "
+                         f"sample {i} has {len(row)} logits; give one per class")
+    for j, p in enumerate(t):
+        if not (isinstance(p, Value) or _is_number(p)):
+            raise TypeError(f"softmax_cross_entropy: target {i}'s probability {j} is {p!r} "
+                            f"({type(p).__name__}); a target row holds numbers or Values")
+    return list(t)
 
 
 def _check_rows(rows: list, what: str) -> None:

@@ -13,6 +13,8 @@ node). The pieces the derivatives share (relu's step, abs's sign, powers) are wr
 computing exactly what its FloatMath namesake computes for every element.
 """
 
+import math as _math
+
 import numpy as _np
 
 from ..ops import FLOATS, RULES
@@ -37,6 +39,8 @@ def _checked(numpy_fn, float_fn):
     def apply(*xs):
         with _np.errstate(all="ignore"):
             y = numpy_fn(_np, *xs)
+            if _math.isfinite(_np.add.reduce(y, axis=None)):
+                return y  # NOTE: one sum says every element is finite: nothing to re-run
         bad = ~_np.isfinite(y)
         for x in xs:
             bad &= ~_np.isnan(x)
@@ -86,11 +90,20 @@ class NumpyMath:
             return _np.where(x > 0, _np.log(_np.where(x > 0, x, 1.0)), _np.where(x == 0, 0.0, _np.nan))
 
 
+# NOTE: the functions whose float version is defined for every float and never raises: their
+# NumPy formula runs as it is, without the check for elements to re-run as floats (five array
+# operations per call; tests check these never raise).
+TOTAL = frozenset({"relu", "abs", "tanh", "sigmoid"})
+
 for _rule in RULES.values():  # each function op's own NumPy formula, from the table
     if _rule.method:
         _numpy_fn = _rule.numpy or (lambda name: lambda np, x: getattr(np, name)(x))(_rule.method)
-        setattr(NumpyMath, _rule.method, _checked(_numpy_fn, _rule.floats))
+        if _rule.method in TOTAL:
+            setattr(NumpyMath, _rule.method, staticmethod(
+                (lambda fn: lambda x: fn(_np, x))(_numpy_fn)))
+        else:
+            setattr(NumpyMath, _rule.method, _checked(_numpy_fn, _rule.floats))
 
 NUMPY_MATH = NumpyMath()
 
-__all__ = ["NumpyMath", "NUMPY_MATH"]
+__all__ = ["NumpyMath", "NUMPY_MATH", "TOTAL"]
