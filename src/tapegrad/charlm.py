@@ -33,6 +33,7 @@ from collections import abc as _abc
 from .datasets import Vocab
 from .graph import Graph
 from .losses import log_sum_exp
+from .losses import softmax as _softmax
 from .nn import Layer, Module
 from .value import Value
 
@@ -51,12 +52,9 @@ def examples(words: _abc.Iterable, vocab: Vocab, context: int) -> list[tuple[tup
 
 
 def softmax(logits: list, temperature: float = 1.0) -> list[float]:
-    """exp(z_j / T) / Σ_k exp(z_k / T) as plain floats, from logits (Values or numbers)."""
-    zs = [(z.data if isinstance(z, Value) else z) / temperature for z in logits]
-    top = max(zs)
-    exps = [_math.exp(z - top) for z in zs]
-    total = sum(exps)
-    return [e / total for e in exps]
+    """exp(z_j / T) / Σ_k exp(z_k / T) as plain floats, from logits (Values or numbers):
+    `losses.softmax` of the logits divided by the temperature."""
+    return _softmax([(z.data if isinstance(z, Value) else z) / temperature for z in logits])
 
 
 def sample_token(logits: list, temperature: float = 1.0, rng: "_random.Random | None" = None

@@ -18,7 +18,6 @@ The default run, 8,000 steps of 64 pairs, reaches a validation loss of about 2.1
 """
 
 
-import importlib.util as _importlib_util
 import math as _math
 import random as _random
 import sys as _sys
@@ -28,6 +27,7 @@ from dataclasses import dataclass as _dataclass
 from dataclasses import field as _field
 
 from . import charlm, datasets
+from .demo import Console, Progress, TrainingStopped, _have_numpy, _smaller_lr, _stopped_at
 from .optim import Adam
 
 STEPS = 8000  # of BATCH pairs each: about 3 passes over the training pairs
@@ -57,7 +57,7 @@ class NamesResult:
 
 def _backend() -> "tuple[str, str]":
     """numpy where it is installed, else the python replay, with a line that says so."""
-    if _importlib_util.find_spec("numpy") is None:
+    if not _have_numpy():
         return "python", ("NumPy is not installed, so the step replays on the python backend, "
                           "some 300x slower (minutes per 1,000 steps, not seconds): pip install "
                           "numpy, or give fewer --steps")
@@ -84,8 +84,6 @@ def run(steps: "int | None" = None, seed: int = 1337, lr: "float | None" = None,
     last lines are the sampled names. ``model`` is "mlp" (the default), "gpt" (microgpt's
     model, trained on minibatches of whole names) or "bigram" (counting only). ``seed`` draws
     the initial weights, the batches and the names."""
-    from .demo import Console, Progress, TrainingStopped, _smaller_lr, _stopped_at
-
     stream = _sys.stdout if stream is None else stream
     steps, lr = STEPS if steps is None else steps, LR if lr is None else lr
     batch_size_given = batch_size is not None
