@@ -812,3 +812,26 @@ def test_a_deep_narrow_graph_runs_on_the_python_interpreters():
     fresh_y.backward()
     assert x.grad == fresh_x.grad != 0.0
     assert Graph(chain(20)[1], backend="numpy")._compiled is not None
+
+
+@pytest.mark.parametrize("expression", [
+    lambda p, q: p * q, lambda p, q: q * p, lambda p, q: p + 2.5, lambda p, q: 2.5 * p,
+    lambda p, q: p ** 2, lambda p, q: p.tanh(), lambda p, q: Value.dot([p], [q], p),
+])
+def test_a_parameter_in_a_compiled_graphs_arrays_records_eagerly_with_its_current_number(
+        expression):
+    """After compile_graph, a parameter's number lives in the graph's arrays (a StoredLeaf): a
+    new eager expression on it, by any recorder (the two-argument one, one argument, any
+    number), reads the number it has now, and back-propagates into its array."""
+    p, q = Value(0.5), Value(-1.5)
+    run = compile_graph(Graph(p * q + p))
+    assert isinstance(p, StoredLeaf) and isinstance(q, StoredLeaf)
+    p.data, q.data = 0.25, 3.0  # (written into the arrays)
+    plain_p, plain_q = Value(0.25), Value(3.0)
+    y, expected = expression(p, q), expression(plain_p, plain_q)
+    assert y.data == expected.data
+    p.grad = q.grad = 0.0
+    y.backward()
+    expected.backward()
+    assert (p.grad, q.grad) == (plain_p.grad, plain_q.grad)
+    assert run is not None

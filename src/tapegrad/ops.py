@@ -31,6 +31,7 @@ Value gets the method ``x.<name>()``. So a new op is one entry here, plus its ro
 """
 
 import math as _math
+import operator as _operator
 
 VARIADIC = -1
 
@@ -40,14 +41,18 @@ class Rule:
 
     ``takes_constant``: the op has a constant operand (POW's exponent); ``kink_at_zero``: it is
     not differentiable at 0, where its partials are a convention. A function op (see
-    `function`) also has ``floats``, ``numpy``, ``doc``, and ``method``, its name."""
+    `function`) also has ``floats``, ``numpy``, ``doc``, and ``method``, its name. An op that
+    is a Python operator has ``binary``, that operator (``operator.add`` for a + b): its forward
+    is y = binary(a, b) in every arithmetic, and on floats the recorders call it directly, a
+    function written in C, so that recording a + b runs no Python frame of the table's."""
 
     __slots__ = ("symbol", "arity", "forward", "partials", "takes_constant", "kink_at_zero",
-                 "floats", "numpy", "doc", "method")
+                 "floats", "numpy", "doc", "method", "binary")
 
     def __init__(self, symbol, arity, forward, partials, takes_constant=False, kink_at_zero=False,
-                 floats=None, numpy=None, doc=""):
-        self.symbol, self.arity, self.forward, self.partials = symbol, arity, forward, partials
+                 floats=None, numpy=None, doc="", binary=None):
+        self.symbol, self.arity, self.partials, self.binary = symbol, arity, partials, binary
+        self.forward = forward if binary is None else lambda m, a, b: binary(a, b)
         self.takes_constant, self.kink_at_zero = takes_constant, kink_at_zero
         self.floats, self.numpy, self.doc, self.method = floats, numpy, doc, None
 
@@ -185,8 +190,8 @@ def _sigmoid_numpy(np, x):
 _TABLE = {  # by name; Op and RULES are made from it below
     # an input, a parameter or a constant: made by the user, not computed
     "leaf": Rule("", 0, forward=lambda m: None, partials=lambda m, y: ()),
-    "add": Rule("+", 2, forward=lambda m, a, b: a + b, partials=lambda m, y, a, b: (1.0, 1.0)),
-    "mul": Rule("*", 2, forward=lambda m, a, b: a * b, partials=lambda m, y, a, b: (b, a)),
+    "add": Rule("+", 2, None, partials=lambda m, y, a, b: (1.0, 1.0), binary=_operator.add),
+    "mul": Rule("*", 2, None, partials=lambda m, y, a, b: (b, a), binary=_operator.mul),
     "pow": Rule("**", 1, forward=lambda m, a, k: m.pow(a, k),  # x ** k, k a constant number
                 partials=lambda m, y, a, k: (m.pow_slope(a, k),), takes_constant=True),
     "powv": Rule("**", 2, forward=lambda m, a, b: m.pow(a, b),  # x ** y, both Values

@@ -108,8 +108,11 @@ def end(rec: Record) -> None:
         rec.kept, rec.keep = _weakref.ref(rec.keep), None
 
 
-def _new_import(rec: Record, key, data, older=0) -> int:
-    i = rec.held[key] = len(rec.data)
+def new_leaf_entry(rec: Record, key, data, older=0) -> int:
+    """A new entry of op LEAF: an import held by `key`, or (key None) a constant."""
+    i = len(rec.data)
+    if key is not None:
+        rec.held[key] = i
     rec.data.append(data)
     rec.op.append(Op.LEAF)
     rec.args.append(())
@@ -130,7 +133,7 @@ def import_leaf(rec: Record, leaf) -> int:
     for the garbage collector to walk. Serials are never reused, so a stamp is never stale."""
     i = rec.held.get(id(leaf)) if leaf._seen >= 0 else None  # (-1: in no record yet)
     if i is None:
-        i = _new_import(rec, id(leaf), leaf.data)
+        i = new_leaf_entry(rec, id(leaf), leaf.data)
         rec.outside[i] = leaf
     leaf._seen, leaf._i = rec.serial, i
     return i
@@ -141,7 +144,7 @@ def import_node(rec: Record, home: Record, j: int) -> int:
     the module docstring)."""
     i = rec.held.get((home.serial, j))
     if i is None:  # (the caller has synced home: its data is current)
-        i = _new_import(rec, (home.serial, j), home.data[j], older=1)
+        i = new_leaf_entry(rec, (home.serial, j), home.data[j], older=1)
         rec.older[i] = (_weakref.ref(home), j)
         rec.needs[home.serial] = _weakref.ref(home)
         if home.tainted is not None and home.tainted[j]:

@@ -27,7 +27,7 @@ import numbers as _numbers
 
 from .ops import FLOATS, FORWARD, RULES, WITH_CONSTANT, Op
 from .record import (CURRENT, SERIALS, backprop, end, found_at, fresh, home_of, import_leaf,
-                     import_node, needed, room, sync)
+                     import_node, needed, new_leaf_entry, room, sync)
 
 _new = object.__new__
 
@@ -58,8 +58,9 @@ class Value:
     """
 
     # A leaf: _rec is None, and _data, _grad, _label hold its fields; _made numbers it; entry _i
-    # of the record of serial _seen stands for it (record.import_leaf). A computed node: entry _i
-    # of record _rec, and _needs the older records it may depend on (record.needed), if any.
+    # of the record of serial _seen stands for it (record.import_leaf; _seen -1: of none yet).
+    # A computed node: entry _i of record _rec, and _needs the older records it may depend on
+    # (record.needed), if any.
     __slots__ = ("_rec", "_i", "_data", "_grad", "_label", "_made", "_seen", "_needs",
                  "__weakref__", "__dict__")
 
@@ -69,9 +70,8 @@ class Value:
         if _children:
             raise TypeError("Value(data, _children) cannot make an interior node by hand (its "
                             "derivative is unknown): compute it with a + b, a * b, a.tanh(), ...")
-        self._data = _as_float(data, "Value(data)")
-        self._rec, self._grad, self._label, self._made = None, 0.0, label, next(SERIALS)
-        self._seen = -1  # (no record has imported it yet)
+        self._data, self._rec, self._grad = _as_float(data, "Value(data)"), None, 0.0
+        self._label, self._made, self._seen = label, next(SERIALS), -1
 
     # -- the fields ---------------------------------------------------------------------------
 
@@ -330,7 +330,7 @@ def _record(op: Op, args, k=None, data=None) -> Value:
                 xs.append(values[a._i])
             elif home is None:
                 refs.append(a._i if a._seen == serial else import_leaf(rec, a))
-                xs.append(a._data if type(a) is Value else a.data)  # (a NumPy graph's leaf)
+                xs.append(a._data)
             elif home.serial > serial:  # another thread's newer record: keep records ordered
                 fresh()
                 return _record(op, args, k, data)
@@ -379,52 +379,47 @@ def _record1(op: Op, a: Value, k=None) -> Value:
     rec = CURRENT.record
     if a._rec is not rec or len(rec.data) >= rec.capacity:
         return _record(op, (a,), k)
-    x = rec.data[a._i]
-    y = FORWARD[op](FLOATS, x) if k is None else FORWARD[op](FLOATS, x, k)
+    x = rec.data[a._i]  # (a function op's float function, math.tanh say, called directly)
+    y = RULES[op].floats(x) if k is None else FORWARD[op](FLOATS, x, k)
     return _append(rec, op, (a._i,), y, k)
 
 
 def _binary(op: Op, symbol: str, reflected: bool = False):
     """The recorder of op(self, other): ``Value.__add__`` and the like; other is a Value or a
     number (a constant entry), and a reflected operator's error spells `other symbol self`."""
-    forward, floats, leaf = FORWARD[op], FLOATS, Op.LEAF
+    forward = FORWARD[op]  # (an operator op's own function, operator.add, is C: no Python frame)
+    binary = RULES[op].binary or (lambda x, z: forward(FLOATS, x, z))
 
     def record(self: Value, other) -> Value:
-        a, b = self, other
-        if type(b) is not float and type(b) is not Value:
-            b = _operand(b, a, symbol, reflected)  # (a float, or a Value of another kind)
+        try:  # (a float becomes a constant entry, below)
+            home = other if type(other) is float else other._rec
+        except AttributeError:  # another number, as a float (else _operand says why it is none)
+            return record(self, _operand(other, self, symbol, reflected))
         rec = CURRENT.record
-        data, serial, tainted = rec.data, rec.serial, rec.tainted
-        if len(data) + 1 >= rec.capacity:
-            return _record(op, (a, b))
-        if a._rec is rec:
-            ra, x = a._i, data[a._i]
-        elif a._rec is None and type(a) is Value:
-            ra, x = a._i if a._seen == serial else import_leaf(rec, a), a._data
+        data = rec.data
+        if len(data) + 2 >= rec.capacity:  # (room for the node and two imports)
+            return _record(op, (self, other))
+        if self._rec is rec:
+            ra, x = self._i, data[self._i]
+        elif self._rec is None:
+            ra, x = self._i if self._seen == rec.serial else import_leaf(rec, self), self._data
         else:
-            return _record(op, (a, b))
-        if type(b) is float:  # a number: its constant's entry, then the node's
-            rb, z = len(data), b
-            data.append(b)
-            rec.op.append(leaf)
-            rec.args.append(())
-            if tainted is not None:
-                tainted.append(0)
-        elif b._rec is rec:
-            rb, z = b._i, data[b._i]
-        elif b._rec is None and type(b) is Value:
-            rb, z = b._i if b._seen == serial else import_leaf(rec, b), b._data
+            return _record(op, (self, other))
+        if home is rec:
+            rb, z = other._i, data[other._i]
+        elif home is None:
+            rb, z = other._i if other._seen == rec.serial else import_leaf(rec, other), other._data
+        elif home is other:  # its constant's entry, then the node's
+            rb, z = new_leaf_entry(rec, None, other), other
         else:
-            return _record(op, (a, b))
-        data.append(forward(floats, x, z))  # (_append, inlined)
+            return _record(op, (self, other))
+        if rec.tainted is not None:  # (it may depend on an older record's node: _append marks it)
+            return _append(rec, op, (ra, rb), binary(x, z))
+        data.append(binary(x, z))  # (_append, inlined)
         rec.op.append(op)
         rec.args.append((ra, rb))
         v = _new(Value)
         v._rec, v._i = rec, len(data) - 1
-        if tainted is not None:
-            tainted.append(tainted[ra] | tainted[rb])
-            if tainted[-1]:
-                v._needs = rec.keep
         return v
 
     return record

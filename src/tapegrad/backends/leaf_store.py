@@ -51,6 +51,11 @@ class StoredLeaf(Value):
     __slots__ = ()
 
     @property
+    def _data(self) -> float:  # (what the recorders read of a leaf; the slot holds its home)
+        store, i = _HOME.__get__(self)
+        return store.data.item(i)
+
+    @property
     def data(self) -> float:
         store, i = _HOME.__get__(self)
         return store.data.item(i)
