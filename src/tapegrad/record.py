@@ -108,11 +108,9 @@ def end(rec: Record) -> None:
         rec.kept, rec.keep = _weakref.ref(rec.keep), None
 
 
-def new_leaf_entry(rec: Record, key, data, older=0) -> int:
-    """A new entry of op LEAF: an import held by `key`, or (key None) a constant."""
+def new_leaf_entry(rec: Record, data, older=0) -> int:
+    """A new entry of op LEAF, a constant or (its caller holds it) an import: its number."""
     i = len(rec.data)
-    if key is not None:
-        rec.held[key] = i
     rec.data.append(data)
     rec.op.append(Op.LEAF)
     rec.args.append(())
@@ -133,7 +131,7 @@ def import_leaf(rec: Record, leaf) -> int:
     for the garbage collector to walk. Serials are never reused, so a stamp is never stale."""
     i = rec.held.get(id(leaf)) if leaf._seen >= 0 else None  # (-1: in no record yet)
     if i is None:
-        i = new_leaf_entry(rec, id(leaf), leaf.data)
+        i = rec.held[id(leaf)] = new_leaf_entry(rec, leaf.data)
         rec.outside[i] = leaf
     leaf._seen, leaf._i = rec.serial, i
     return i
@@ -144,7 +142,7 @@ def import_node(rec: Record, home: Record, j: int) -> int:
     the module docstring)."""
     i = rec.held.get((home.serial, j))
     if i is None:  # (the caller has synced home: its data is current)
-        i = new_leaf_entry(rec, (home.serial, j), home.data[j], older=1)
+        i = rec.held[home.serial, j] = new_leaf_entry(rec, home.data[j], older=1)
         rec.older[i] = (_weakref.ref(home), j)
         rec.needs[home.serial] = _weakref.ref(home)
         if home.tainted is not None and home.tainted[j]:

@@ -410,16 +410,19 @@ def _binary(op: Op, symbol: str, reflected: bool = False):
         elif home is None:
             rb, z = other._i if other._seen == rec.serial else import_leaf(rec, other), other._data
         elif home is other:  # its constant's entry, then the node's
-            rb, z = new_leaf_entry(rec, None, other), other
+            rb, z = new_leaf_entry(rec, other), other
         else:
             return _record(op, (self, other))
-        if rec.tainted is not None:  # (it may depend on an older record's node: _append marks it)
-            return _append(rec, op, (ra, rb), binary(x, z))
         data.append(binary(x, z))  # (_append, inlined)
         rec.op.append(op)
         rec.args.append((ra, rb))
         v = _new(Value)
         v._rec, v._i = rec, len(data) - 1
+        tainted = rec.tainted
+        if tainted is not None:  # (does it depend on an older record's node? record.needed)
+            tainted.append(tainted[ra] | tainted[rb])
+            if tainted[-1]:
+                v._needs = rec.keep
         return v
 
     return record
