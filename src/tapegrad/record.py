@@ -131,7 +131,7 @@ def import_leaf(rec: Record, leaf) -> int:
     for the garbage collector to walk. Serials are never reused, so a stamp is never stale."""
     i = rec.held.get(id(leaf)) if leaf._seen >= 0 else None  # (-1: in no record yet)
     if i is None:
-        i = rec.held[id(leaf)] = new_leaf_entry(rec, leaf.data)
+        i = rec.held[id(leaf)] = new_leaf_entry(rec, leaf._data)
         rec.outside[i] = leaf
     leaf._seen, leaf._i = rec.serial, i
     return i
@@ -198,7 +198,7 @@ def refreshed(rec: Record, first: int = 0, last=None) -> list:
     nobody needs any more keeps its own)."""
     leaf_at, leaves, older_at, olders = found = imports(rec, first, last)
     for i, leaf in zip(leaf_at, leaves):
-        rec.data[i] = leaf.data
+        rec.data[i] = leaf._data
     for i, (ref, j) in zip(older_at, olders):
         if (home := ref()) is not None:
             sync(home)
@@ -279,7 +279,8 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
         grad[i] = grad[i] + g
     leaf_at, leaves, older_at, olders = refreshed(rec, bottom, top)
     for i, leaf in zip(leaf_at, leaves):  # an import starts from its running total (backward
-        grad[i] = leaf.grad if store else totals.get(id(leaf), zero)  # keeps it in .grad)
+        grad[i] = (leaf._grad or 0.0) if store else totals.get(id(leaf), zero)  # keeps it in
+        # a leaf's own field, _grad: None, as a user may set it, counts as 0)
     for i, (ref, j) in zip(older_at, olders):
         grad[i] = pending.get(ref(), {}).get(j, zero)
     values = rec.data if m is FLOATS else nodes_of(rec)
@@ -311,7 +312,7 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
         low = min(low, *refs)
     for i, leaf in zip(leaf_at, leaves):  # hand the imports' running totals on
         if i >= low and store:
-            leaf.grad = grad[i]
+            leaf._grad = grad[i]
         elif i >= low:
             totals[id(leaf)] = grad[i]
     for i, (ref, j) in zip(older_at, olders):

@@ -50,10 +50,22 @@ class StoredLeaf(Value):
 
     __slots__ = ()
 
+    # What the engine reads and writes of a leaf, _data and _grad (the _data slot holds the
+    # leaf's home, and the _grad slot is unused): its entries in the arrays.
     @property
-    def _data(self) -> float:  # (what the recorders read of a leaf; the slot holds its home)
+    def _data(self) -> float:
         store, i = _HOME.__get__(self)
         return store.data.item(i)
+
+    @property
+    def _grad(self) -> float:
+        store, i = _HOME.__get__(self)
+        return store.grad.item(i)
+
+    @_grad.setter
+    def _grad(self, value) -> None:
+        store, i = _HOME.__get__(self)
+        store.grad[i] = value
 
     @property
     def data(self) -> float:
