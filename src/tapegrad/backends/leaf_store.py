@@ -50,23 +50,6 @@ class StoredLeaf(Value):
 
     __slots__ = ()
 
-    # What the engine reads and writes of a leaf, _data and _grad (the _data slot holds the
-    # leaf's home, and the _grad slot is unused): its entries in the arrays.
-    @property
-    def _data(self) -> float:
-        store, i = _HOME.__get__(self)
-        return store.data.item(i)
-
-    @property
-    def _grad(self) -> float:
-        store, i = _HOME.__get__(self)
-        return store.grad.item(i)
-
-    @_grad.setter
-    def _grad(self, value) -> None:
-        store, i = _HOME.__get__(self)
-        store.grad[i] = value
-
     @property
     def data(self) -> float:
         store, i = _HOME.__get__(self)
@@ -86,6 +69,10 @@ class StoredLeaf(Value):
     def grad(self, value) -> None:
         store, i = _HOME.__get__(self)
         store.grad[i] = _check_float("grad", value)
+
+    # What the engine reads and writes of a leaf, _data and _grad, are these too (the _data slot
+    # holds the leaf's home; the _grad slot is unused).
+    _data, _grad = data, grad
 
     def __reduce__(self):
         # copy, deepcopy and pickle give a plain leaf with the same data, grad and label: the
