@@ -582,6 +582,34 @@ def test_a_second_thread_sweeps_while_the_first_imports_new_leaves():
     assert not errors, errors
 
 
+@pytest.mark.parametrize("make", [lambda z, w: z * w, lambda z, w: w + z,
+                                  lambda z, w: Value.dot([w], [z], w)])
+def test_a_node_recorded_as_another_thread_ends_its_record_holds_the_records_it_needs(
+        monkeypatch, make):
+    """Another thread's backward() may end this thread's record between a recorder's check
+    that it is open and its handle's making (the threads test above found it, one run in ten):
+    the new node's handle must still hold the older records its graph reaches."""
+    import tapegrad.value as value_module
+
+    older = Value(1.0) * 1.5
+    record_module.fresh()
+    z = older * 2.0  # (imports older's node: the new record depends on an older one)
+    del older
+
+    def import_then_end(rec, leaf):  # (as if a backward ran on another thread meanwhile)
+        i = record_module.import_leaf(rec, leaf)
+        record_module.end(rec)
+        return i
+
+    monkeypatch.setattr(value_module, "import_leaf", import_then_end)
+    y = make(z, Value(0.5))
+    monkeypatch.undo()
+    del z
+    gc.collect()
+    assert len(Graph(y)) > 0  # (it raised AttributeError: the older record was gone)
+    y.backward()
+
+
 def test_a_record_made_larger_than_the_default_keeps_every_import(monkeypatch):
     # Imports are found by entry number: none may be missed above the default capacity.
     monkeypatch.setattr(record_module, "CAPACITY", 1 << 18)

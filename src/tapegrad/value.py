@@ -360,7 +360,7 @@ def _append(rec, op: Op, refs: tuple, data: float, k=None) -> Value:
     if tainted is not None:  # does it depend on an older record's node? (record.needed)
         tainted.append(any(map(tainted.__getitem__, refs)))
         if tainted[i]:
-            v._needs = rec.keep
+            v._needs = needed(rec, i)
     return v
 
 
@@ -422,7 +422,7 @@ def _binary(op: Op, symbol: str, reflected: bool = False):
         if tainted is not None:  # (does it depend on an older record's node? record.needed)
             tainted.append(tainted[ra] | tainted[rb])
             if tainted[-1]:
-                v._needs = rec.keep
+                v._needs = needed(rec, v._i)
         return v
 
     return record
