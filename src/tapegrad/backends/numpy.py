@@ -184,6 +184,15 @@ class _Group:
                      for part, mode in zip(self.parts, modes)]
         self.needed = any(put is not None for put in self.puts)
 
+    def forward_calls(self) -> list:
+        """The forward step as calls of no arguments, in order (the executor runs every
+        group's as one list). A group that can binds NumPy functions to its arrays here."""
+        return [self.forward]
+
+    def backward_calls(self) -> list:
+        """The backward step (unmasked) as calls of no arguments, after bind()."""
+        return [self.backward]
+
 
 def _static_reads(parts, val):
     """The views of `val` at each part's positions, if every part is evenly spaced (then the
@@ -400,6 +409,40 @@ class _LayerGroup(_Group):
         if self.relu_val is not None:
             _relu_into(self.out_val, self.relu_val)
 
+    def forward_calls(self) -> list:
+        if self.views is None:
+            return [self.forward]
+        x, w, b = self.views
+        y = self.out_val
+        calls = [_partial(_np.matmul, x, w.T, out=y), _partial(_np.add, y, b, out=y)]
+        if self.relu_val is not None:
+            calls.append(_partial(_relu_into, y, self.relu_val))
+        return calls
+
+    def backward_calls(self) -> list:
+        """backward() unmasked, bound: each product written into its place (out=) where that
+        is a view assigned first, else into a buffer of this group's and then put. NOTE: the
+        bias's gradient Σ_r dY[r] is ones @ dY, a matrix-vector product (BLAS), several times
+        faster than a reduction along the rows."""
+        if self.views is None:
+            return [self.backward]
+        x, w, _ = self.views
+        dy, calls = self.out_adj, []
+        if self.relu_val is not None:
+            mask = _np.empty(dy.shape, dtype=bool)
+            calls += [_partial(_np.greater, self.out_val, 0.0, out=mask),
+                      _partial(_np.multiply, self.relu_adj, mask, out=dy)]
+        ones = _np.ones(dy.shape[0])
+        for put, into, (a, b) in zip(self.puts, self.into, [(dy, w), (dy.T, x), (ones, dy)]):
+            if put is None:
+                continue
+            if into is not None:
+                calls.append(_partial(_np.matmul, a, b, out=into))
+            else:
+                buf = _np.empty((a.shape[0], b.shape[1]) if a.ndim == 2 else b.shape[1:])
+                calls += [_partial(_np.matmul, a, b, out=buf), _partial(put, buf)]
+        return calls
+
     def backward(self, masked=False):
         dy = self.out_adj
         x, w, _ = self.views or [read() for read in self.reads]
@@ -567,6 +610,14 @@ def _square_sums(layout, arg_indices, terms: dict, outputs: set, uses) -> dict:
     return found
 
 
+def _slice_if_run(at: _np.ndarray):
+    """Positions `at` (ascending) as a slice when they are a run of consecutive ones: a view,
+    no gather."""
+    if at.size and at[-1] - at[0] + 1 == at.size:
+        return slice(int(at[0]), int(at[-1]) + 1)
+    return at
+
+
 class NumpyExecutor:
     """A Graph compiled for NumPy: ``forward()``, ``backward()``, ``publish()``; see the module
     docstring. Built by `compile_graph`.
@@ -654,7 +705,11 @@ class NumpyExecutor:
         for p, i in enumerate(own + held):
             pos[i] = p
         self.n_leaves = len(own) + len(held)
-        self.store = LeafStore(self.val[: len(own)], self.adj[: len(own)])
+        # Own leaves accumulate their gradients in an array of their own, not in adj: a sweep
+        # assigns their cotangents into adj like any node's, then adds them in with one call (so
+        # a nan sweep can simply be run again, and the first write to a weight is out= into it).
+        self.leaf_grad = _np.zeros(len(own))
+        self.store = LeafStore(self.val[: len(own)], self.leaf_grad)
         for i in own:
             if layout.leaf(i) is not None:
                 move_into(layout.leaf(i), self.store, pos[i])
@@ -719,12 +774,12 @@ class NumpyExecutor:
                 self._need_at[p] = need[i]
         self._plan_backward(len(own))
         # The leaves backward gives a gradient (all, or the parameters laid out first): the
-        # only ones its nan check reads and a masked sweep restores.
-        graded = _np.flatnonzero(self._need_at[: self.n_leaves])
-        if graded.size and graded[-1] - graded[0] + 1 == graded.size:
-            self._graded = slice(int(graded[0]), int(graded[-1]) + 1)
-        else:
-            self._graded = graded
+        # only ones its nan check reads; of them the own ones (and outputs that are own leaves)
+        # are added into leaf_grad after each sweep.
+        self._graded = _slice_if_run(_np.flatnonzero(self._need_at[: self.n_leaves]))
+        adds = self._need_at[: len(own)].copy()
+        adds[[p for _, p in self._outputs if p < len(own)]] = True
+        self._own_graded = _slice_if_run(_np.flatnonzero(adds))
         # The graph's records now hold numbers that go stale as this executor runs: each ends (so
         # new nodes go elsewhere), and after each sweep names this executor as the one to ask
         # (record.sync) before a sweep reads them -- an eager backward(), a python replay.
@@ -737,13 +792,12 @@ class NumpyExecutor:
         """Decide, for each part a group's backward writes, how: skip it (no gradient needed
         there), assign (the sweep's first write to those positions, groups taken in reverse
         order) or add (another group wrote there first). Only positions first reached by an
-        addition are zeroed when a sweep starts; own leaves always accumulate."""
+        addition are zeroed when a sweep starts (own leaves too: the sweep's cotangents are
+        added into their gradients afterwards, see __init__)."""
         size, need_at = len(self.adj), self._need_at
         written, zero = _np.zeros(size, dtype=bool), _np.zeros(size, dtype=bool)
-        written[:n_own] = True
         for _, p in self._outputs:
-            if p >= n_own:
-                zero[p] = written[p] = True
+            zero[p] = written[p] = True
         for group in reversed(self.groups):
             if getattr(group, "relu_val", None) is not None:
                 written[group.own_writes] = True  # dY = dH · [Y > 0], assigned by the layer
@@ -763,10 +817,12 @@ class NumpyExecutor:
             group.bind(self.val, self.adj, modes)
         self._backward_groups = [group for group in reversed(self.groups) if group.needed]
         at = _np.flatnonzero(zero)
-        if at.size and at[-1] - at[0] + 1 == at.size:
-            self._zero = slice(int(at[0]), int(at[-1]) + 1)
-        else:
-            self._zero = at if at.size else None
+        self._zero = _slice_if_run(at) if at.size else None
+        # NOTE: each sweep as one flat list of calls of no arguments, mostly NumPy functions
+        # bound to their arrays (functools.partial): no Python method per group (see _Group).
+        self._forward_plan = [call for group in self.groups for call in group.forward_calls()]
+        self._backward_plan = [call for group in self._backward_groups
+                               for call in group.backward_calls()]
 
     def _compile_group(self, key, members, args_of, pos, start):
         """The group object for `members` (reordered by their arguments' positions)."""
@@ -837,11 +893,16 @@ class NumpyExecutor:
         val = self.val
         for store, entries, here in self._held:
             val[here] = store.data[entries]
-        for g, group in enumerate(self.groups):
-            try:
-                group.forward()
-            except (ArithmeticError, ValueError) as error:
-                raise self._located(error, g) from error
+        try:
+            for call in self._forward_plan:
+                call()
+        except (ArithmeticError, ValueError):
+            for g, group in enumerate(self.groups):  # again, a group at a time, to name the node
+                try:
+                    group.forward()
+                except (ArithmeticError, ValueError) as error:
+                    raise self._located(error, g) from error
+            raise
         for out, p in self._interior_outputs:
             out.data = val.item(p)
         self._stale()
@@ -851,15 +912,15 @@ class NumpyExecutor:
 
     def backward_quietly(self) -> None:
         """backward(), inside a caller's ``np.errstate(all="ignore")``."""
-        adj, leaves = self.adj, self._graded
-        before = adj[leaves].copy()
+        adj = self.adj
         self._sweep_backward(masked=False)
-        if _math.isnan(_np.add.reduce(adj[leaves])):
+        if _math.isnan(_np.add.reduce(adj[self._graded])):
             # NOTE: a nan reached a leaf (one sum finds it). It may be 0 · inf (sqrt at 0 behind
             # a dead relu): the python backend skips nodes whose gradient is 0, so there that
-            # product is 0. Sweep again, slower, with every product by a zero cotangent as 0.
-            adj[leaves] = before
+            # product is 0. Sweep again, slower, with every product by a zero cotangent as 0
+            # (a sweep assigns or zeroes every position it writes: nothing to restore).
             self._sweep_backward(masked=True)
+        self.leaf_grad[self._own_graded] += adj[self._own_graded]
         for store, entries, here in self._held_grads:
             store.grad[entries] += adj[here]
         for out, p in self._interior_outputs:
@@ -879,6 +940,10 @@ class NumpyExecutor:
             adj[self._zero] = 0.0
         for _, p in self._outputs:
             adj[p] += 1.0
+        if not masked:
+            for call in self._backward_plan:
+                call()
+            return
         for group in self._backward_groups:
             group.backward(masked)
 
@@ -905,7 +970,7 @@ class NumpyExecutor:
                 if node._rec is not None:
                     # A constant lives on its record, where other Graphs may add to its gradient
                     # too: add what this executor accumulated since it last published.
-                    total = adj.item(pos[i])
+                    total = self.leaf_grad.item(pos[i])
                     node.grad += total - self._published.get(i, 0.0)
                     self._published[i] = total
                 continue
