@@ -319,7 +319,10 @@ class _CrossEntropyGroup(_Group):
     with m the row's maximum, and ∂ℓ/∂z = softmax(z) - t, ∂ℓ/∂t = -z (the pattern and its
     derivation from the rule table: cross_entropy.py). ``t`` is read from nodes (a row of
     targets) or is a fixed one-hot array (class indices). NOTE: about ten array operations
-    forward and four backward, where the samples' eight groups of nodes took thirty."""
+    forward and four backward, where the samples' eight groups of nodes took thirty, each into
+    a buffer of the group's (out=); and the sums along a row are products with a vector of
+    ones (BLAS), the maximum taken over the rows of zᵀ: a reduction along a short row is
+    several times slower in NumPy."""
 
     op = Op.ADD
 
@@ -327,21 +330,72 @@ class _CrossEntropyGroup(_Group):
         self.out_val, self.out_adj = val[out], adj[out]
         self.parts = [_Part(z_pos)] + ([] if t_pos is None else [_Part(t_pos)])
         self.read = [part.reader(val) for part in self.parts]
+        self.views = _static_reads(self.parts, val)
         self.onehot = onehot
+        rows, k = z_pos.shape
+        self.zt, self.softmax, self.zt_buf = _np.empty((k, rows)), _np.empty((rows, k)), None
+        self.m, self.total, self.lse, self.dot = (_np.empty(rows) for _ in range(4))
+        self.ones = _np.ones(k)
+        if onehot is not None:  # Σ_j t_j z_j is z_c: read straight from its place
+            self.val, self.class_pos = val, z_pos[onehot.astype(bool)]
+        else:
+            self.zt_buf = _np.empty((rows, k))
+
+    def _targets(self):
+        return self.onehot if self.onehot is not None else self.read[1]()
+
+    def _forward_steps(self, z, t) -> list:
+        """Forward on logits z and targets t (arrays, or views read at every call)."""
+        e, m, total, lse = self.softmax, self.m, self.total, self.lse
+        steps = [_partial(_np.copyto, self.zt, z.T),
+                 _partial(_np.maximum.reduce, self.zt, axis=0, out=m),
+                 _partial(_np.subtract, z, m[:, None], out=e),
+                 _partial(_np.exp, e, out=e),
+                 _partial(_np.matmul, e, self.ones, out=total),
+                 _partial(_np.divide, e, total[:, None], out=e),  # softmax(z), for backward
+                 _partial(_np.log, total, out=lse),
+                 _partial(_np.add, lse, m, out=lse)]
+        if self.onehot is not None:
+            steps.append(_partial(_np.take, self.val, self.class_pos, out=self.dot))
+        else:
+            steps += [_partial(_np.multiply, z, t, out=self.zt_buf),
+                      _partial(_np.matmul, self.zt_buf, self.ones, out=self.dot)]
+        return steps + [_partial(_np.subtract, lse, self.dot, out=self.out_val)]
 
     def forward(self):
-        z = self.read[0]()
-        t = self.onehot if self.onehot is not None else self.read[1]()
-        m = _np.maximum.reduce(z, axis=1, keepdims=True)  # (the ufuncs: no Python wrapper)
-        e = _np.exp(z - m)
-        total = _np.add.reduce(e, axis=1, keepdims=True)
-        self.softmax = e / total
-        _np.add(_np.log(total[:, 0]), m[:, 0], out=self.out_val)
-        self.out_val -= _np.add.reduce(z * t, axis=1)
+        for step in self._forward_steps(self.read[0](), self._targets()):
+            step()
+
+    def forward_calls(self) -> list:
+        if self.views is None:
+            return [self.forward]
+        return self._forward_steps(self.views[0], self._targets() if len(self.views) < 2
+                                   else self.views[1])
+
+    def backward_calls(self) -> list:
+        if self.views is None:
+            return [self.backward]
+        dy, (z, *fed) = self.out_adj[:, None], self.views
+        calls = []
+        for put, into, (a, sub, sign) in zip(self.puts, self.into,
+                                             [(self.softmax, self._targets(), 1.0),
+                                              (z, None, -1.0)]):
+            if put is None:
+                continue
+            buf = into if into is not None else _np.empty(a.shape)
+            if sub is not None:  # ∂ℓ/∂z = (softmax(z) - t) · dy
+                calls += [_partial(_np.subtract, a, sub, out=buf),
+                          _partial(_np.multiply, buf, dy, out=buf)]
+            else:  # ∂ℓ/∂t = -z · dy
+                calls += [_partial(_np.multiply, a, dy, out=buf),
+                          _partial(_np.negative, buf, out=buf)]
+            if into is None:
+                calls.append(_partial(put, buf))
+        return calls
 
     def backward(self, masked=False):
         dy = self.out_adj[:, None]
-        t = self.onehot if self.onehot is not None else self.read[1]()
+        t = self._targets()
         dz = (self.softmax - t) * dy
         if masked:
             dz = _np.where(dy != 0, dz, 0.0)
