@@ -259,6 +259,41 @@ class _RuleGroup(_Group):
             else:
                 put(dy * partial)
 
+    def forward_calls(self) -> list:
+        if self.views is not None and self.into_out is not None:
+            return [_partial(self.into_out, *self.views, out=self.out_val)]
+        if self.views is not None and self.op is Op.RELU:
+            return [_partial(_relu_into, self.views[0], self.out_val)]
+        return [self.forward]
+
+    def backward_calls(self) -> list:
+        """backward() unmasked, bound, where every partial is the same array at every sweep:
+        relu's mask (a buffer this group fills), or what the rule table's formula returns when
+        it is 1 or an argument itself (ADD's (1, 1), MUL's (b, a)): computed once, here."""
+        if self.views is None:
+            return [self.backward]
+        dy, calls = self.out_adj, []
+        if self.op is Op.RELU:
+            mask = _np.empty(dy.shape, dtype=bool)
+            calls.append(_partial(_np.greater, self.views[0], 0.0, out=mask))
+            partials = (mask,)
+        else:
+            partials = self.partials_rule(NUMPY_MATH, self.out_val, *self.views, *self.extra)
+            if not all((p.__class__ is float and p == 1.0) or any(p is v for v in self.views)
+                       for p in partials):
+                return [self.backward]  # partials computed anew at each sweep
+        for put, into, partial in zip(self.puts, self.into, partials):
+            if put is None:
+                continue
+            if partial.__class__ is float:
+                calls.append(_partial(put, dy))
+                continue
+            buf = into if into is not None else _np.empty(dy.shape)
+            calls.append(_partial(_np.multiply, dy, partial, out=buf))
+            if into is None:
+                calls.append(_partial(put, buf))
+        return calls
+
 
 class _SumGroup(_Group):
     """Fused addition chains: each node is the sum of its terms, added left to right."""
@@ -270,6 +305,7 @@ class _SumGroup(_Group):
         self.out_val, self.out_adj = val[out], adj[out]
         self.parts = [_Part(term_positions)]
         self.read = self.parts[0].reader(val)
+        self.views = self.parts[0].view(val)  # (one array here, or None)
         self.segment = segment
 
     def forward(self):
@@ -279,6 +315,11 @@ class _SumGroup(_Group):
     def backward(self, masked=False):
         # ∂(t0 + t1 + ...)/∂t_i = 1; NOTE: one sum (a loss's mean): its cotangent broadcast
         self.puts[0](self.out_adj[0] if self.n == 1 else self.out_adj[self.segment])
+
+    def backward_calls(self) -> list:
+        if self.n == 1 and self.puts[0] is not None:  # (a view of the one cotangent, broadcast)
+            return [_partial(self.puts[0], self.out_adj[:1])]
+        return [self.backward]
 
 
 class _ColumnSumGroup(_Group):
@@ -303,11 +344,21 @@ class _ColumnSumGroup(_Group):
         for x in xs[2:]:
             self.out_val += x
 
+    def forward_calls(self) -> list:
+        if self.views is None:
+            return [self.forward]
+        y, (first, second, *rest) = self.out_val, self.views
+        return [_partial(_np.add, first, second, out=y)] + [_partial(_np.add, y, x, out=y)
+                                                            for x in rest]
+
     def backward(self, masked=False):
         dy = self.out_adj
         for put in self.puts:
             if put is not None:
                 put(dy)
+
+    def backward_calls(self) -> list:
+        return [_partial(put, self.out_adj) for put in self.puts if put is not None]
 
 
 # The most terms a sum may have to be computed a column at a time (_ColumnSumGroup).
@@ -428,6 +479,15 @@ class _SquareSumGroup(_SumGroup):
             self.puts[0](_np.where(dy != 0, (2.0 * dy) * self.read(), 0.0))
         else:
             self.puts[0]((2.0 * dy) * self.read())
+
+    def backward_calls(self) -> list:
+        if self.n != 1 or self.views is None:
+            return [self.backward]
+        twice, into = _np.empty(1), self.into[0]
+        buf = into if into is not None else _np.empty(self.views.shape)
+        calls = [_partial(_np.multiply, self.out_adj[:1], 2.0, out=twice),
+                 _partial(_np.multiply, twice, self.views, out=buf)]
+        return calls if into is not None else calls + [_partial(self.puts[0], buf)]
 
 
 class _LayerGroup(_Group):
