@@ -29,7 +29,7 @@ import numpy as _np
 from ..graph import Graph
 from ..value import Value
 from .leaf_store import home_of
-from .numpy import NumpyExecutor
+from .numpy import NumpyExecutor, collector_paused
 
 
 def _flatten(feed, what: str) -> tuple[list, tuple]:
@@ -56,6 +56,10 @@ class CompiledStep:
     loss; ``loss`` is the recorded loss Value (its data is the latest run's)."""
 
     def __init__(self, loss: Value, feeds, params=None):
+        with collector_paused():  # (compiling makes objects per node: numpy.collector_paused)
+            self._compile(loss, feeds, params)
+
+    def _compile(self, loss: Value, feeds, params) -> None:
         if not isinstance(loss, Value):
             raise TypeError(f"compile_step: the loss is {loss!r} ({type(loss).__name__}); pass "
                             "the Value your step computed, e.g. compile_step(loss, feeds=(xs, ys))")
