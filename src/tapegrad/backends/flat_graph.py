@@ -7,7 +7,7 @@ its level, whether it leads to a leaf that needs a gradient -- answered over all
     flat.args[i]                   its arguments, a tuple of node indices (made when asked)
     flat.refs, flat.starts, flat.lengths    every node's arguments, one after another
     flat.data[i]                   the number it holds: a leaf's data, or its record's
-    flat.uses[j], flat.consumer[j] how often node j is an argument, and of which node (its last)
+    flat.uses[j]                   how often node j is an argument (flat.users: by which node)
 
 Why not Graph.arg_indices: it makes a tuple per node, and compiling would then walk those one
 node at a time. Here each record's lists are read with a few C-level calls (itemgetter picks
@@ -57,30 +57,37 @@ class FlatGraph:
         self.n_leaves, self.n = n_leaves, len(entries)
         self.ops = [Op.LEAF] * n_leaves
         data = [leaf.data for leaf in homes[:n_leaves]]
-        refs, lengths = [], [_np.zeros(n_leaves, dtype=_np.intp)]
-        p = n_leaves
+        stretches, p = [], n_leaves
+        self.lengths = _np.zeros(self.n, dtype=_np.intp)
         for rec, _mask, _first, _last in graph._stretches:
             here = _np.array(at[rec], dtype=_np.intp)
             own = _np.flatnonzero(here >= p).tolist()  # (an import stands at an older place)
             args = _pick(own, rec.args)
-            counts = _np.fromiter(map(len, args), dtype=_np.intp, count=len(own))
-            flat = _np.fromiter(_chain.from_iterable(args), dtype=_np.intp, count=int(counts.sum()))
-            refs.append(here[flat])
-            lengths.append(counts)
+            self.lengths[p:p + len(own)] = _np.fromiter(map(len, args), _np.intp, len(own))
+            stretches.append((here, args, p, p + len(own)))
             self.ops += _pick(own, rec.op)
             data += _pick(own, rec.data)
             p += len(own)
-        self.refs = _np.concatenate(refs) if refs else _np.zeros(0, dtype=_np.intp)
-        self.lengths = _np.concatenate(lengths)
         self.starts = _np.zeros(self.n + 1, dtype=_np.intp)
         _np.cumsum(self.lengths, out=self.starts[1:])
+        self.refs = _np.empty(int(self.starts[-1]), dtype=_np.intp)
+        for here, args, low, high in stretches:  # each record's references, mapped to positions
+            a, b = int(self.starts[low]), int(self.starts[high])
+            _np.take(here, _np.fromiter(_chain.from_iterable(args), _np.intp, b - a),
+                     out=self.refs[a:b])
         self.code = _np.fromiter(map(CODES.__getitem__, self.ops), dtype=_np.int16, count=self.n)
         self.data = _np.array(data, dtype=_np.float64)
         self.args = _Args(self.refs, self.starts)
-        self.user = _np.repeat(_np.arange(self.n, dtype=_np.intp), self.lengths)  # per reference
         self.uses = _np.bincount(self.refs, minlength=self.n)
-        self.consumer = _np.full(self.n, -1, dtype=_np.intp)
-        self.consumer[self.refs] = self.user
+
+    def users(self, nodes: _np.ndarray) -> _np.ndarray:
+        """For each node of `nodes` (each used once), the node that uses it."""
+        asked = _np.zeros(self.n, dtype=bool)
+        asked[nodes] = True
+        at = _np.flatnonzero(asked[self.refs])
+        user = _np.full(self.n, -1, dtype=_np.intp)
+        user[self.refs[at]] = _np.searchsorted(self.starts, at, side="right") - 1
+        return user[nodes]
 
     def first_args(self) -> _np.ndarray:
         """Each node's first argument (-1 for a node without arguments)."""

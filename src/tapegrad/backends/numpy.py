@@ -604,10 +604,9 @@ def _fused_sums(flat, is_add: _np.ndarray, is_output: _np.ndarray):
     (and it is not an output), and it is that consumer's left operand (((t0 + t1) + t2), eager's
     order): its value is needed nowhere else. Which ADDs fold is found over all nodes at once;
     only the ADDs are then walked, each chain with an explicit stack (no recursion)."""
-    consumer = flat.consumer
-    folded = is_add & (flat.uses == 1) & ~is_output & (consumer >= 0)
+    folded = is_add & (flat.uses == 1) & ~is_output
     candidates = _np.flatnonzero(folded)
-    users = consumer[candidates]
+    users = flat.users(candidates)
     folded[candidates] = is_add[users] & (flat.first_args()[users] == candidates)
     folded_list, args = folded.tolist(), flat.args
     terms, root_of = {}, {}
@@ -814,7 +813,7 @@ class NumpyExecutor:
         regular[squared] = False
         found = _np.array(sorted(made), dtype=_np.intp)
         made_counts = _np.fromiter((len(made[i]) for i in found.tolist()), _np.intp, found.size)
-        by_ref = regular[flat.user]  # (the references of the regular nodes, in node order)
+        by_ref = _np.repeat(regular, lengths)  # (the references of the regular nodes)
         reg = _np.flatnonzero(regular)
         with_args = _np.concatenate([reg, found])
         counts = _np.concatenate([lengths[reg], made_counts])
