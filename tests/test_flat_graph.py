@@ -28,7 +28,7 @@ def _mlp_loss():
 
 
 def _chain(n: int):
-    x = y = Value(0.5)
+    y = Value(0.5)
     for _ in range(n):
         y = (y * 1.0001).tanh()
     return y

@@ -5,7 +5,9 @@
     run.forward()               # loss.data is current
     run.backward()              # every leaf's .grad has accumulated d(loss)/d(leaf)
 
-Compiling does four things, so that a sweep does no Python work per node:
+Compiling reads the graph as flat arrays straight from its records (flat_graph.py) and asks
+every question of all nodes at once, in NumPy -- how often each is used, which additions fold,
+each node's level -- then does four things, so that a sweep does no Python work per node:
 
 1. **Leaves move into arrays.** Every leaf (input, parameter) becomes a StoredLeaf whose
    ``data`` and ``grad`` are entries of this executor's arrays (see leaf_store.py): the user's
@@ -25,7 +27,7 @@ Compiling does four things, so that a sweep does no Python work per node:
    like their arguments, so the next group usually reads them as a view, not a copy.
 4. **Neurons become matrix products.** A group of DOT nodes (``b + Σ w_i x_i``) that is a full
    grid of "the same J neurons applied to the same S input rows" -- a layer applied to a batch --
-   runs as ``X @ W.T + b``; backward as ``dY @ W``, ``dY.T @ X`` and ``dY.sum(0)``. Any other
+   runs as ``X @ W.T + b``; backward as ``dY @ W``, ``dY.T @ X`` and ``1 @ dY``. Any other
    DOT group runs through the rule table like every other op. A layer's ReLU, when nothing else
    reads the layer, is computed inside it (max(Y, 0), and the mask [Y > 0] backward).
 
@@ -34,6 +36,13 @@ also searched for two more patterns of table ops, each run as one group with its
 its docstring: sums of squares (``Σ p * p``, an L2 penalty: one dot product) and softmax
 cross-entropy (cross_entropy.py); a sum of a few terms each runs a column at a time. These apply
 only where constants need no gradient, as the python Graph otherwise gives them.
+
+**A sweep is one list of calls.** Each group gives its forward and its backward as calls of no
+arguments (``forward_calls``, ``backward_calls``): NumPy functions bound once, with
+functools.partial, to the views they read and the places they write (``out=``), so the
+executor's sweep is ``for call in plan: call()`` -- a C call per array operation, no Python
+method per group. (A group whose positions are not evenly spaced, or whose partials are computed
+anew each time, gives its own method as its one call.)
 
 Backward walks the groups in reverse level order and writes each group's cotangents into its
 arguments: in place through a view where their positions are evenly spaced, by fancy indexing
@@ -430,11 +439,9 @@ class _CrossEntropyGroup(_Group):
     def backward_calls(self) -> list:
         if self.views is None:
             return [self.backward]
-        dy, (z, *fed) = self.out_adj[:, None], self.views
-        calls = []
-        for put, into, (a, sub, sign) in zip(self.puts, self.into,
-                                             [(self.softmax, self._targets(), 1.0),
-                                              (z, None, -1.0)]):
+        dy, z, calls = self.out_adj[:, None], self.views[0], []
+        for put, into, (a, sub) in zip(self.puts, self.into,
+                                       [(self.softmax, self._targets()), (z, None)]):
             if put is None:
                 continue
             buf = into if into is not None else _np.empty(a.shape)
