@@ -73,7 +73,8 @@ class CompiledStep:
         fed = [v for flat in flats for v in flat]
         fed_ids = {id(v) for v in fed}
         homes, entries, _ = graph._positions()
-        leaves = [home for home, entry in zip(homes, entries) if entry < 0]  # in order made
+        n_leaves = next((p for p, e in enumerate(entries) if e >= 0), len(entries))
+        leaves = homes[:n_leaves]  # (the leaves come first, in the order they were made)
         in_graph = set(map(id, leaves))
         for v in fed:
             if v._rec is not None or home_of(v) is not None or id(v) not in in_graph:

@@ -928,6 +928,7 @@ class NumpyExecutor:
                 if isinstance(group, _LayerGroup):
                     layers[frozenset(members.tolist())] = group
         self.pos = pos.tolist()
+        del self.flat  # (the graph's arrays: not needed once compiled)
         self._published = {}  # constant's position -> its gradient as last published
         # The recorded data, so that backward() is right before any forward() (a fused sum's
         # members have no place of their own: their chain's root holds the total).
