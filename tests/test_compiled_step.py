@@ -128,6 +128,50 @@ def test_random_networks_and_batches_train_as_eager_does(n_in, hidden, out, size
     assert _same_weights(params, eager_params)
 
 
+def _compiled(sizes, size, l2, classes_fed=True):
+    """A compiled step of a workload's shape (module WORKLOADS), and its executor."""
+    classes = 2 if sizes[-1] == 1 else sizes[-1]
+    random.seed(5)
+    model = MLP(sizes[0], list(sizes[1:]))
+    xs = placeholders(size, sizes[0])
+    if classes == 2 or classes_fed:
+        ts = placeholders(size) if classes == 2 else placeholders(size, classes)
+        feeds, targets = (xs, ts), ts
+    else:
+        feeds, targets = (xs,), [k % classes for k in range(size)]
+    loss = _loss([model(x) for x in xs], targets, classes, model.parameters(), l2)
+    return compile_step(loss, feeds=feeds, params=model.parameters()).executor
+
+
+@pytest.mark.parametrize("fed", [True, False], ids=["targets fed", "class indices"])
+@pytest.mark.parametrize("name, sizes, size, l2", WORKLOADS, ids=[w[0] for w in WORKLOADS])
+def test_each_groups_bound_calls_compute_what_its_methods_compute(name, sizes, size, l2, fed):
+    """The sweeps run each group's forward_calls() and backward_calls() (NumPy functions bound
+    to its arrays); they give the same numbers, bit for bit, as its forward() and backward()."""
+    executor = _compiled(sizes, size, l2, fed)
+    rng = np.random.default_rng(3)
+    val, adj = executor.val, executor.adj
+    val[: executor.n_leaves] = rng.uniform(-2, 2, executor.n_leaves)
+    with np.errstate(all="ignore"):
+        for group in executor.groups:
+            before = val.copy()
+            group.forward()
+            by_method = val.copy()
+            val[...] = before
+            for call in group.forward_calls():
+                call()
+            assert np.array_equal(val, by_method), (name, type(group).__name__)
+        for group in executor._backward_groups:
+            start = rng.normal(size=adj.size)
+            adj[...] = start
+            group.backward()
+            by_method = adj.copy()
+            adj[...] = start
+            for call in group.backward_calls():
+                call()
+            assert np.array_equal(adj, by_method), (name, type(group).__name__)
+
+
 def _small_step(size=3):
     random.seed(0)
     model = MLP(2, [3, 1])

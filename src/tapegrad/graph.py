@@ -14,11 +14,11 @@ back-propagates (reverse mode, record.backprop). No loop recurses, so graphs a m
 deep are fine.
 """
 
-from itertools import compress
+from itertools import chain, compress, count
 
 from .ops import FLOATS, FORWARD
 
-from .record import (LOCK, backprop, found_at, home_of, imports, operands, partials_at, reach,
+from .record import (LOCK, backprop, found_at, imports, operands, partials_at, reach,
                      refreshed, sync)
 from .value import NodesOf, Value, node_at
 
@@ -109,14 +109,14 @@ class Graph:
             entries, at_leaf, at = [-1] * len(homes), {id(v): p for p, v in enumerate(homes)}, {}
             for rec, mask, first, last in self._stretches:
                 here = at[rec] = [-1] * (last + 1)
-                for n in compress(range(first, last + 1), mask[first:last + 1]):
-                    leaf, (home, j) = rec.outside.get(n), home_of(rec, n)
-                    if leaf is not None or home is not None:  # an import
-                        here[n] = at_leaf[id(leaf)] if leaf is not None else at[home][j]
-                    else:
-                        here[n] = len(homes)
-                        homes.append(rec)
-                        entries.append(n)
+                leaf_at, found, older_at, olders = imports(rec, first, last)
+                moved = {i: at_leaf[id(v)] for i, v in zip(leaf_at, found) if mask[i]}  # imports
+                moved.update((i, at[r()][j]) for i, (r, j) in zip(older_at, olders) if mask[i])
+                own = [n for n in compress(range(first, last + 1), mask[first:last + 1])
+                       if n not in moved]  # (every other marked entry: a node of its own)
+                for n, p in chain(moved.items(), zip(own, count(len(homes)))):
+                    here[n] = p
+                homes[len(homes):], entries[len(entries):] = [rec] * len(own), own  # (extend)
             self._layout = homes, entries, at
         return self._layout
 

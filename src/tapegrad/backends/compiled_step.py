@@ -29,7 +29,7 @@ import numpy as _np
 from ..graph import Graph
 from ..value import Value
 from .leaf_store import home_of
-from .numpy import NumpyExecutor
+from .numpy import NumpyExecutor, collector_paused
 
 
 def _flatten(feed, what: str) -> tuple[list, tuple]:
@@ -56,6 +56,10 @@ class CompiledStep:
     loss; ``loss`` is the recorded loss Value (its data is the latest run's)."""
 
     def __init__(self, loss: Value, feeds, params=None):
+        with collector_paused():  # (compiling makes objects per node: numpy.collector_paused)
+            self._compile(loss, feeds, params)
+
+    def _compile(self, loss: Value, feeds, params) -> None:
         if not isinstance(loss, Value):
             raise TypeError(f"compile_step: the loss is {loss!r} ({type(loss).__name__}); pass "
                             "the Value your step computed, e.g. compile_step(loss, feeds=(xs, ys))")
@@ -69,7 +73,8 @@ class CompiledStep:
         fed = [v for flat in flats for v in flat]
         fed_ids = {id(v) for v in fed}
         homes, entries, _ = graph._positions()
-        leaves = [home for home, entry in zip(homes, entries) if entry < 0]  # in order made
+        n_leaves = next((p for p, e in enumerate(entries) if e >= 0), len(entries))
+        leaves = homes[:n_leaves]  # (the leaves come first, in the order they were made)
         in_graph = set(map(id, leaves))
         for v in fed:
             if v._rec is not None or home_of(v) is not None or id(v) not in in_graph:

@@ -76,15 +76,15 @@ def _sample(i, constant, ops, arg_indices, once):
     return None
 
 
-def find_cross_entropies(constant, ops, arg_indices, uses, outputs) -> dict:
+def find_cross_entropies(constant, ops, arg_indices, uses, outputs, candidates=None) -> dict:
     """{ℓ node: (logits, targets or None, class or None, absorbed nodes)} for every sample of a
-    softmax cross-entropy (module docstring) in the graph; the absorbed nodes are each found
-    once."""
+    softmax cross-entropy (module docstring) in the graph, looked for at the nodes
+    `candidates` (ascending; None: every node); the absorbed nodes are each found once."""
     def once(j):
         return uses[j] == 1 and j not in outputs
 
     found, taken = {}, set()
-    for i in range(len(ops)):
+    for i in range(len(ops)) if candidates is None else candidates:
         if ops[i] is Op.ADD and len(arg_indices[i]) == 2:
             sample = _sample(i, constant, ops, arg_indices, once)
             if sample is not None and not taken.intersection(sample[3]):

@@ -5,7 +5,9 @@
     run.forward()               # loss.data is current
     run.backward()              # every leaf's .grad has accumulated d(loss)/d(leaf)
 
-Compiling does four things, so that a sweep does no Python work per node:
+Compiling reads the graph as flat arrays straight from its records (flat_graph.py) and asks
+every question of all nodes at once, in NumPy -- how often each is used, which additions fold,
+each node's level -- then does four things, so that a sweep does no Python work per node:
 
 1. **Leaves move into arrays.** Every leaf (input, parameter) becomes a StoredLeaf whose
    ``data`` and ``grad`` are entries of this executor's arrays (see leaf_store.py): the user's
@@ -25,7 +27,7 @@ Compiling does four things, so that a sweep does no Python work per node:
    like their arguments, so the next group usually reads them as a view, not a copy.
 4. **Neurons become matrix products.** A group of DOT nodes (``b + Σ w_i x_i``) that is a full
    grid of "the same J neurons applied to the same S input rows" -- a layer applied to a batch --
-   runs as ``X @ W.T + b``; backward as ``dY @ W``, ``dY.T @ X`` and ``dY.sum(0)``. Any other
+   runs as ``X @ W.T + b``; backward as ``dY @ W``, ``dY.T @ X`` and ``1 @ dY``. Any other
    DOT group runs through the rule table like every other op. A layer's ReLU, when nothing else
    reads the layer, is computed inside it (max(Y, 0), and the mask [Y > 0] backward).
 
@@ -34,6 +36,13 @@ also searched for two more patterns of table ops, each run as one group with its
 its docstring: sums of squares (``Σ p * p``, an L2 penalty: one dot product) and softmax
 cross-entropy (cross_entropy.py); a sum of a few terms each runs a column at a time. These apply
 only where constants need no gradient, as the python Graph otherwise gives them.
+
+**A sweep is one list of calls.** Each group gives its forward and its backward as calls of no
+arguments (``forward_calls``, ``backward_calls``): NumPy functions bound once, with
+functools.partial, to the views they read and the places they write (``out=``), so the
+executor's sweep is ``for call in plan: call()`` -- a C call per array operation, no Python
+method per group. (A group whose positions are not evenly spaced, or whose partials are computed
+anew each time, gives its own method as its one call.)
 
 Backward walks the groups in reverse level order and writes each group's cotangents into its
 arguments: in place through a view where their positions are evenly spaced, by fancy indexing
@@ -64,6 +73,8 @@ except ImportError:  # pragma: no cover - exercised only without numpy
         "install it with: pip install numpy   (or: pip install 'tapegrad[numpy]')"
     ) from None
 
+from contextlib import contextmanager as _contextmanager
+import gc as _gc
 import _weakref
 from functools import partial as _partial
 from itertools import chain as _chain
@@ -72,6 +83,7 @@ import math as _math
 from ..ops import FLOATS, FORWARD, RULES, Op
 from ..record import end
 from .cross_entropy import find_cross_entropies
+from .flat_graph import CODES, FlatGraph, levels
 from .leaf_store import LeafStore, home_of, move_into
 from .numpy_math import NUMPY_MATH
 
@@ -184,6 +196,15 @@ class _Group:
                      for part, mode in zip(self.parts, modes)]
         self.needed = any(put is not None for put in self.puts)
 
+    def forward_calls(self) -> list:
+        """The forward step as calls of no arguments, in order (the executor runs every
+        group's as one list). A group that can binds NumPy functions to its arrays here."""
+        return [self.forward]
+
+    def backward_calls(self) -> list:
+        """The backward step (unmasked) as calls of no arguments, after bind()."""
+        return [self.backward]
+
 
 def _static_reads(parts, val):
     """The views of `val` at each part's positions, if every part is evenly spaced (then the
@@ -250,6 +271,41 @@ class _RuleGroup(_Group):
             else:
                 put(dy * partial)
 
+    def forward_calls(self) -> list:
+        if self.views is not None and self.into_out is not None:
+            return [_partial(self.into_out, *self.views, out=self.out_val)]
+        if self.views is not None and self.op is Op.RELU:
+            return [_partial(_relu_into, self.views[0], self.out_val)]
+        return [self.forward]
+
+    def backward_calls(self) -> list:
+        """backward() unmasked, bound, where every partial is the same array at every sweep:
+        relu's mask (a buffer this group fills), or what the rule table's formula returns when
+        it is 1 or an argument itself (ADD's (1, 1), MUL's (b, a)): computed once, here."""
+        if self.views is None:
+            return [self.backward]
+        dy, calls = self.out_adj, []
+        if self.op is Op.RELU:
+            mask = _np.empty(dy.shape, dtype=bool)
+            calls.append(_partial(_np.greater, self.views[0], 0.0, out=mask))
+            partials = (mask,)
+        else:
+            partials = self.partials_rule(NUMPY_MATH, self.out_val, *self.views, *self.extra)
+            if not all((p.__class__ is float and p == 1.0) or any(p is v for v in self.views)
+                       for p in partials):
+                return [self.backward]  # partials computed anew at each sweep
+        for put, into, partial in zip(self.puts, self.into, partials):
+            if put is None:
+                continue
+            if partial.__class__ is float:
+                calls.append(_partial(put, dy))
+                continue
+            buf = into if into is not None else _np.empty(dy.shape)
+            calls.append(_partial(_np.multiply, dy, partial, out=buf))
+            if into is None:
+                calls.append(_partial(put, buf))
+        return calls
+
 
 class _SumGroup(_Group):
     """Fused addition chains: each node is the sum of its terms, added left to right."""
@@ -261,6 +317,7 @@ class _SumGroup(_Group):
         self.out_val, self.out_adj = val[out], adj[out]
         self.parts = [_Part(term_positions)]
         self.read = self.parts[0].reader(val)
+        self.views = self.parts[0].view(val)  # (one array here, or None)
         self.segment = segment
 
     def forward(self):
@@ -270,6 +327,11 @@ class _SumGroup(_Group):
     def backward(self, masked=False):
         # ∂(t0 + t1 + ...)/∂t_i = 1; NOTE: one sum (a loss's mean): its cotangent broadcast
         self.puts[0](self.out_adj[0] if self.n == 1 else self.out_adj[self.segment])
+
+    def backward_calls(self) -> list:
+        if self.n == 1 and self.puts[0] is not None:  # (a view of the one cotangent, broadcast)
+            return [_partial(self.puts[0], self.out_adj[:1])]
+        return [self.backward]
 
 
 class _ColumnSumGroup(_Group):
@@ -294,15 +356,26 @@ class _ColumnSumGroup(_Group):
         for x in xs[2:]:
             self.out_val += x
 
+    def forward_calls(self) -> list:
+        if self.views is None:
+            return [self.forward]
+        y, (first, second, *rest) = self.out_val, self.views
+        return [_partial(_np.add, first, second, out=y)] + [_partial(_np.add, y, x, out=y)
+                                                            for x in rest]
+
     def backward(self, masked=False):
         dy = self.out_adj
         for put in self.puts:
             if put is not None:
                 put(dy)
 
+    def backward_calls(self) -> list:
+        return [_partial(put, self.out_adj) for put in self.puts if put is not None]
 
-# The most terms a sum may have to be computed a column at a time (_ColumnSumGroup).
-COLUMNS_AT_MOST = 16
+
+# The most terms a sum may have to be computed a column at a time (_ColumnSumGroup), and the
+# most for a single sum (where one bincount otherwise does it all).
+COLUMNS_AT_MOST, FEW_TERMS = 16, 3
 
 
 class _CrossEntropyGroup(_Group):
@@ -310,7 +383,10 @@ class _CrossEntropyGroup(_Group):
     with m the row's maximum, and ∂ℓ/∂z = softmax(z) - t, ∂ℓ/∂t = -z (the pattern and its
     derivation from the rule table: cross_entropy.py). ``t`` is read from nodes (a row of
     targets) or is a fixed one-hot array (class indices). NOTE: about ten array operations
-    forward and four backward, where the samples' eight groups of nodes took thirty."""
+    forward and four backward, where the samples' eight groups of nodes took thirty, each into
+    a buffer of the group's (out=); and the sums along a row are products with a vector of
+    ones (BLAS), the maximum taken over the rows of zᵀ: a reduction along a short row is
+    several times slower in NumPy."""
 
     op = Op.ADD
 
@@ -318,21 +394,70 @@ class _CrossEntropyGroup(_Group):
         self.out_val, self.out_adj = val[out], adj[out]
         self.parts = [_Part(z_pos)] + ([] if t_pos is None else [_Part(t_pos)])
         self.read = [part.reader(val) for part in self.parts]
+        self.views = _static_reads(self.parts, val)
         self.onehot = onehot
+        rows, k = z_pos.shape
+        self.zt, self.softmax, self.zt_buf = _np.empty((k, rows)), _np.empty((rows, k)), None
+        self.m, self.total, self.lse, self.dot = (_np.empty(rows) for _ in range(4))
+        self.ones = _np.ones(k)
+        if onehot is not None:  # Σ_j t_j z_j is z_c: read straight from its place
+            self.val, self.class_pos = val, z_pos[onehot.astype(bool)]
+        else:
+            self.zt_buf = _np.empty((rows, k))
+
+    def _targets(self):
+        return self.onehot if self.onehot is not None else self.read[1]()
+
+    def _forward_steps(self, z, t) -> list:
+        """Forward on logits z and targets t (arrays, or views read at every call)."""
+        e, m, total, lse = self.softmax, self.m, self.total, self.lse
+        steps = [_partial(_np.copyto, self.zt, z.T),
+                 _partial(_np.maximum.reduce, self.zt, axis=0, out=m),
+                 _partial(_np.subtract, z, m[:, None], out=e),
+                 _partial(_np.exp, e, out=e),
+                 _partial(_np.matmul, e, self.ones, out=total),
+                 _partial(_np.divide, e, total[:, None], out=e),  # softmax(z), for backward
+                 _partial(_np.log, total, out=lse),
+                 _partial(_np.add, lse, m, out=lse)]
+        if self.onehot is not None:
+            steps.append(_partial(_np.take, self.val, self.class_pos, out=self.dot))
+        else:
+            steps += [_partial(_np.multiply, z, t, out=self.zt_buf),
+                      _partial(_np.matmul, self.zt_buf, self.ones, out=self.dot)]
+        return steps + [_partial(_np.subtract, lse, self.dot, out=self.out_val)]
 
     def forward(self):
-        z = self.read[0]()
-        t = self.onehot if self.onehot is not None else self.read[1]()
-        m = _np.maximum.reduce(z, axis=1, keepdims=True)  # (the ufuncs: no Python wrapper)
-        e = _np.exp(z - m)
-        total = _np.add.reduce(e, axis=1, keepdims=True)
-        self.softmax = e / total
-        _np.add(_np.log(total[:, 0]), m[:, 0], out=self.out_val)
-        self.out_val -= _np.add.reduce(z * t, axis=1)
+        for step in self._forward_steps(self.read[0](), self._targets()):
+            step()
+
+    def forward_calls(self) -> list:
+        if self.views is None:
+            return [self.forward]
+        return self._forward_steps(self.views[0], self._targets() if len(self.views) < 2
+                                   else self.views[1])
+
+    def backward_calls(self) -> list:
+        if self.views is None:
+            return [self.backward]
+        dy, z, calls = self.out_adj[:, None], self.views[0], []
+        for put, into, (a, sub) in zip(self.puts, self.into,
+                                       [(self.softmax, self._targets()), (z, None)]):
+            if put is None:
+                continue
+            buf = into if into is not None else _np.empty(a.shape)
+            if sub is not None:  # ∂ℓ/∂z = (softmax(z) - t) · dy
+                calls += [_partial(_np.subtract, a, sub, out=buf),
+                          _partial(_np.multiply, buf, dy, out=buf)]
+            else:  # ∂ℓ/∂t = -z · dy
+                calls += [_partial(_np.multiply, a, dy, out=buf),
+                          _partial(_np.negative, buf, out=buf)]
+            if into is None:
+                calls.append(_partial(put, buf))
+        return calls
 
     def backward(self, masked=False):
         dy = self.out_adj[:, None]
-        t = self.onehot if self.onehot is not None else self.read[1]()
+        t = self._targets()
         dz = (self.softmax - t) * dy
         if masked:
             dz = _np.where(dy != 0, dz, 0.0)
@@ -365,6 +490,15 @@ class _SquareSumGroup(_SumGroup):
             self.puts[0](_np.where(dy != 0, (2.0 * dy) * self.read(), 0.0))
         else:
             self.puts[0]((2.0 * dy) * self.read())
+
+    def backward_calls(self) -> list:
+        if self.n != 1 or self.views is None:
+            return [self.backward]
+        twice, into = _np.empty(1), self.into[0]
+        buf = into if into is not None else _np.empty(self.views.shape)
+        calls = [_partial(_np.multiply, self.out_adj[:1], 2.0, out=twice),
+                 _partial(_np.multiply, twice, self.views, out=buf)]
+        return calls if into is not None else calls + [_partial(self.puts[0], buf)]
 
 
 class _LayerGroup(_Group):
@@ -400,6 +534,40 @@ class _LayerGroup(_Group):
         if self.relu_val is not None:
             _relu_into(self.out_val, self.relu_val)
 
+    def forward_calls(self) -> list:
+        if self.views is None:
+            return [self.forward]
+        x, w, b = self.views
+        y = self.out_val
+        calls = [_partial(_np.matmul, x, w.T, out=y), _partial(_np.add, y, b, out=y)]
+        if self.relu_val is not None:
+            calls.append(_partial(_relu_into, y, self.relu_val))
+        return calls
+
+    def backward_calls(self) -> list:
+        """backward() unmasked, bound: each product written into its place (out=) where that
+        is a view assigned first, else into a buffer of this group's and then put. NOTE: the
+        bias's gradient Σ_r dY[r] is ones @ dY, a matrix-vector product (BLAS), several times
+        faster than a reduction along the rows."""
+        if self.views is None:
+            return [self.backward]
+        x, w, _ = self.views
+        dy, calls = self.out_adj, []
+        if self.relu_val is not None:
+            mask = _np.empty(dy.shape, dtype=bool)
+            calls += [_partial(_np.greater, self.out_val, 0.0, out=mask),
+                      _partial(_np.multiply, self.relu_adj, mask, out=dy)]
+        ones = _np.ones(dy.shape[0])
+        for put, into, (a, b) in zip(self.puts, self.into, [(dy, w), (dy.T, x), (ones, dy)]):
+            if put is None:
+                continue
+            if into is not None:
+                calls.append(_partial(_np.matmul, a, b, out=into))
+            else:
+                buf = _np.empty((a.shape[0], b.shape[1]) if a.ndim == 2 else b.shape[1:])
+                calls += [_partial(_np.matmul, a, b, out=buf), _partial(put, buf)]
+        return calls
+
     def backward(self, masked=False):
         dy = self.out_adj
         x, w, _ = self.views or [read() for read in self.reads]
@@ -427,7 +595,7 @@ class _LayerGroup(_Group):
             if put_w is not None:
                 put_w(dy.T @ x)
         if put_b is not None:
-            put_b(_np.add.reduce(dy, axis=0))  # (the ufunc: no Python wrapper)
+            put_b(_np.ones(dy.shape[0]) @ dy)  # Σ_r dY[r] (as backward_calls computes it)
 
 
 # -------------------------------------------------------------------------------------------
@@ -435,43 +603,27 @@ class _LayerGroup(_Group):
 # -------------------------------------------------------------------------------------------
 
 
-def _uses(arg_indices):
-    """How many times each node is used as an argument, and by which node (where it is used
-    once, its only user). Counted with NumPy over all the references at once: compiling costs a
-    few C-level operations per reference, not a Python loop."""
-    n = len(arg_indices)
-    lengths = _np.fromiter(map(len, arg_indices), dtype=_np.intp, count=n)
-    flat = _np.fromiter(_chain.from_iterable(arg_indices), dtype=_np.intp,
-                        count=int(lengths.sum()))
-    consumer = _np.full(n, -1, dtype=_np.intp)
-    consumer[flat] = _np.repeat(_np.arange(n, dtype=_np.intp), lengths)
-    return _np.bincount(flat, minlength=n).tolist(), consumer.tolist()
-
-
-def _fused_sums(ops, arg_indices, outputs: set, uses, consumer):
+def _fused_sums(flat, is_add: _np.ndarray, is_output: _np.ndarray):
     """For each ADD that survives fusion, its terms (node indices, left to right); and for each
     ADD folded into another, the surviving ADD it was folded into.
 
     An ADD is folded into its consumer when that consumer is an ADD and the only user of it
-    (and it is not an output): its value is needed nowhere else."""
-    folded = [
-        ops[i] is Op.ADD
-        and uses[i] == 1
-        and i not in outputs
-        and ops[consumer[i]] is Op.ADD
-        and arg_indices[consumer[i]][0] == i  # a left operand: ((t0 + t1) + t2), eager's order
-        for i in range(len(ops))
-    ]
+    (and it is not an output), and it is that consumer's left operand (((t0 + t1) + t2), eager's
+    order): its value is needed nowhere else. Which ADDs fold is found over all nodes at once;
+    only the ADDs are then walked, each chain with an explicit stack (no recursion)."""
+    folded = is_add & (flat.uses == 1) & ~is_output
+    candidates = _np.flatnonzero(folded)
+    users = flat.users(candidates)
+    folded[candidates] = is_add[users] & (flat.first_args()[users] == candidates)
+    folded_list, args = folded.tolist(), flat.args
     terms, root_of = {}, {}
-    for i, op in enumerate(ops):
-        if op is not Op.ADD or folded[i]:
-            continue
-        found, stack = [], list(reversed(arg_indices[i]))  # an explicit stack: no recursion
+    for i in _np.flatnonzero(is_add & ~folded).tolist():
+        found, stack = [], list(reversed(args[i]))
         while stack:
             j = stack.pop()
-            if folded[j]:
+            if folded_list[j]:
                 root_of[j] = i
-                stack.extend(reversed(arg_indices[j]))
+                stack.extend(reversed(args[j]))
             else:
                 found.append(j)
         terms[i] = found
@@ -483,12 +635,54 @@ def _split_dot(args):
     return args[:n] + args[-1:], args[n : 2 * n]  # (weights and bias), inputs
 
 
-def _as_layer(members, arg_indices, pos):
-    """Rows and columns if the DOT nodes `members` form a full S×J grid (every input row with
-    every neuron, once), ordered by position; else None."""
+def _known_by_first(keys: _np.ndarray):
+    """(each distinct row's first index, each row's distinct-row number) if the rows of `keys`
+    that share their first column are equal throughout, else None."""
+    _, first, which = _np.unique(keys[:, 0], return_index=True, return_inverse=True)
+    return (first, which.ravel()) if _np.array_equal(keys[first][which.ravel()], keys) else None
+
+
+def _ranks(order: _np.ndarray) -> _np.ndarray:
+    rank = _np.empty_like(order)
+    rank[order] = _np.arange(order.size)
+    return rank
+
+
+def _as_layer(flat, members: _np.ndarray, width: int, pos: _np.ndarray):
+    """(the members in grid order, their input rows' positions X, the neurons' weights' W and
+    biases' b) if the DOT nodes `members` (each of `width` arguments) form a full S×J grid --
+    every input row with every neuron, once -- rows and neurons ordered by position; else None.
+
+    NOTE: with NumPy over the members' argument columns: a row is known by its first input and
+    a neuron by its first weight, checked against the whole row or neuron (one comparison of
+    arrays); only where two share their first argument are the rows looked up whole, as tuples
+    (_as_layer_exactly)."""
+    n = (width - 1) // 2
+    args = flat.columns(members, width)
+    inputs, neurons = args[:, n : 2 * n], _np.concatenate([args[:, :n], args[:, 2 * n :]], 1)
+    rows, cols = (_known_by_first(inputs), _known_by_first(neurons)) if n else (None, None)
+    if rows is None or cols is None:
+        return _as_layer_exactly(members.tolist(), [tuple(a) for a in args.tolist()], pos)
+    (row_first, row_of), (col_first, col_of) = rows, cols
+    n_rows, n_cols = len(row_first), len(col_first)
+    if len(members) != n_rows * n_cols:
+        return None
+    row_order = _np.argsort(pos[inputs[row_first, 0]], kind="stable")
+    col_order = _np.argsort(pos[neurons[col_first, 0]], kind="stable")
+    cell = _ranks(row_order)[row_of] * n_cols + _ranks(col_order)[col_of]
+    if _np.bincount(cell, minlength=len(members)).max() != 1:
+        return None
+    grid = _np.empty_like(members)
+    grid[cell] = members
+    w_and_b = pos[neurons[col_first[col_order]]]
+    return grid, pos[inputs[row_first[row_order]]], w_and_b[:, :n], w_and_b[:, n]
+
+
+def _as_layer_exactly(members: list, args: list, pos: _np.ndarray):
+    """_as_layer, each node's input row and neuron looked up whole (`args`: each member's)."""
     rows, cols, cells = {}, {}, {}
-    for i in members:
-        neuron, inputs = _split_dot(arg_indices[i])
+    for i, a in zip(members, args):
+        neuron, inputs = _split_dot(a)
         cell = (rows.setdefault(inputs, len(rows)), cols.setdefault(neuron, len(cols)))
         if cell in cells:
             return None
@@ -497,11 +691,13 @@ def _as_layer(members, arg_indices, pos):
         return None
 
     def by_position(keys):
-        return sorted(keys, key=lambda key: [pos[j] for j in key])
+        return sorted(keys, key=lambda key: pos[list(key)].tolist())
 
     row_keys, col_keys = by_position(rows), by_position(cols)
-    grid = [[cells[rows[r], cols[c]] for c in col_keys] for r in row_keys]
-    return row_keys, col_keys, grid
+    grid = _np.array([cells[rows[r], cols[c]] for r in row_keys for c in col_keys], _np.intp)
+    x_pos = pos[_np.array(row_keys, dtype=_np.intp).reshape(len(row_keys), -1)]
+    w_and_b = pos[_np.array(col_keys, dtype=_np.intp)]
+    return grid, x_pos, w_and_b[:, :-1], w_and_b[:, -1]
 
 
 # Python's floats give inf and nan silently (0 · inf, inf - inf); NumPy would warn. The domain
@@ -511,28 +707,15 @@ def _quiet():
 
 
 class _Layout:
-    """What compiling reads of each node, straight from the records' lists (no Value per node):
-    its op, data and constant operand k, the number a constant holds, where a Value sits."""
+    """Where a Value sits in the graph's array, and what compiling reads of a node that the
+    flat arrays (flat_graph.py) do not hold: its constant operand k, the user's leaf."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, n_leaves: int):
         self.homes, self.entries, self.at = graph._positions()
-        pairs = zip(self.homes, self.entries)
-        self.ops = [Op.LEAF if e < 0 else home.op[e] for home, e in pairs]
-        self.leaf_at = {id(h): p for p, (h, e) in enumerate(zip(self.homes, self.entries))
-                        if e < 0}
-
-    def data(self, i: int) -> float:
-        e = self.entries[i]
-        return self.homes[i].data if e < 0 else self.homes[i].data[e]
+        self.leaf_at = {id(h): p for p, h in enumerate(self.homes[:n_leaves])}
 
     def k(self, i: int):
         return self.homes[i].k.get(self.entries[i])
-
-    def constant(self, i: int) -> "float | None":
-        """The number node i holds if it is a constant (a record's entry made from a number,
-        not a leaf the user can change), else None."""
-        e = self.entries[i]
-        return self.homes[i].data[e] if e >= 0 and self.ops[i] is Op.LEAF else None
 
     def leaf(self, i: int):
         """The user's leaf Value at position i, or None (a constant, or a computed node)."""
@@ -546,25 +729,34 @@ class _Layout:
         return here[v._i] if here is not None and v._i < len(here) else -1
 
 
-def _square_sums(layout, arg_indices, terms: dict, outputs: set, uses) -> dict:
+def _square_sums(flat, terms: dict, is_output: _np.ndarray) -> dict:
     """The fused sums that are sums of squares: {sum node: the squared nodes, in order}.
 
     A sum qualifies when each term is a MUL of one node by itself (``p * p``) that nothing else
     uses, or the constant 0 Python's ``sum()`` starts from (adding 0.0 changes no sum)."""
-    found = {}
+    found, ops, args, uses = {}, flat.ops, flat.args, flat.uses
     for i, ts in terms.items():
         squared = []
         for j in ts:
-            args = arg_indices[j]
-            if (layout.ops[j] is Op.MUL and args[0] == args[1] and uses[j] == 1
-                    and j not in outputs):
-                squared.append(args[0])
-            elif layout.constant(j) != 0.0:
+            if ops[j] is Op.MUL and uses[j] == 1 and not is_output[j]:
+                a, b = args[j]
+                if a == b:
+                    squared.append(a)
+                    continue
+            if flat.constant(j) != 0.0:
                 break
         else:
             if squared:
                 found[i] = squared
     return found
+
+
+def _slice_if_run(at: _np.ndarray):
+    """Positions `at` (ascending) as a slice when they are a run of consecutive ones: a view,
+    no gather."""
+    if at.size and at[-1] - at[0] + 1 == at.size:
+        return slice(int(at[0]), int(at[-1]) + 1)
+    return at
 
 
 class NumpyExecutor:
@@ -575,91 +767,122 @@ class NumpyExecutor:
     Graph does); the sweep then skips every node no such leaf reaches. ``first``: leaves laid
     out first, in this order, at the start of the value array (a compiled step puts its
     parameters there, so an optimizer updates them as one slice, then its placeholders, so a
-    batch is written with one assignment)."""
+    batch is written with one assignment).
+
+    Compiling reads the graph as flat arrays (flat_graph.py) and asks its questions of all
+    nodes at once; Python loops run over the additions (their chains), the leaves (each moves
+    into the arrays) and the groups, not over every node."""
 
     def __init__(self, graph, wrt=None, first=()):
-        arg_indices = graph.arg_indices
         self.graph = graph
-        self.layout = layout = _Layout(graph)
+        self.flat = flat = FlatGraph(graph)
+        self.layout = layout = _Layout(graph, flat.n_leaves)
+        n, code, lengths = flat.n, flat.code, flat.lengths
         out_index = [layout.position(out) for out in graph.outputs]
-        outputs = set(out_index)
-        ops = layout.ops
-        uses, consumer = _uses(arg_indices)
+        is_output = _np.zeros(n, dtype=bool)
+        is_output[out_index] = True
+        add = CODES[Op.ADD]
         # Softmax cross-entropy, one group for all its samples, when its constants (the shift)
-        # need no gradient: their nodes are hidden from the fusion of sums.
-        losses = {} if wrt is None else find_cross_entropies(layout.constant, ops, arg_indices,
-                                                             uses, outputs)
+        # need no gradient: their nodes are hidden from the fusion of sums. (Its samples are
+        # searched from the ADDs of a log-sum-exp (an ADD) and -Σ t z (a MUL).)
+        losses = {}
+        if wrt is not None:
+            two = _np.flatnonzero((code == add) & (lengths == 2))
+            left, right = flat.refs[flat.starts[two]], flat.refs[flat.starts[two] + 1]
+            candidates = two[(code[left] == add) & (code[right] == CODES[Op.MUL])]
+            losses = find_cross_entropies(flat.constant, flat.ops, flat.args, flat.uses.tolist(),
+                                          set(out_index), candidates.tolist())
         self._absorbed = {j for sample in losses.values() for j in sample[3]}
         self._classes = {i: sample[2] for i, sample in losses.items()}
-        seen = list(ops)
-        for j in (*losses, *self._absorbed):
-            seen[j] = None
-        terms, self._root_of = _fused_sums(seen, arg_indices, outputs, uses, consumer)
+        hidden = _np.zeros(n, dtype=bool)
+        hidden[[*losses, *self._absorbed]] = True
+        terms, self._root_of = _fused_sums(flat, (code == add) & ~hidden, is_output)
         # Sums of squares (an L2 penalty) become one group, when the constant 0 that Python's
         # sum() starts from needs no gradient of its own (only the python Graph's semantics,
         # wrt=None, give constants gradients).
-        squares = ({} if wrt is None else
-                   _square_sums(layout, arg_indices, terms, outputs, uses))
+        squares = {} if wrt is None else _square_sums(flat, terms, is_output)
         if wrt is not None:  # and the 0 Python's sum() starts from: it adds nothing
             for i, ts in terms.items():
-                kept = [j for j in ts if layout.constant(j) != 0.0]
+                kept = [j for j in ts if flat.constant(j) != 0.0]
                 terms[i] = kept if kept else ts
-        squared = {j: i for i in squares for j in terms[i] if arg_indices[j]}
+        squared = [j for i in squares for j in terms[i] if lengths[j]]
+        self._root_of.update((j, i) for i in squares for j in terms[i] if lengths[j])
 
-        # The nodes that are computed: every node but the folded ADDs and the squares of a sum
-        # of squares, each with its arguments.
-        args_of, kind = {}, {}
-        for i, op in enumerate(ops):
-            if i in losses:
-                zs, ts, _, _ = losses[i]
-                args_of[i], kind[i] = tuple(zs + (ts or [])), ("ce", len(zs), ts is not None)
-            elif i in self._absorbed:
-                continue
-            elif i in squares:
-                args_of[i], kind[i] = tuple(squares[i]), "squares"
-            elif op is Op.ADD:
-                if i in terms:
-                    args_of[i], kind[i] = tuple(terms[i]), "sum"
-            elif arg_indices[i] and i not in squared:
-                args_of[i], kind[i] = arg_indices[i], (op, len(arg_indices[i]))
-        self._root_of.update(squared)
+        # The computed nodes: the sums, sums of squares and cross-entropies with the arguments
+        # found above, and every other node with arguments (but an ADD, folded or fused, and
+        # the nodes those groups absorb) with its own.
+        made, kinds = {}, {}  # node -> its arguments, its kind: for the found groups
+        for i, (zs, ts, _, _) in losses.items():
+            made[i], kinds[i] = (*zs, *(ts or ())), ("ce", len(zs), ts is not None)
+        for i, ts in terms.items():
+            made[i], kinds[i] = ((*squares[i],), "squares") if i in squares else ((*ts,), "sum")
+        regular = (lengths > 0) & (code != add) & ~hidden
+        regular[squared] = False
+        found = _np.array(sorted(made), dtype=_np.intp)
+        made_counts = _np.fromiter((len(made[i]) for i in found.tolist()), _np.intp, found.size)
+        by_ref = _np.repeat(regular, lengths)  # (the references of the regular nodes)
+        reg = _np.flatnonzero(regular)
+        with_args = _np.concatenate([reg, found])
+        counts = _np.concatenate([lengths[reg], made_counts])
+        src = _np.concatenate([flat.refs[by_ref], _np.fromiter(
+            _chain.from_iterable(made[i] for i in found.tolist()), _np.intp, made_counts.sum())])
 
-        # Which nodes need a gradient: the leaves asked for, and every node one of them reaches.
-        wanted = None if wrt is None else {layout.position(v) for v in wrt}
-        need = [not args and (wanted is None or i in wanted) for i, args in enumerate(arg_indices)]
-        for i, args in args_of.items():
-            need[i] = any(map(need.__getitem__, args))
+        # Which nodes need a gradient (the leaves asked for, and every node one of them
+        # reaches), and each node's level: 0 for leaves, 1 + its highest argument's otherwise.
+        need = lengths == 0
+        if wrt is not None:
+            need[:] = False
+            need[[layout.position(v) for v in wrt]] = True
+        level, need = levels(n, with_args, counts, src, need)
 
-        # Levels: 0 for leaves, 1 + the highest argument's level otherwise (array order is
-        # topological, so one pass suffices).
-        level = [0] * len(ops)
-        groups: dict[tuple, list[int]] = {}
-        for i, args in args_of.items():
-            level[i] = 1 + max(map(level.__getitem__, args))
-            groups.setdefault((level[i], kind[i]), []).append(i)
+        # Groups: the computed nodes of one level and one kind (op and arity, or a found
+        # group's), in level order; within a level, in order of their first node.
+        computed = regular.copy()
+        computed[found] = True
+        width = int(lengths.max(initial=0)) + 1
+        kind_list = sorted(set(kinds.values()), key=repr)
+        kind_code = code.astype(_np.int64) * width + lengths
+        base = (len(CODES) + 1) * width
+        kind_code[found] = base + _np.array([kind_list.index(kinds[i]) for i in found.tolist()],
+                                            dtype=_np.int64).reshape(-1)
+        span = base + len(kind_list) + 1
+        nodes = _np.flatnonzero(computed)
+        keys = level[nodes] * span + kind_code[nodes]
+        unique, first_of, which = _np.unique(keys, return_index=True, return_inverse=True)
+        group_order = _np.lexsort((nodes[first_of], unique // span))
+        by_group = _np.argsort(which.ravel(), kind="stable")
+        bounds = _np.zeros(unique.size + 1, dtype=_np.intp)
+        _np.cumsum(_np.bincount(which.ravel(), minlength=unique.size), out=bounds[1:])
 
         # Positions: own leaves first (their part of the arrays *is* their LeafStore), `first`
         # leading, then leaves held elsewhere, then the groups in level order.
-        leaves = [i for i, args in enumerate(arg_indices) if not args]
-        lead = [layout.position(v) for v in first]
-        leading = set(lead)
-        homed = {i: home_of(layout.leaf(i)) if layout.leaf(i) is not None else None
-                 for i in leaves}
-        own = [i for i in lead if homed[i] is None]
-        own += [i for i in leaves if homed[i] is None and i not in leading]
-        held = [i for i in leaves if homed[i] is not None]
-        size = len(own) + len(held) + len(args_of)
+        homed = {}  # a user's leaf already held by another compiled Graph -> (store, entry)
+        for i, leaf in enumerate(layout.homes[: flat.n_leaves]):
+            home = home_of(leaf)
+            if home is not None:
+                homed[i] = home
+        lead = [i for i in (layout.position(v) for v in first) if i not in homed]
+        rest = lengths == 0
+        rest[lead] = False
+        rest[list(homed)] = False
+        own = _np.concatenate([_np.array(lead, dtype=_np.intp), _np.flatnonzero(rest)])
+        held = sorted(homed)
+        size = own.size + len(held) + nodes.size
         self.val, self.adj = _np.zeros(size), _np.zeros(size)
-        pos = [-1] * len(ops)
-        for p, i in enumerate(own + held):
-            pos[i] = p
-        self.n_leaves = len(own) + len(held)
-        self.store = LeafStore(self.val[: len(own)], self.adj[: len(own)])
-        for i in own:
-            if layout.leaf(i) is not None:
-                move_into(layout.leaf(i), self.store, pos[i])
-            else:  # a number used as a constant (a record's entry): copied in, never changed
-                self.val[pos[i]] = layout.data(i)
+        pos = _np.full(n, -1, dtype=_np.intp)
+        pos[own] = _np.arange(own.size)
+        pos[held] = own.size + _np.arange(len(held), dtype=_np.intp)
+        self.n_leaves = own.size + len(held)
+        # Own leaves accumulate their gradients in an array of their own, not in adj: a sweep
+        # assigns their cotangents into adj like any node's, then adds them in with one call (so
+        # a nan sweep can simply be run again, and the first write to a weight is out= into it).
+        self.leaf_grad = _np.zeros(own.size)
+        self.store = LeafStore(self.val[: own.size], self.leaf_grad)
+        users = own[own < flat.n_leaves]
+        for i, p in zip(users.tolist(), pos[users].tolist()):
+            move_into(layout.homes[i], self.store, p)
+        constants = own[own >= flat.n_leaves]  # numbers used as constants: copied in once
+        self.val[pos[constants]] = flat.data[constants]
 
         # Leaves held by other stores: one (store, their entries there, positions here) each,
         # and the same for those of them backward gives a gradient.
@@ -667,8 +890,8 @@ class NumpyExecutor:
         for i in held:
             store, entry = homed[i]
             held_by.setdefault(id(store), (store, [], [], []))[1].append(entry)
-            held_by[id(store)][2].append(pos[i])
-            held_by[id(store)][3].append(need[i])
+            held_by[id(store)][2].append(int(pos[i]))
+            held_by[id(store)][3].append(bool(need[i]))
         self._held, self._held_grads = [], []
         for store, entries, here, needs in held_by.values():
             entries, here = _np.array(entries, dtype=_np.intp), _np.array(here, dtype=_np.intp)
@@ -680,51 +903,52 @@ class NumpyExecutor:
         self.groups = []
         self._members = []  # per group, its node indices in position order (to name errors)
         next_pos = self.n_leaves
-        layers = {}  # a layer group's DOT nodes (a frozenset) -> (the group, its members)
-        for (lev, key), members in sorted(groups.items(), key=lambda item: item[0][0]):
+        layers = {}  # a layer group's DOT nodes (a frozenset) -> the group
+        kind_of = {base + k: kind for k, kind in enumerate(kind_list)}
+        for g in group_order.tolist():
+            members = nodes[by_group[bounds[g]:bounds[g + 1]]]
+            c = int(kind_code[members[0]])
+            key = kind_of.get(c) or (flat.ops[int(members[0])], c % width)
             layer = None
             if key == (Op.RELU, 1):
-                dots = [args_of[i][0] for i in members]
-                layer = layers.get(frozenset(dots))
-                if layer is not None and any(uses[j] != 1 or j in outputs for j in dots):
+                dots = flat.refs[flat.starts[members]]
+                layer = layers.get(frozenset(dots.tolist()))
+                if layer is not None and ((flat.uses[dots] != 1).any() or is_output[dots].any()):
                     layer = None
             if layer is not None:  # relu(layer): the layer computes it too (see _LayerGroup)
-                group, layer_members = layer
-                order = {j: n for n, j in enumerate(layer_members)}
-                members = sorted(members, key=lambda i: order[args_of[i][0]])
-                group.fuse_relu(slice(next_pos, next_pos + len(members)), self.val, self.adj)
+                members = members[_np.argsort(pos[dots], kind="stable")]
+                layer.fuse_relu(slice(next_pos, next_pos + len(members)), self.val, self.adj)
             else:
-                group, members = self._compile_group(key, members, args_of, pos, next_pos)
-            for offset, i in enumerate(members):
-                pos[i] = next_pos + offset
+                group, members = self._compile_group(key, members, made, pos, next_pos)
+            pos[members] = next_pos + _np.arange(len(members))
             next_pos += len(members)
             if layer is None:
                 self.groups.append(group)
-                self._members.append(members)
+                self._members.append(members.tolist())
                 if isinstance(group, _LayerGroup):
-                    layers[frozenset(members)] = (group, members)
-        self.pos = pos
+                    layers[frozenset(members.tolist())] = group
+        self.pos = pos.tolist()
+        del self.flat  # (the graph's arrays: not needed once compiled)
         self._published = {}  # constant's position -> its gradient as last published
         # The recorded data, so that backward() is right before any forward() (a fused sum's
         # members have no place of their own: their chain's root holds the total).
-        computed = list(args_of)
-        self.val[[pos[i] for i in computed]] = [layout.data(i) for i in computed]
+        self.val[pos[nodes]] = flat.data[nodes]
         for store, entries, here in self._held:
             self.val[here] = store.data[entries]
-        self._outputs = [(graph.outputs[k], pos[i]) for k, i in enumerate(out_index)]
+        self._outputs = [(graph.outputs[k], self.pos[i]) for k, i in enumerate(out_index)]
         self._interior_outputs = [(out, p) for out, p in self._outputs if p >= self.n_leaves]
         self._need_at = _np.zeros(size, dtype=bool)
-        for i, p in enumerate(pos):
-            if p >= 0:
-                self._need_at[p] = need[i]
-        self._plan_backward(len(own))
+        placed = pos >= 0
+        self._need_at[pos[placed]] = need[placed]
+
+        self._plan_backward(own.size)
         # The leaves backward gives a gradient (all, or the parameters laid out first): the
-        # only ones its nan check reads and a masked sweep restores.
-        graded = _np.flatnonzero(self._need_at[: self.n_leaves])
-        if graded.size and graded[-1] - graded[0] + 1 == graded.size:
-            self._graded = slice(int(graded[0]), int(graded[-1]) + 1)
-        else:
-            self._graded = graded
+        # only ones its nan check reads; of them the own ones (and outputs that are own leaves)
+        # are added into leaf_grad after each sweep.
+        self._graded = _slice_if_run(_np.flatnonzero(self._need_at[: self.n_leaves]))
+        adds = self._need_at[: own.size].copy()
+        adds[[p for _, p in self._outputs if p < own.size]] = True
+        self._own_graded = _slice_if_run(_np.flatnonzero(adds))
         # The graph's records now hold numbers that go stale as this executor runs: each ends (so
         # new nodes go elsewhere), and after each sweep names this executor as the one to ask
         # (record.sync) before a sweep reads them -- an eager backward(), a python replay.
@@ -737,13 +961,12 @@ class NumpyExecutor:
         """Decide, for each part a group's backward writes, how: skip it (no gradient needed
         there), assign (the sweep's first write to those positions, groups taken in reverse
         order) or add (another group wrote there first). Only positions first reached by an
-        addition are zeroed when a sweep starts; own leaves always accumulate."""
+        addition are zeroed when a sweep starts (own leaves too: the sweep's cotangents are
+        added into their gradients afterwards, see __init__)."""
         size, need_at = len(self.adj), self._need_at
         written, zero = _np.zeros(size, dtype=bool), _np.zeros(size, dtype=bool)
-        written[:n_own] = True
         for _, p in self._outputs:
-            if p >= n_own:
-                zero[p] = written[p] = True
+            zero[p] = written[p] = True
         for group in reversed(self.groups):
             if getattr(group, "relu_val", None) is not None:
                 written[group.own_writes] = True  # dY = dH · [Y > 0], assigned by the layer
@@ -763,56 +986,51 @@ class NumpyExecutor:
             group.bind(self.val, self.adj, modes)
         self._backward_groups = [group for group in reversed(self.groups) if group.needed]
         at = _np.flatnonzero(zero)
-        if at.size and at[-1] - at[0] + 1 == at.size:
-            self._zero = slice(int(at[0]), int(at[-1]) + 1)
-        else:
-            self._zero = at if at.size else None
+        self._zero = _slice_if_run(at) if at.size else None
+        # NOTE: each sweep as one flat list of calls of no arguments, mostly NumPy functions
+        # bound to their arrays (functools.partial): no Python method per group (see _Group).
+        self._forward_plan = [call for group in self.groups for call in group.forward_calls()]
+        self._backward_plan = [call for group in self._backward_groups
+                               for call in group.backward_calls()]
 
-    def _compile_group(self, key, members, args_of, pos, start):
-        """The group object for `members` (reordered by their arguments' positions)."""
-        val, adj = self.val, self.adj
+    def _compile_group(self, key, members, made, pos, start):
+        """The group object for `members` (an array of node indices), and the members
+        reordered by their arguments' positions. `made`: the found groups' arguments."""
+        val, adj, flat = self.val, self.adj, self.flat
+        out = slice(start, start + len(members))
+        if key in ("sum", "squares") or key[0] == "ce":
+            rows = [made[i] for i in members.tolist()]
+            members = members[_np.argsort(pos[[r[0] for r in rows]], kind="stable")]
+            rows = [made[i] for i in members.tolist()]
         if key in ("sum", "squares"):
-            members = sorted(members, key=lambda i: pos[args_of[i][0]])
-            terms = [pos[j] for i in members for j in args_of[i]]
-            segment = _np.repeat(_np.arange(len(members)), [len(args_of[i]) for i in members])
-            out = slice(start, start + len(members))
-            lengths = {len(args_of[i]) for i in members}
-            if key == "sum" and len(members) > 1 and len(lengths) == 1:
-                (length,) = lengths
-                if 2 <= length <= COLUMNS_AT_MOST:
-                    grid = _np.array(terms, dtype=_np.intp).reshape(len(members), length)
-                    return _ColumnSumGroup(out, grid, val, adj), members
+            counts = _np.fromiter(map(len, rows), dtype=_np.intp, count=len(rows))
+            terms = pos[_np.fromiter(_chain.from_iterable(rows), _np.intp, int(counts.sum()))]
+            length = int(counts[0])
+            if key == "sum" and (counts == length).all() and 2 <= length <= COLUMNS_AT_MOST:
+                if len(members) > 1 or length <= FEW_TERMS:
+                    return _ColumnSumGroup(out, terms.reshape(len(members), length), val, adj), \
+                        members
             kind = _SumGroup if key == "sum" else _SquareSumGroup
-            return kind(out, _np.array(terms, dtype=_np.intp), segment, val, adj), members
+            return kind(out, terms, _np.repeat(_np.arange(len(members)), counts), val, adj), \
+                members
         if key[0] == "ce":
             _, k, fed = key
-            members = sorted(members, key=lambda i: pos[args_of[i][0]])
-            z_pos = _np.array([[pos[j] for j in args_of[i][:k]] for i in members], _np.intp)
-            t_pos = onehot = None
-            if fed:
-                t_pos = _np.array([[pos[j] for j in args_of[i][k:]] for i in members], _np.intp)
-            else:
-                onehot = _np.eye(k)[[self._classes[i] for i in members]]
-            out = slice(start, start + len(members))
-            return _CrossEntropyGroup(out, z_pos, t_pos, onehot, val, adj), members
+            args = pos[_np.array(rows, dtype=_np.intp)]
+            t_pos, onehot = (args[:, k:], None) if fed else (
+                None, _np.eye(k)[[self._classes[i] for i in members.tolist()]])
+            return _CrossEntropyGroup(out, args[:, :k], t_pos, onehot, val, adj), members
         op, arity = key
         if op is Op.DOT:
-            layer = _as_layer(members, args_of, pos)
+            layer = _as_layer(flat, members, arity, pos)
             if layer is not None:
-                row_keys, col_keys, grid = layer
-                members = [i for row in grid for i in row]
-                out = slice(start, start + len(members))
-                x_pos = _np.array([[pos[j] for j in key] for key in row_keys], dtype=_np.intp)
-                w_pos = _np.array([[pos[j] for j in key[:-1]] for key in col_keys], dtype=_np.intp)
-                b_pos = _np.array([pos[key[-1]] for key in col_keys], dtype=_np.intp)
+                members, x_pos, w_pos, b_pos = layer
                 return _LayerGroup(out, x_pos, w_pos, b_pos, val, adj), members
-        members = sorted(members, key=lambda i: [pos[j] for j in args_of[i]])
-        arg_pos = _np.array([[pos[j] for j in args_of[i]] for i in members], dtype=_np.intp)
-        arg_pos = arg_pos.reshape(len(members), arity)
+        arg_pos = pos[flat.columns(members, arity)]
+        order = _np.lexsort(arg_pos.T[::-1])  # (by the first argument's position, then ...)
+        members, arg_pos = members[order], arg_pos[order]
         k = None
         if RULES[op].takes_constant:
-            k = _np.array([self.layout.k(i) for i in members], dtype=_np.float64)
-        out = slice(start, start + len(members))
+            k = _np.array([self.layout.k(i) for i in members.tolist()], dtype=_np.float64)
         return _RuleGroup(op, out, arg_pos, k, val, adj), members
 
     # -- sweeps ---------------------------------------------------------------------------------
@@ -837,11 +1055,16 @@ class NumpyExecutor:
         val = self.val
         for store, entries, here in self._held:
             val[here] = store.data[entries]
-        for g, group in enumerate(self.groups):
-            try:
-                group.forward()
-            except (ArithmeticError, ValueError) as error:
-                raise self._located(error, g) from error
+        try:
+            for call in self._forward_plan:
+                call()
+        except (ArithmeticError, ValueError):
+            for g, group in enumerate(self.groups):  # again, a group at a time, to name the node
+                try:
+                    group.forward()
+                except (ArithmeticError, ValueError) as error:
+                    raise self._located(error, g) from error
+            raise
         for out, p in self._interior_outputs:
             out.data = val.item(p)
         self._stale()
@@ -851,15 +1074,15 @@ class NumpyExecutor:
 
     def backward_quietly(self) -> None:
         """backward(), inside a caller's ``np.errstate(all="ignore")``."""
-        adj, leaves = self.adj, self._graded
-        before = adj[leaves].copy()
+        adj = self.adj
         self._sweep_backward(masked=False)
-        if _math.isnan(_np.add.reduce(adj[leaves])):
+        if _math.isnan(_np.add.reduce(adj[self._graded])):
             # NOTE: a nan reached a leaf (one sum finds it). It may be 0 · inf (sqrt at 0 behind
             # a dead relu): the python backend skips nodes whose gradient is 0, so there that
-            # product is 0. Sweep again, slower, with every product by a zero cotangent as 0.
-            adj[leaves] = before
+            # product is 0. Sweep again, slower, with every product by a zero cotangent as 0
+            # (a sweep assigns or zeroes every position it writes: nothing to restore).
             self._sweep_backward(masked=True)
+        self.leaf_grad[self._own_graded] += adj[self._own_graded]
         for store, entries, here in self._held_grads:
             store.grad[entries] += adj[here]
         for out, p in self._interior_outputs:
@@ -879,6 +1102,10 @@ class NumpyExecutor:
             adj[self._zero] = 0.0
         for _, p in self._outputs:
             adj[p] += 1.0
+        if not masked:
+            for call in self._backward_plan:
+                call()
+            return
         for group in self._backward_groups:
             group.backward(masked)
 
@@ -905,7 +1132,7 @@ class NumpyExecutor:
                 if node._rec is not None:
                     # A constant lives on its record, where other Graphs may add to its gradient
                     # too: add what this executor accumulated since it last published.
-                    total = adj.item(pos[i])
+                    total = self.leaf_grad.item(pos[i])
                     node.grad += total - self._published.get(i, 0.0)
                     self._published[i] = total
                 continue
@@ -937,7 +1164,23 @@ def _evaluate(node) -> float:
 
 def compile_graph(graph) -> NumpyExecutor:
     """Compile a recorded Graph for NumPy: see the module docstring."""
-    return NumpyExecutor(graph)
+    with collector_paused():
+        return NumpyExecutor(graph)
+
+
+@_contextmanager
+def collector_paused():
+    """Compile with CPython's garbage collector paused. NOTE: compiling makes a few objects
+    per node (tuples, lists) and keeps them until it returns, so the collector would run pass
+    after pass meanwhile, each walking every live object, the graph's own included: pausing it
+    saves 10-20% of compiling, more in a process that holds other large graphs."""
+    enabled = _gc.isenabled()
+    _gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            _gc.enable()
 
 
 # NOTE: a deep, narrow graph (a chain) has a group of one or two nodes per level, and every
@@ -961,4 +1204,4 @@ def too_narrow(graph) -> bool:
     return computed >= LARGE and computed < NARROW * max(level, default=0)
 
 
-__all__ = ["NumpyExecutor", "compile_graph", "too_narrow"]
+__all__ = ["NumpyExecutor", "collector_paused", "compile_graph", "too_narrow"]
