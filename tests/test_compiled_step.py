@@ -332,3 +332,29 @@ def test_softmax_cross_entropy_with_class_indices_runs_as_one_group():
         assert _close(value, eager.data), (scale, value, eager.data)
         assert all(abs(a - b) <= 1e-12 * max(1.0, abs(b))
                    for a, b in zip(grads, [p.grad for p in model.parameters()]))
+
+
+def test_a_deep_narrow_step_is_compiled_with_a_warning_that_says_why_and_what_to_do():
+    """A chain of 6,000 levels (3,000 products and tanhs), one node each: NumPy would run it a group per level, slower
+    than the python interpreter, and compile_step says so (it still runs, and right)."""
+    import warnings
+
+    x, w = placeholders(1, 1), Value(0.9)
+    y = x[0][0]
+    for _ in range(3_000):
+        y = (y * w).tanh()
+    with pytest.warns(RuntimeWarning, match=r"6,000 levels deep .* python interpreter") as found:
+        step = compile_step(y, feeds=[x], params=[w])
+    assert found[0].filename == __file__  # (it names the user's line, not the backend's)
+    eager_x, eager_w = Value(0.5), Value(0.9)
+    eager = eager_x
+    for _ in range(3_000):
+        eager = (eager * eager_w).tanh()
+    eager.backward()
+    assert math.isclose(step.run([[0.5]]), eager.data, rel_tol=1e-12)
+    assert math.isclose(w.grad, eager_w.grad, rel_tol=1e-9)
+    x2 = placeholders(8, 2)
+    wide = MLP(2, [16, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a network's step: no warning
+        compile_step(sum(wide(row) for row in x2), feeds=[x2])

@@ -23,13 +23,14 @@ cross-entropy takes them), and a hinge's labels as placeholders holding -1 or +1
 """
 
 import math as _math
+import warnings as _warnings
 
 import numpy as _np
 
 from ..graph import Graph
 from ..value import Value
 from .leaf_store import home_of
-from .numpy import NumpyExecutor, collector_paused
+from .numpy import NumpyExecutor, collector_paused, narrow
 
 
 def _flatten(feed, what: str) -> tuple[list, tuple]:
@@ -96,7 +97,15 @@ class CompiledStep:
                                  "placeholder takes each batch's numbers and gets no gradient")
         # (a parameter the loss does not use keeps its gradient, as after loss.backward())
         params = [p for p in params if id(p) in in_graph]
-        self.executor = NumpyExecutor(graph, wrt=params, first=params + fed)
+        self.executor = ex = NumpyExecutor(graph, wrt=params, first=params + fed)
+        if narrow(ex.computed, ex.depth):  # (numpy.NARROW: a group per level costs more)
+            _warnings.warn(
+                f"compile_step: the step's graph is {ex.depth:,} levels deep for its "
+                f"{ex.computed:,} computed nodes ({ex.computed / ex.depth:.1f} a level), so NumPy "
+                "runs it as a small group per level, slower than tapegrad's python interpreter; "
+                "for a deep, narrow step, call loss.backward() on a graph recorded each step, "
+                "or replay Graph(loss) (which runs such a graph on the python backend)",
+                RuntimeWarning, stacklevel=5)  # (the line that called backends.compile_step)
         homes: dict = {}  # where the parameters' gradients live: {store: their entries}
         for p in params:
             store, i = home_of(p)

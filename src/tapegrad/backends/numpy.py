@@ -847,6 +847,7 @@ class NumpyExecutor:
                                             dtype=_np.int64).reshape(-1)
         span = base + len(kind_list) + 1
         nodes = _np.flatnonzero(computed)
+        self.computed, self.depth = int(nodes.size), int(level.max(initial=0))  # (see narrow)
         keys = level[nodes] * span + kind_code[nodes]
         unique, first_of, which = _np.unique(keys, return_index=True, return_inverse=True)
         group_order = _np.lexsort((nodes[first_of], unique // span))
@@ -1191,9 +1192,15 @@ def collector_paused():
 NARROW, LARGE = 8, 2_000
 
 
+def narrow(computed: int, depth: int) -> bool:
+    """Whether a graph of `computed` computed nodes over `depth` levels (the longest path from a
+    leaf) is deep and narrow enough to run faster on the python backend."""
+    return computed >= LARGE and computed < NARROW * depth
+
+
 def too_narrow(graph) -> bool:
     """Whether `graph` is deep and narrow enough to run faster on the python backend: its
-    computed nodes per level (the longest path from a leaf, counted over the raw arguments)."""
+    computed nodes per level, counted over the raw arguments (before compiling it)."""
     arg_indices = graph.arg_indices
     level = [0] * len(arg_indices)
     computed = 0
@@ -1201,7 +1208,7 @@ def too_narrow(graph) -> bool:
         if args:
             level[i] = 1 + max(map(level.__getitem__, args))
             computed += 1
-    return computed >= LARGE and computed < NARROW * max(level, default=0)
+    return narrow(computed, max(level, default=0))
 
 
-__all__ = ["NumpyExecutor", "collector_paused", "compile_graph", "too_narrow"]
+__all__ = ["NumpyExecutor", "collector_paused", "compile_graph", "narrow", "too_narrow"]
