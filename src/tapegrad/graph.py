@@ -116,7 +116,8 @@ class Graph:
                        if n not in moved]  # (every other marked entry: a node of its own)
                 for n, p in chain(moved.items(), zip(own, count(len(homes)))):
                     here[n] = p
-                homes[len(homes):], entries[len(entries):] = [rec] * len(own), own  # (extend)
+                homes.extend([rec] * len(own))
+                entries.extend(own)
             self._layout = homes, entries, at
         return self._layout
 

@@ -109,7 +109,7 @@ def end(rec: Record) -> None:
 
 
 def new_leaf_entry(rec: Record, data, older=0) -> int:
-    """A new entry of op LEAF, a constant or (its caller holds it) an import: its number."""
+    """A new entry of op LEAF, a constant or an import (its caller holds it): its index."""
     i = len(rec.data)
     rec.data.append(data)
     rec.op.append(Op.LEAF)
@@ -278,9 +278,11 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
     for i, g in seed.items():
         grad[i] = grad[i] + g
     leaf_at, leaves, older_at, olders = refreshed(rec, bottom, top)
-    for i, leaf in zip(leaf_at, leaves):  # an import starts from its running total (backward
-        grad[i] = (leaf._grad or 0.0) if store else totals.get(id(leaf), zero)  # keeps it in
-        # a leaf's own field, _grad: None, as a user may set it, counts as 0)
+    # An import starts from its leaf's running total: backward() keeps it in the leaf's own
+    # field, _grad (None, which a user may set, counts as 0); a sweep that stores nothing, in
+    # totals.
+    for i, leaf in zip(leaf_at, leaves):
+        grad[i] = (leaf._grad or 0.0) if store else totals.get(id(leaf), zero)
     for i, (ref, j) in zip(older_at, olders):
         grad[i] = pending.get(ref(), {}).get(j, zero)
     values = rec.data if m is FLOATS else nodes_of(rec)
