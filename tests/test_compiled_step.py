@@ -152,24 +152,23 @@ def test_each_groups_bound_calls_compute_what_its_methods_compute(name, sizes, s
     rng = np.random.default_rng(3)
     val, adj = executor.val, executor.adj
     val[: executor.n_leaves] = rng.uniform(-2, 2, executor.n_leaves)
+    def same_by_calls(array, start, method, calls) -> bool:
+        """Whether the bound calls leave `array` as the method does, both from `start`."""
+        array[...] = start
+        method()
+        by_method = array.copy()
+        array[...] = start
+        for call in calls:
+            call()
+        return np.array_equal(array, by_method)
+
     with np.errstate(all="ignore"):
-        for group in executor.groups:
-            before = val.copy()
-            group.forward()
-            by_method = val.copy()
-            val[...] = before
-            for call in group.forward_calls():
-                call()
-            assert np.array_equal(val, by_method), (name, type(group).__name__)
+        for group in executor.groups:  # (each from what the groups before it computed)
+            assert same_by_calls(val, val.copy(), group.forward, group.forward_calls()), (
+                name, type(group).__name__)
         for group in executor._backward_groups:
-            start = rng.normal(size=adj.size)
-            adj[...] = start
-            group.backward()
-            by_method = adj.copy()
-            adj[...] = start
-            for call in group.backward_calls():
-                call()
-            assert np.array_equal(adj, by_method), (name, type(group).__name__)
+            assert same_by_calls(adj, rng.normal(size=adj.size), group.backward,
+                                 group.backward_calls()), (name, type(group).__name__)
 
 
 def _small_step(size=3):
