@@ -270,12 +270,15 @@ SPECIAL = [0.0, -0.0, 1.0, -1.0, 1e-300, -1e-300, 1e300, -1e300, math.inf, -math
 
 
 def test_the_fused_relu_computes_the_rule_tables_relu():
-    """The layer's np.maximum(z, 0) and [z > 0] are relu's table formula and its partial."""
+    """The layer's max(z, 0) -- its bound call, against an array of zeros -- and [z > 0] are
+    relu's table formula and its partial, for every special float."""
+    from tapegrad.backends.numpy import _relu_call
     from tapegrad.backends.numpy_math import NUMPY_MATH
 
     z = np.array(SPECIAL)
     table = RULES[Op.RELU].forward(NUMPY_MATH, z)
-    fused = np.maximum(z, 0.0)
+    fused = np.full_like(z, 7.0)
+    _relu_call(z, fused)()
     assert np.array_equal(table, fused, equal_nan=True)
     assert np.array_equal(np.signbit(table), np.signbit(fused))
     (partial,) = RULES[Op.RELU].partials(NUMPY_MATH, table, z)
@@ -357,3 +360,18 @@ def test_a_deep_narrow_step_is_compiled_with_a_warning_that_says_why_and_what_to
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a network's step: no warning
         compile_step(sum(wide(row) for row in x2), feeds=[x2])
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((5, 1), (1, 4)), ((1, 1), (1, 3)), ((5, 2), (2, 4)),
+                                              ((1, 5), (5, 3)), ((5,), (5, 1))])
+def test_a_bound_product_is_matmuls_product(a_shape, b_shape):
+    """A column times a row goes to a broadcast multiply (numpy._product_call): the same numbers
+    as matmul's, infinities and nan included; other shapes stay matmul."""
+    from tapegrad.backends.numpy import _product_call
+
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=a_shape), rng.normal(size=b_shape)
+    a.flat[0], b.flat[-1] = math.inf, math.nan
+    out = np.full(np.matmul(a, b).shape, 7.0)
+    _product_call(a, b, out)()
+    assert np.array_equal(out, np.matmul(a, b), equal_nan=True)
