@@ -5,8 +5,9 @@
 
 The program is examples/microgpt_style/microgpt.py: a GPT trained on names in the style of
 Karpathy's microgpt, whose engine is one import line. Its model is built from the same seed on
-three Values: the example's own micrograd-style one (engine.py), tapegrad's, and one that records
-nothing (the floor: what the program's own Python costs). Each engine runs alone in a fresh
+four Values: the example's own micrograd-style one (engine.py), tapegrad's, one that records
+nothing (the floor: what the program's own Python costs), and the cheapest tape engine there is
+in Python (minimal_tape.py: what recording costs with none of a library's duties). Each engine runs alone in a fresh
 Python, as a learner's program does -- in one process, each engine's garbage collector would
 walk the other models' objects too -- over the same documents, in rounds: a process per engine
 per round, their order alternating, so that a busy spell of the machine slows all alike. Each
@@ -43,6 +44,7 @@ sys.path.insert(0, str(ROOT / "src"))  # a clean clone works without installing
 
 import engine  # noqa: E402
 import microgpt  # noqa: E402
+import minimal_tape  # noqa: E402
 import tapegrad  # noqa: E402
 
 NUM_STEPS = 1000  # microgpt's run: its learning-rate schedule
@@ -100,6 +102,8 @@ class Run:
         NOW[1] = "free"
         self.losses.append(f"{loss.data:.4f}")
         del loss
+        if self.name == "minimal tape":  # (its one tape holds every step's graph until cut)
+            minimal_tape.cut()
         t4 = time.perf_counter()
         NOW[0] = None
         if timed:
@@ -194,21 +198,25 @@ def ms(seconds: float) -> str:
     return f"{1000 * seconds:8.1f}"
 
 
-def report(own: Run, tape: Run, floor: Run) -> None:
+def report(own: Run, tape: Run, floor: Run, minimal: Run) -> None:
     """The mean time of a step, part by part, of which the garbage collector's, and tapegrad's
-    speed-up over the own engine on each. Means, not medians: a collection that walks the whole
-    heap lands on one step in several, and it is as much the engine's cost as any other."""
-    runs = (own, tape, floor)
-    print(f"{'mean ms':<16}" + "".join(f"{run.name:>22}" for run in runs)
-          + f"{'speed-up':>10}")
-    print(f"{'':<16}" + f"{'time (of which GC)':>22}" * 3 + f"{'own/tape':>10}")
+    speed-up over the own engine on each (and the minimal tape's). Means, not medians: a
+    collection that walks the whole heap lands on one step in several, and it is as much the
+    engine's cost as any other."""
+    runs = (own, tape, floor, minimal)
+    print(f"{'mean ms':<16}" + "".join(f"{run.name:>21}" for run in runs)
+          + f"{'speed-up':>10}{'speed-up':>10}")
+    print(f"{'':<16}" + f"{'time (of which GC)':>21}" * 4 + f"{'own/tape':>10}{'own/min':>10}")
+
+    def speed_up(a: float, b: float) -> str:
+        return f"{a / b if b else 0:>9.2f}×"
 
     def row(label, times, gcs):
-        """One line: each run's mean time and mean GC pause, and the speed-up."""
+        """One line: each run's mean time and mean GC pause, and the speed-ups."""
         means = [statistics.fmean(t) for t in times]
-        cells = "".join(f"{ms(t) + ' (' + ms(statistics.fmean(g)).strip() + ')':>22}"
+        cells = "".join(f"{ms(t) + ' (' + ms(statistics.fmean(g)).strip() + ')':>21}"
                         for t, g in zip(means, gcs))
-        print(f"  {label:<14}{cells}{means[0] / means[1] if means[1] else 0:>9.2f}×")
+        print(f"  {label:<14}{cells}{speed_up(means[0], means[1])}{speed_up(means[0], means[3])}")
 
     for part in PARTS:
         row(part, [run.times[part] for run in runs], [run.gc[part] for run in runs])
@@ -220,6 +228,8 @@ def report(own: Run, tape: Run, floor: Run) -> None:
           "the floor under any eager engine's forward pass)")
     print(f"({own.name}: its backward() leaves each graph in a reference cycle, so the graph is "
           "freed by the collector, during a later forward pass: that is its GC there)")
+    print(f"({minimal.name}: benchmarks/minimal_tape.py, the cheapest tape engine in Python, "
+          "with none of a library's duties -- threads, freeing, checks -- a measuring stick)")
 
 
 def profile(tape: Run, docs, first: int, count: int, num_steps: int, top: int) -> None:
@@ -256,7 +266,7 @@ def header() -> None:
 
 
 ENGINES = {"own engine": lambda: engine.Value, "tapegrad": lambda: tapegrad.Value,
-           "no graph": lambda: Number}
+           "no graph": lambda: Number, "minimal tape": lambda: minimal_tape.Value}
 
 
 def worker(name: str, first: int, count: int, warmup: int) -> None:
@@ -265,6 +275,8 @@ def worker(name: str, first: int, count: int, warmup: int) -> None:
     per part, and the timed steps' losses)."""
     docs, vocab_size, weights_state = documents()
     run = Run(name, ENGINES[name](), vocab_size, weights_state)
+    if name == "minimal tape":
+        minimal_tape.keep(run.params)
     gc.callbacks.append(_gc_timer)
     for step in range(first, first + count):
         run.step(docs[step], step, NUM_STEPS, timed=step >= first + warmup)
@@ -320,16 +332,17 @@ def main(argv=None) -> None:
     print(f"{args.steps} timed steps over {args.rounds} rounds of one process per engine, each "
           f"after {args.warmup} warm-up steps; one document a step ({min(tokens)} to "
           f"{max(tokens)} positions, median {statistics.median(tokens)})\n")
-    own, tape, floor = runs.values()
-    report(own, tape, floor)
+    own, tape, floor, minimal = runs.values()
+    report(own, tape, floor, minimal)
     same = own.losses == tape.losses
-    print(f"losses printed (4 decimals) identical at every step: {'yes' if same else 'NO'}")
+    print(f"losses printed (4 decimals) identical at every step: {'yes' if same else 'NO'}"
+          f" (and on the minimal tape: {'yes' if minimal.losses == own.losses else 'NO'})")
     if not same:
         first = next(i for i, (a, b) in enumerate(zip(own.losses, tape.losses)) if a != b)
         print(f"  first difference at step {first + 1}: {own.losses[first]} vs "
               f"{tape.losses[first]}")
     if args.profile_steps > 0:
-        del runs["own engine"], runs["no graph"], own, floor
+        del runs["own engine"], runs["no graph"], runs["minimal tape"], own, floor, minimal
         gc.collect()
         profile(tape, docs, args.steps, args.profile_steps, NUM_STEPS, args.top)
 
