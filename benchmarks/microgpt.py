@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "microgpt_style"
 sys.path.insert(0, str(EXAMPLE))  # the example's `from engine import Value` finds engine.py
 sys.path.insert(0, str(ROOT / "src"))  # a clean clone works without installing
+sys.path.append(str(ROOT / "benchmarks"))  # minimal_tape.py (after the example: its microgpt)
 
 import engine  # noqa: E402
 import microgpt  # noqa: E402

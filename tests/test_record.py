@@ -617,7 +617,7 @@ def test_a_record_made_larger_than_the_default_keeps_every_import(monkeypatch):
     try:
         xs = [Value(float(k)) for k in range(40_000)]
         y = sum(x * 2.0 for x in xs)  # 160,001 entries on one record, most of them imports
-        assert len(y._rec.data) > 1 << 16
+        assert len(y._rec.data) > 1 << 17  # (the default capacity)
         y.backward()
         assert all(x.grad == 2.0 for x in xs)
         assert grad(lambda v: sum(vi * vi for vi in v))([0.5] * 40_000)[-1] == 1.0
@@ -636,9 +636,9 @@ def test_forward_mode_finds_an_older_record_imported_above_the_default_capacity(
             a = x * 3.0
             record_module.fresh()  # as if the record had filled up here
             s = x
-            for _ in range(40_000):  # 80,000 entries on the new record
+            for _ in range(70_000):  # 140,000 entries on the new record
                 s = s * 1.0
-            return s + a  # its only import of an older record's node, above entry 65,536
+            return s + a  # its only import of an older record's node, above entry 131,072
 
         value, tangent = jvp(f, (2.0,), (1.0,))
         assert (value, tangent) == (8.0, 4.0)

@@ -43,7 +43,7 @@ from bisect import bisect_left
 
 from .ops import FLOATS, PARTIALS, Op
 
-CAPACITY = 1 << 16  # entries a record takes before new nodes go on a fresh one
+CAPACITY = 1 << 17  # entries a record takes before new nodes go on a fresh one
 
 LOCK = _thread.RLock()  # held by every sweep
 SERIALS = _itertools.count()  # numbers records, and leaves (value.py), in the order made
