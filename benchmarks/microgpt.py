@@ -13,8 +13,9 @@ walk the other models' objects too -- over the same documents, in rounds: a proc
 per round, their order alternating, so that a busy spell of the machine slows all alike. Each
 step is timed in its parts (the forward pass that builds the loss, backward(), the hand-written
 Adam update, dropping the graph), with the garbage collector's pauses in each, after a few
-warm-up steps. It prints the medians in ms and the ratio, checks that both engines printed the
-same loss at every step, and ends with cProfile's view of tapegrad's steps: the functions that
+warm-up steps. It prints the means in ms and the own engine's time over tapegrad's and over the
+minimal tape's, checks that tapegrad and the minimal tape printed the own engine's loss at every
+step, and ends with cProfile's view of tapegrad's steps: the functions that
 take the most time of their own.
 
 Absolute times on a shared machine are noise; read the ratios.

@@ -366,12 +366,18 @@ def test_a_deep_narrow_step_is_compiled_with_a_warning_that_says_why_and_what_to
                                               ((1, 5), (5, 3)), ((5,), (5, 1))])
 def test_a_bound_product_is_matmuls_product(a_shape, b_shape):
     """A column times a row goes to a broadcast multiply (numpy._product_call): the same numbers
-    as matmul's, infinities and nan included; other shapes stay matmul."""
+    as matmul's, infinities and nan included (a zero's sign aside: BLAS adds each product to
+    0.0, so its -0.0 is 0.0); other shapes stay matmul."""
     from tapegrad.backends.numpy import _product_call
 
     rng = np.random.default_rng(7)
     a, b = rng.normal(size=a_shape), rng.normal(size=b_shape)
-    a.flat[0], b.flat[-1] = math.inf, math.nan
-    out = np.full(np.matmul(a, b).shape, 7.0)
-    _product_call(a, b, out)()
-    assert np.array_equal(out, np.matmul(a, b), equal_nan=True)
+    a.flat[0], b.flat[-1], b.flat[0] = math.inf, math.nan, -0.0
+    with np.errstate(invalid="ignore"):  # (inf · 0 is nan, as it should be)
+        product = np.matmul(a, b)
+        out = np.full(product.shape, 7.0)
+        _product_call(a, b, out)()
+        expected = np.multiply(a, b) if a.ndim == 2 and a.shape[1] == 1 else product
+    assert np.array_equal(out, product, equal_nan=True)  # (-0.0 == 0.0 here)
+    assert np.array_equal(out, expected, equal_nan=True)
+    assert (np.signbit(out) == np.signbit(expected)).all()

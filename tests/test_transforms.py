@@ -507,20 +507,3 @@ def test_count_sweeps_script():
         assert (int(rev_sweeps), int(rev_visits)) == (1, 2 * n)  # one sweep, every interior node
         assert (int(fwd_sweeps), int(fwd_visits)) == (n, expected_forward_visits(n))
     assert "both modes gave the same n partials" in run.stdout
-
-
-def test_grad_called_in_a_loop_starts_each_call_on_a_small_record():
-    """An outermost transform starts a fresh record once the current one holds FRESH_AFTER
-    entries (transforms.FRESH_AFTER): a sweep's cost grows with its record, so a loop of grad
-    calls would otherwise pay for every earlier call's nodes. The numbers are unchanged."""
-    from tapegrad import record, transforms
-
-    g = grad(lambda x: x * x + 3.0 * x)
-    for k in range(3 * transforms.FRESH_AFTER):
-        assert g(float(k)) == 2.0 * k + 3.0
-        assert len(record.CURRENT.record.data) <= transforms.FRESH_AFTER + 8
-    y = Value(2.0) * 5.0  # a graph recorded outside, across the calls, still differentiates
-    assert grad(lambda x: x * y)(3.0) == 10.0
-    z = y + g(1.0)
-    z.backward()
-    assert z.data == 15.0

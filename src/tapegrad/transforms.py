@@ -39,14 +39,7 @@ import numbers as _numbers
 
 from .graph import sweep_forward
 from .ops import FLOATS, RULES, Op
-from .record import CURRENT, ZERO, backprop, found_at, fresh, imports, reach
-
-# NOTE: a transform's sweeps start at its own nodes, but finding a record's imports copies its
-# lists of them whole (record.imports), and a sweep's gradients are a list as long as the record
-# up to its top. grad(f) called in a loop, all on one record, would pay for every earlier call's
-# nodes: 135 µs a call instead of 28 late in a record of 65,536 entries. So an outermost
-# transform starts a fresh record when the current one holds more than this many entries.
-FRESH_AFTER = 1024
+from .record import CURRENT, ZERO, backprop, found_at, imports, reach
 from .value import NodesOf, Value, _data, _record
 
 # ---------------------------------------------------------------------------------------------
@@ -369,8 +362,6 @@ def _trace(f, args: tuple, argnums, caller: str, kwargs=None) -> _Trace:
     names = _argument_names(f, nargs)
     call_args = list(args)
     inputs, shapes = [], []
-    if not _enclosing_inputs and len(CURRENT.record.data) > FRESH_AFTER:
-        fresh()  # NOTE: see FRESH_AFTER
     floor = (CURRENT.record, len(CURRENT.record.data))  # (see _Trace)
     for a in positions:
         leaves, shape, leaf_paths = _flatten(args[a], names[a], f"{caller}: argument")
