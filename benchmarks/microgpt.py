@@ -7,8 +7,8 @@ The program is examples/microgpt_style/microgpt.py: a GPT trained on names in th
 Karpathy's microgpt, whose engine is one import line. Its model is built from the same seed on
 four Values: the example's own micrograd-style one (engine.py), tapegrad's, one that records
 nothing (the floor: what the program's own Python costs), and the cheapest tape engine there is
-in Python (minimal_tape.py: what recording costs with none of a library's duties). Each engine runs alone in a fresh
-Python, as a learner's program does -- in one process, each engine's garbage collector would
+in Python (minimal_tape.py: what recording costs with none of a library's duties). Each engine
+runs alone in a fresh Python, as a learner's program does -- in one process, each engine's garbage collector would
 walk the other models' objects too -- over the same documents, in rounds: a process per engine
 per round, their order alternating, so that a busy spell of the machine slows all alike. Each
 step is timed in its parts (the forward pass that builds the loss, backward(), the hand-written

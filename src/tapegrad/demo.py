@@ -718,8 +718,6 @@ def _draw(dataset: str, model: MLP, task: Task, X_train: list, y_train: list, X_
     """Draw the run's pictures into ``out_dir`` and return their paths: the training curves;
     the decision boundary over the training points (2-D data); some test digits with the
     model's guesses, its mistakes among them (digits). Without matplotlib, say how to get it."""
-    import os as _os  # here, not at the top: only the pictures need it
-
     from . import plots
 
     try:
