@@ -814,6 +814,31 @@ def test_a_deep_narrow_graph_runs_on_the_python_interpreters():
     assert Graph(chain(20)[1], backend="numpy")._compiled is not None
 
 
+def test_a_long_sum_is_wide_not_deep_a_fused_sum_is_one_level():
+    """Python's sum() of n products records a chain of n additions, which the compiler folds
+    into one sum group: Graph(..., backend="numpy") compiles it (it is two levels deep, and the
+    python backend would be hundreds of times slower), and it gives eager's gradients."""
+    from tapegrad.backends.numpy import LARGE, too_narrow
+
+    n = 2 * LARGE
+    xs, ws = [Value(0.001 * i) for i in range(n)], [Value(0.5 - 0.0002 * i) for i in range(n)]
+    total = sum(w * x for w, x in zip(ws, xs))
+    g = Graph(total, backend="numpy")
+    assert not too_narrow(g) and g._compiled is not None and g._compiled.depth == 2
+    g.forward()
+    g.backward()
+    grads = [w.grad for w in ws]
+    for w in ws:
+        w.grad = 0.0
+    total.backward()
+    assert grads == pytest.approx([w.grad for w in ws], rel=1e-12) and grads[5] == xs[5].data
+    # ... while a chain of additions whose partial sums are used elsewhere stays deep and narrow.
+    y = Value(0.25)
+    for _ in range(LARGE):
+        y = y + y * 0.5
+    assert too_narrow(Graph(y))
+
+
 @pytest.mark.parametrize("expression", [
     lambda p, q: p * q, lambda p, q: q * p, lambda p, q: p + 2.5, lambda p, q: 2.5 * p,
     lambda p, q: p ** 2, lambda p, q: p.tanh(), lambda p, q: Value.dot([p], [q], p),

@@ -1217,14 +1217,29 @@ def narrow(computed: int, depth: int) -> bool:
 
 def too_narrow(graph) -> bool:
     """Whether `graph` is deep and narrow enough to run faster on the python backend: its
-    computed nodes per level, counted over the raw arguments (before compiling it)."""
-    arg_indices = graph.arg_indices
-    level = [0] * len(arg_indices)
-    computed = 0
-    for i, args in enumerate(arg_indices):
-        if args:
-            level[i] = 1 + max(map(level.__getitem__, args))
-            computed += 1
+    computed nodes per level, counted before compiling it, as the compiled graph will have them.
+
+    An addition chain ``((t0 + t1) + t2) + ...`` -- what Python's ``sum()`` records -- becomes one
+    sum group (`_fused_sums`), so it counts as one node one level above its terms, not as a
+    chain of as many levels as it has terms. (Which ADDs fold is judged as there, but for
+    ignoring outputs: an output in the middle of a sum is rare, and this is an estimate.)"""
+    flat = FlatGraph(graph)
+    add_nodes = _np.flatnonzero(flat.code == CODES[Op.ADD])
+    left = flat.first_args()[add_nodes]
+    left = left[(flat.code[left] == CODES[Op.ADD]) & (flat.uses[left] == 1)]
+    folded = _np.zeros(flat.n, dtype=_np.intp)
+    folded[left] = 1
+    # A folded ADD's level is its terms' highest + 1, so its user sees it one level lower.
+    # (The loop is in order, for a chain's sake; two arguments, the common case, without a list.)
+    level, drop, lengths = [0] * flat.n, folded.tolist(), flat.lengths.tolist()
+    refs, starts = flat.refs.tolist(), flat.starts.tolist()
+    for i in range(flat.n_leaves, flat.n):
+        if lengths[i] == 2:
+            a, b = refs[starts[i]], refs[starts[i] + 1]
+            level[i] = 1 + max(level[a] - drop[a], level[b] - drop[b])
+        elif lengths[i]:
+            level[i] = 1 + max([level[a] - drop[a] for a in refs[starts[i]:starts[i + 1]]])
+    computed = int(_np.count_nonzero(flat.lengths)) - len(left)
     return narrow(computed, max(level, default=0))
 
 
