@@ -8,10 +8,10 @@ by reverse mode (Graph.vjp, one sweep seeded at the output) and by forward mode 
 sweep per input, seeded at that input). It counts two things per mode:
 
 - sweeps: passes over the graph's array;
-- node visits: nodes at which a sweep applied the chain rule, i.e. evaluated the node's local
-  derivatives from the rule table. Counted, not derived: every sweep looks up the node's
-  partials in ``tapegrad.ops.PARTIALS`` once per node it visits, and this script wraps each
-  entry of that table with a counter.
+- node visits: nodes at which a sweep applied the chain rule. Counted, not derived: a sweep
+  reads a node's Op once for each node it visits (to know which partials to apply, from the rule
+  table or, for + and *, written into the reverse sweep), and this script swaps each record's
+  list of Ops for one that counts its reads.
 
 Both modes must give the same n partials; the script checks it. docs/forward-vs-reverse.md prints
 its output, and tests/test_transforms.py runs it for small n.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-import tapegrad.ops as ops_module
 from tapegrad import Graph, Value
 
 DEFAULT_NS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -34,25 +33,31 @@ def neighbour_products(xs):
     return sum(xs[i] * xs[(i + 1) % n] for i in range(n))
 
 
+class _CountingOps(list):
+    """A record's list of Ops that counts its reads (one per node a sweep visits)."""
+
+    def __init__(self, ops, counter):
+        super().__init__(ops)
+        self.counter = counter
+
+    def __getitem__(self, i):
+        self.counter["visits"] += 1
+        return super().__getitem__(i)
+
+
 @contextlib.contextmanager
-def counting_visits():
-    """Count evaluations of the rule table's partials (one per node a sweep visits)."""
+def counting_visits(graph):
+    """Count the sweeps' reads of the Ops of `graph`'s records (one per node visited)."""
     counter = {"visits": 0}
-    originals = dict(ops_module.PARTIALS)
-
-    def counted(partials):
-        def counting(*args):
-            counter["visits"] += 1
-            return partials(*args)
-
-        return counting
-
-    for op, partials in originals.items():
-        ops_module.PARTIALS[op] = counted(partials)
+    records = [stretch[0] for stretch in graph._stretches]
+    originals = [rec.op for rec in records]
+    for rec in records:
+        rec.op = _CountingOps(rec.op, counter)
     try:
         yield counter
     finally:
-        ops_module.PARTIALS.update(originals)
+        for rec, ops in zip(records, originals):
+            rec.op = ops
 
 
 def count(n: int) -> dict:
@@ -62,11 +67,11 @@ def count(n: int) -> dict:
     graph = Graph(out)
     where = graph.index
 
-    with counting_visits() as reverse:
+    with counting_visits(graph) as reverse:
         cotangents = graph.vjp({out: 1.0})
         reverse_grad = [cotangents[where[x]] for x in xs]
 
-    with counting_visits() as forward:
+    with counting_visits(graph) as forward:
         forward_grad = [graph.jvp({x: 1.0})[where[out]] for x in xs]
 
     for i, (r, f) in enumerate(zip(reverse_grad, forward_grad)):

@@ -20,11 +20,13 @@ import weakref
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tapegrad.record as record_module
 from tapegrad.transforms import records_of
 from oracle import TAPEGRAD
 from tapegrad import Graph, Value, grad
+from tapegrad.ops import FLOATS, PARTIALS, Op
 from tapegrad.nn import MLP
 from test_random_dags import programs, record
 
@@ -256,6 +258,23 @@ def test_recording_runs_through_the_rule_table_for_every_path():
     x = Value(0.3)
     vals = [TAPEGRAD.exp(x), TAPEGRAD.log(x), TAPEGRAD.tanh(x), x.sigmoid(), x.sin(), x.cos()]
     assert [v.op.value for v in vals] == ["exp", "log", "tanh", "sigmoid", "sin", "cos"]
+
+
+_ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
+
+
+@given(_ANY_FLOAT, _ANY_FLOAT, _ANY_FLOAT)
+def test_the_sweeps_written_in_add_and_mul_are_the_rule_tables(x, z, g):
+    """The reverse sweep writes in + and *'s partials (record._sweep's NOTE): on floats, each
+    argument's gradient is g times the rule table's partial, bit for bit, at any floats."""
+    for op, y in ((Op.ADD, Value(x) + Value(z)), (Op.MUL, Value(x) * Value(z))):
+        a, b = y.args
+        partials = PARTIALS[op](FLOATS, y.data, x, z)
+        record_module.backprop([(y, g)])
+        for leaf, d in zip((a, b), partials):
+            expected = 0.0 + g * d if g else 0.0  # (from 0.0; a zero g is skipped: 0 · inf is 0)
+            assert leaf.grad == expected or (math.isnan(leaf.grad) and math.isnan(expected))
+            assert math.copysign(1.0, leaf.grad) == math.copysign(1.0, expected)
 
 
 # -- found in review -------------------------------------------------------------------------

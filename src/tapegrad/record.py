@@ -62,13 +62,15 @@ class Record:
     records the marked entries' handles hold: the record holds it while it is being written,
     and then only weakly (``kept``; see needed);
     ``views``: weak references to the handles code walking the graph was given (value.node_at);
-    ``capacity``: the entries it takes (-1 once it has ended); ``publisher``: a weak reference to
+    ``capacity``: the entries it takes (-1 once it has ended); ``fast_until``: the length below
+    which the recorders need check neither room nor taint -- capacity - 2 (room for a node and
+    two imports) until an entry is tainted, then -1; ``publisher``: a weak reference to
     a replay elsewhere (the NumPy backend) holding newer numbers than these (see sync)."""
 
     grad = publisher = tainted = keep = kept = None
 
     def __init__(self):
-        self.serial, self.capacity = next(SERIALS), CAPACITY
+        self.serial, self.capacity, self.fast_until = next(SERIALS), CAPACITY, CAPACITY - 2
         self.data, self.op, self.args = [], [], []
         self.k, self.labels, self.outside, self.older, self.held, self.needs, self.views = (
             {}, {}, {}, {}, {}, {}, {})
@@ -103,7 +105,7 @@ def end(rec: Record) -> None:
     """The record takes no more entries (it holds gradients, which must stay aligned; or it is
     full; or its thread has moved on), and from now on holds its handles' list of older records
     only weakly."""
-    rec.capacity = -1
+    rec.capacity = rec.fast_until = -1
     if rec.keep is not None:
         rec.kept, rec.keep = _weakref.ref(rec.keep), None
 
@@ -115,7 +117,7 @@ def new_leaf_entry(rec: Record, data, older=0) -> int:
     rec.op.append(Op.LEAF)
     rec.args.append(())
     if older and rec.tainted is None:
-        rec.tainted = bytearray(i)
+        rec.tainted, rec.fast_until = bytearray(i), -1
     if rec.tainted is not None:
         rec.tainted.append(older)
     return i
@@ -286,11 +288,10 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
     for i, (ref, j) in zip(older_at, olders):
         grad[i] = pending.get(ref(), {}).get(j, zero)
     values = rec.data if m is FLOATS else nodes_of(rec)
+    ADD, MUL = Op.ADD, Op.MUL
     ops, args = rec.op, rec.args
     low = min(seed)  # no entry below the lowest one a gradient was sent to gets one
     for n in range(top, bottom - 1, -1):
-        if n < low:
-            break
         g = grad[n]
         refs = args[n]
         # NOTE: an entry whose gradient is 0 (behind a dead ReLU, say) contributes nothing,
@@ -298,20 +299,29 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
         # also means 0 · inf (sqrt at 0 behind a zero gradient) gives 0, not nan. A recorded
         # sweep skips only ZERO: a Value that is 0 now may have a derivative that is not.
         if not refs or (g is ZERO if zero is ZERO else not g):
+            if n < low:  # (below low nothing was sent: every entry there is skipped)
+                break
             continue
-        # NOTE: the two-argument shape most nodes have, unrolled; the math still comes from the
-        # rule table.
-        if len(refs) == 2:
+        # NOTE: + and * -- most nodes -- unrolled, with their partials, (1, 1) and (b, a),
+        # written in: no call, a sixth of the sweep (in any arithmetic: g, not g · 1;
+        # tests/test_record.py checks them against the rule table's). Every other op's come
+        # from the table.
+        op = ops[n]
+        if op is ADD:
             a, b = refs
-            da, db = PARTIALS[ops[n]](m, values[n], values[a], values[b])
-            grad[a] += g * da
-            grad[b] += g * db
-            low = a if a < low else low
-            low = b if b < low else low
+            grad[a] += g
+            grad[b] += g
+        elif op is MUL:
+            a, b = refs
+            grad[a] += g * values[b]
+            grad[b] += g * values[a]
+        else:
+            for r, d in zip(refs, partials_at(rec, n, values, m)):
+                grad[r] += g * d
+            low = min(low, *refs)
             continue
-        for r, d in zip(refs, partials_at(rec, n, values, m)):
-            grad[r] += g * d
-        low = min(low, *refs)
+        low = a if a < low else low
+        low = b if b < low else low
     for i, leaf in zip(leaf_at, leaves):  # hand the imports' running totals on
         if i >= low and store:
             leaf._grad = grad[i]

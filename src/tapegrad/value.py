@@ -397,8 +397,11 @@ def _binary(op: Op, symbol: str, reflected: bool = False):
             return record(self, _operand(other, self, symbol, reflected))
         rec = CURRENT.record
         data = rec.data
-        if len(data) + 2 >= rec.capacity:  # (room for the node and two imports)
-            return _record(op, (self, other))
+        tainted = None
+        if len(data) >= rec.fast_until:  # (nearly full, or tainted: Record.fast_until)
+            if len(data) + 2 >= rec.capacity:  # (room for the node and two imports)
+                return _record(op, (self, other))
+            tainted = rec.tainted
         if self._rec is rec:
             ra, x = self._i, data[self._i]
         elif self._rec is None:
@@ -418,7 +421,6 @@ def _binary(op: Op, symbol: str, reflected: bool = False):
         rec.args.append((ra, rb))
         v = _new(Value)
         v._rec, v._i = rec, len(data) - 1
-        tainted = rec.tainted
         if tainted is not None:  # (does it depend on an older record's node? record.needed)
             tainted.append(tainted[ra] | tainted[rb])
             if tainted[-1]:
