@@ -860,3 +860,27 @@ def test_a_parameter_in_a_compiled_graphs_arrays_records_eagerly_with_its_curren
     expected.backward()
     assert (p.grad, q.grad) == (plain_p.grad, plain_q.grad)
     assert run is not None
+
+
+@pytest.mark.parametrize("positions", [
+    [7], [3, 4, 5, 6], [2, 5, 8], [[0, 1], [4, 5], [8, 9]], [[6]], [5, 5], [9, 4], [1, 2, 4],
+])
+def test_a_part_reads_and_adds_at_its_positions_through_a_view_where_it_can(positions):
+    """A _Part's reader gives buf[positions]; where the positions are evenly spaced (a slice, a
+    single position, a block of rows) it reads and adds through a view of the array itself, and
+    its adder adds into every position, once per time it appears."""
+    from tapegrad.backends.numpy import _Part
+
+    buf = np.arange(12.0) * 1.5
+    idx = np.array(positions)
+    part = _Part(idx)
+    read = part.reader(buf)()
+    assert np.array_equal(read, buf[idx])
+    evenly_spaced = positions not in ([9, 4], [1, 2, 4])
+    assert (part.view(buf) is not None) == evenly_spaced
+    if evenly_spaced:
+        assert np.shares_memory(part.view(buf), buf)
+    expected = buf.copy()
+    np.add.at(expected, idx, 1.0)
+    part.adder(buf)(np.ones(idx.shape))
+    assert np.array_equal(buf, expected)

@@ -99,6 +99,8 @@ def _strides(idx: _np.ndarray):
     if idx.size == 0:
         return None
     start = int(idx.flat[0])
+    if idx.size == 1:  # (a chain's groups are of one node: no grid to check)
+        return start, [0] * idx.ndim
     steps = [
         (
             int(idx[tuple(1 if a == axis else 0 for a in range(idx.ndim))]) - start
@@ -124,7 +126,7 @@ class _Part:
     def __init__(self, idx):
         self.idx = _np.asarray(idx, dtype=_np.intp)
         self.strides = _strides(self.idx)
-        self.unique = _np.unique(self.idx).size == self.idx.size
+        self.unique = self.idx.size < 2 or _np.unique(self.idx).size == self.idx.size
 
     def view(self, buf):
         """A view of `buf` at these positions (evenly spaced ones only), else None."""
@@ -134,6 +136,8 @@ class _Part:
         last = start + sum((n - 1) * step for n, step in zip(self.idx.shape, steps))
         if start < 0 or last >= len(buf):  # never for a compiled graph; as_strided trusts us
             raise IndexError(f"positions {start}..{last} outside an array of {len(buf)}")
+        if len(steps) == 1 and (steps[0] > 0 or self.idx.size == 1):  # (as a slice: the same
+            return buf[start:last + 1:steps[0] or 1]  # view, without as_strided's Python cost)
         return _np.lib.stride_tricks.as_strided(
             buf[start:], self.idx.shape, [step * buf.itemsize for step in steps]
         )
