@@ -9,9 +9,9 @@ sweep per input, seeded at that input). It counts two things per mode:
 
 - sweeps: passes over the graph's array;
 - node visits: nodes at which a sweep applied the chain rule. Counted, not derived: a sweep
-  reads a node's Op once for each node it visits (to know which partials to apply, from the rule
-  table or, for + and *, written into the reverse sweep), and this script swaps each record's
-  list of Ops for one that counts its reads.
+  reads a node's Op at each node it visits (to know which partials to apply, from the rule
+  table or, for + and *, written into the reverse sweep), so this script swaps each record's
+  list of Ops for one that notes which entries were read, and counts them sweep by sweep.
 
 Both modes must give the same n partials; the script checks it. docs/forward-vs-reverse.md prints
 its output, and tests/test_transforms.py runs it for small n.
@@ -34,27 +34,28 @@ def neighbour_products(xs):
 
 
 class _CountingOps(list):
-    """A record's list of Ops that counts its reads (one per node a sweep visits)."""
+    """A record's list of Ops that notes which entries were read (each node a sweep visits)."""
 
-    def __init__(self, ops, counter):
+    def __init__(self, ops, seen):
         super().__init__(ops)
-        self.counter = counter
+        self.seen = seen
 
     def __getitem__(self, i):
-        self.counter["visits"] += 1
+        self.seen.add((id(self), i))
         return super().__getitem__(i)
 
 
 @contextlib.contextmanager
 def counting_visits(graph):
-    """Count the sweeps' reads of the Ops of `graph`'s records (one per node visited)."""
-    counter = {"visits": 0}
+    """A set of the (record, entry) pairs whose Op the sweeps read (clear it between sweeps:
+    an entry read twice in one sweep is one visit)."""
+    seen = set()
     records = [stretch[0] for stretch in graph._stretches]
     originals = [rec.op for rec in records]
     for rec in records:
-        rec.op = _CountingOps(rec.op, counter)
+        rec.op = _CountingOps(rec.op, seen)
     try:
-        yield counter
+        yield seen
     finally:
         for rec, ops in zip(records, originals):
             rec.op = ops
@@ -67,12 +68,16 @@ def count(n: int) -> dict:
     graph = Graph(out)
     where = graph.index
 
-    with counting_visits(graph) as reverse:
+    with counting_visits(graph) as seen:
         cotangents = graph.vjp({out: 1.0})
-        reverse_grad = [cotangents[where[x]] for x in xs]
+        reverse_grad, reverse_visits = [cotangents[where[x]] for x in xs], len(seen)
 
-    with counting_visits(graph) as forward:
-        forward_grad = [graph.jvp({x: 1.0})[where[out]] for x in xs]
+    forward_grad, forward_visits = [], 0
+    with counting_visits(graph) as seen:
+        for x in xs:  # one sweep per input
+            seen.clear()
+            forward_grad.append(graph.jvp({x: 1.0})[where[out]])
+            forward_visits += len(seen)
 
     for i, (r, f) in enumerate(zip(reverse_grad, forward_grad)):
         if abs(r - f) > 1e-12 * (1 + abs(r)):
@@ -81,9 +86,9 @@ def count(n: int) -> dict:
         "n": n,
         "nodes": len(graph),
         "reverse_sweeps": 1,
-        "reverse_visits": reverse["visits"],
+        "reverse_visits": reverse_visits,
         "forward_sweeps": n,
-        "forward_visits": forward["visits"],
+        "forward_visits": forward_visits,
     }
 
 

@@ -832,11 +832,18 @@ def test_a_long_sum_is_wide_not_deep_a_fused_sum_is_one_level():
         w.grad = 0.0
     total.backward()
     assert grads == pytest.approx([w.grad for w in ws], rel=1e-12) and grads[5] == xs[5].data
-    # ... while a chain of additions whose partial sums are used elsewhere stays deep and narrow.
+    # ... while a chain of additions whose partial sums are used elsewhere, or are outputs,
+    # stays deep and narrow (the compiler folds neither).
     y = Value(0.25)
     for _ in range(LARGE):
         y = y + y * 0.5
     assert too_narrow(Graph(y))
+    x, partial_sums = Value(0.5), []
+    s = x * 1.0
+    for _ in range(LARGE):
+        s = s + x
+        partial_sums.append(s)
+    assert Graph(*partial_sums, backend="numpy")._compiled is None
 
 
 @pytest.mark.parametrize("expression", [

@@ -663,3 +663,19 @@ def test_forward_mode_finds_an_older_record_imported_above_the_default_capacity(
         assert (value, tangent) == (8.0, 4.0)
     finally:
         record_module.fresh()
+
+
+def test_a_sweep_never_hands_one_cotangent_object_to_two_entries():
+    """z = u + u seeded with an array: u's cotangent is a new object (1·s + 1·s), so adding
+    into it leaves z's and the caller's seed as they were (found in review: + written into the
+    sweep as g, not g · 1, once shared them)."""
+    np = pytest.importorskip("numpy")
+    x = Value(2.0)
+    u = x * 3.0
+    z = u + u
+    seed = np.array([1.0, 2.0])
+    found = Graph(z).vjp({z: seed})
+    by_node = dict(zip(Graph(z).nodes, found))
+    assert seed.tolist() == [1.0, 2.0]
+    assert by_node[z].tolist() == [1.0, 2.0] and by_node[u].tolist() == [2.0, 4.0]
+    assert by_node[x].tolist() == [6.0, 12.0]

@@ -288,7 +288,7 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
     for i, (ref, j) in zip(older_at, olders):
         grad[i] = pending.get(ref(), {}).get(j, zero)
     values = rec.data if m is FLOATS else nodes_of(rec)
-    ADD, MUL = Op.ADD, Op.MUL
+    ADD, MUL, floats = Op.ADD, Op.MUL, zero is not ZERO  # (floats: a sweep of numbers)
     ops, args = rec.op, rec.args
     low = min(seed)  # no entry below the lowest one a gradient was sent to gets one
     for n in range(top, bottom - 1, -1):
@@ -303,11 +303,11 @@ def _sweep(rec, seed, pending, totals, m, store, zero, nodes_of, bottom):
                 break
             continue
         # NOTE: + and * -- most nodes -- unrolled, with their partials, (1, 1) and (b, a),
-        # written in: no call, a sixth of the sweep (in any arithmetic: g, not g · 1;
-        # tests/test_record.py checks them against the rule table's). Every other op's come
-        # from the table.
+        # written in: no call, a sixth of the sweep (+ on numbers only: g, not g · 1, would hand
+        # one cotangent object to two entries; tests/test_record.py checks both against the
+        # rule table's). Every other op's partials come from the table.
         op = ops[n]
-        if op is ADD:
+        if op is ADD and floats:
             a, b = refs
             grad[a] += g
             grad[b] += g

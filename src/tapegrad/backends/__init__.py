@@ -41,9 +41,9 @@ def compile_step(loss, feeds, params=None):
 def _numpy_unless_narrow(graph):
     """What Graph(..., backend="numpy") runs on: a NumpyExecutor, or None (the python
     interpreters) for a deep, narrow graph, which they run faster (numpy.too_narrow)."""
-    from .numpy import too_narrow
+    from .numpy import compile_unless_narrow
 
-    return None if too_narrow(graph) else compile_graph(graph)
+    return compile_unless_narrow(graph)
 
 
 BACKENDS["numpy"] = _numpy_unless_narrow

@@ -794,9 +794,9 @@ class NumpyExecutor:
     nodes at once; Python loops run over the additions (their chains), the leaves (each moves
     into the arrays) and the groups, not over every node."""
 
-    def __init__(self, graph, wrt=None, first=()):
+    def __init__(self, graph, wrt=None, first=(), flat=None):
         self.graph = graph
-        self.flat = flat = FlatGraph(graph)
+        self.flat = flat = FlatGraph(graph) if flat is None else flat  # (too_narrow's, reused)
         self.layout = layout = _Layout(graph, flat.n_leaves)
         n, code, lengths = flat.n, flat.code, flat.lengths
         out_index = [layout.position(out) for out in graph.outputs]
@@ -1184,10 +1184,18 @@ def _evaluate(node) -> float:
     return FORWARD[node.op](FLOATS, *xs, *(() if node.k is None else (node.k,)))
 
 
-def compile_graph(graph) -> NumpyExecutor:
-    """Compile a recorded Graph for NumPy: see the module docstring."""
+def compile_graph(graph, flat=None) -> NumpyExecutor:
+    """Compile a recorded Graph for NumPy: see the module docstring. (`flat`: its FlatGraph, if
+    made already.)"""
     with collector_paused():
-        return NumpyExecutor(graph)
+        return NumpyExecutor(graph, flat=flat)
+
+
+def compile_unless_narrow(graph) -> "NumpyExecutor | None":
+    """compile_graph(graph), or None for a graph deep and narrow enough to run faster on the
+    python interpreters (too_narrow): what Graph(..., backend="numpy") runs on."""
+    flat = FlatGraph(graph)
+    return None if too_narrow(graph, flat) else compile_graph(graph, flat)
 
 
 @_contextmanager
@@ -1219,18 +1227,20 @@ def narrow(computed: int, depth: int) -> bool:
     return computed >= LARGE and computed < NARROW * depth
 
 
-def too_narrow(graph) -> bool:
+def too_narrow(graph, flat=None) -> bool:
     """Whether `graph` is deep and narrow enough to run faster on the python backend: its
     computed nodes per level, counted before compiling it, as the compiled graph will have them.
 
     An addition chain ``((t0 + t1) + t2) + ...`` -- what Python's ``sum()`` records -- becomes one
     sum group (`_fused_sums`), so it counts as one node one level above its terms, not as a
-    chain of as many levels as it has terms. (Which ADDs fold is judged as there, but for
-    ignoring outputs: an output in the middle of a sum is rare, and this is an estimate.)"""
-    flat = FlatGraph(graph)
+    chain of as many levels as it has terms. Which ADDs fold is judged as there: one used only
+    as another ADD's left operand, and not an output. (`flat`: the graph's FlatGraph, if made.)"""
+    flat = FlatGraph(graph) if flat is None else flat
     add_nodes = _np.flatnonzero(flat.code == CODES[Op.ADD])
     left = flat.first_args()[add_nodes]
     left = left[(flat.code[left] == CODES[Op.ADD]) & (flat.uses[left] == 1)]
+    layout = _Layout(graph, flat.n_leaves)
+    left = _np.setdiff1d(left, [layout.position(out) for out in graph.outputs])
     folded = _np.zeros(flat.n, dtype=_np.intp)
     folded[left] = 1
     # A folded ADD's level is its terms' highest + 1, so its user sees it one level lower.
@@ -1247,4 +1257,5 @@ def too_narrow(graph) -> bool:
     return narrow(computed, max(level, default=0))
 
 
-__all__ = ["NumpyExecutor", "collector_paused", "compile_graph", "narrow", "too_narrow"]
+__all__ = ["NumpyExecutor", "collector_paused", "compile_graph", "compile_unless_narrow", "narrow",
+           "too_narrow"]
