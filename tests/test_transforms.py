@@ -507,3 +507,38 @@ def test_count_sweeps_script():
         assert (int(rev_sweeps), int(rev_visits)) == (1, 2 * n)  # one sweep, every interior node
         assert (int(fwd_sweeps), int(fwd_visits)) == (n, expected_forward_visits(n))
     assert "both modes gave the same n partials" in run.stdout
+
+
+def test_grad_in_a_loop_keeps_the_record_it_sweeps_short():
+    """grad(f)(x) on numbers, called thousands of times: each call's sweep would cost as much as
+    the whole record so far, so a call that leaves nothing behind ends a record past
+    FRESH_AFTER entries (transforms.FRESH_AFTER): the record stays short, the numbers are
+    those of a lone call."""
+    from tapegrad import record as record_module
+    from tapegrad.transforms import FRESH_AFTER
+
+    f = lambda x: (x * x * 3.0 + x).tanh()  # noqa: E731
+    df = grad(f)
+    x, longest = 0.3, 0
+    for _ in range(3000):
+        x = x - 0.01 * df(x)
+        longest = max(longest, len(record_module.CURRENT.record.data))
+    assert longest <= FRESH_AFTER + 20
+    assert df(x) == grad(f)(x)
+
+
+def test_a_value_carried_through_grad_calls_stays_on_one_record():
+    """An unrolled optimizer, w = w - lr * grad(loss)(w) with w a Value, records each call's
+    derivative on the record w is on: no fresh record (every call would import the last's
+    nodes), and the same numbers as on floats."""
+    from tapegrad.transforms import FRESH_AFTER
+
+    loss = lambda w: (w * w - 2.0) * (w * w - 2.0)  # noqa: E731
+    w, records = Value(1.0), set()
+    for _ in range(FRESH_AFTER // 4):
+        w = w - 0.05 * grad(loss)(w)
+        records.add(w._rec)
+    v = 1.0
+    for _ in range(FRESH_AFTER // 4):
+        v = v - 0.05 * grad(loss)(v)
+    assert len(records) == 1 and w.data == pytest.approx(v, rel=1e-12)
