@@ -542,3 +542,20 @@ def test_a_value_carried_through_grad_calls_stays_on_one_record():
     for _ in range(FRESH_AFTER // 4):
         v = v - 0.05 * grad(loss)(v)
     assert len(records) == 1 and w.data == pytest.approx(v, rel=1e-12)
+
+
+def test_a_running_total_of_grad_calls_stays_on_few_records():
+    """acc = acc + grad(f)(x) carries a Value from call to call outside f: once a record
+    imports it (is tainted), calls no longer end records early -- short records would each
+    import it and keep a list of every older one (found in review: memory quadratic in calls)."""
+    def f(x):
+        for _ in range(40):
+            x = x * 0.999 + 0.001
+        return x
+
+    df, acc, records = grad(f), Value(0.0), set()
+    for _ in range(300):  # about 24,000 entries: 23 records' worth at FRESH_AFTER
+        acc = acc + df(0.3)
+        records.add(acc._rec)
+    assert len(records) <= 2
+    assert acc.data == pytest.approx(300 * grad(f)(0.3), rel=1e-12)

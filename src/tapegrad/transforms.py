@@ -113,11 +113,12 @@ _enclosing_inputs: set = set()
 # lists of them whole (record.imports), and a sweep's gradients are a list as long as the record
 # up to its top: grad(f)(x) called in a loop, every call on one record, would pay for all the
 # earlier calls' nodes (110 µs a call after 8,000 calls, against 38 at first). So an outermost
-# transform whose function reached no Value of the caller's (its arithmetic is FLOATS: nothing
-# of it is carried into the next call) ends the record once it holds more than this many
-# entries, and the next call starts on a fresh one. (A Value carried from call to call -- an
-# unrolled optimizer, w = w - lr * grad(loss)(w) -- keeps one record: on fresh ones every call
-# would import the last one's nodes.)
+# transform whose function reached no Value of the caller's (its arithmetic is FLOATS) ends the
+# record once it holds more than this many entries, and the next call starts on a fresh one --
+# unless the record imports an older record's node (is tainted): then a Value is carried from
+# record to record (an unrolled optimizer, w = w - lr * grad(loss)(w); an eager running total,
+# acc = acc + grad(f)(x)), and records that short would each import it and hold a list of every
+# older record it needs: memory quadratic in the calls. Such a record fills up as any does.
 FRESH_AFTER = 1024
 
 MODES = ("fwd", "rev")
@@ -391,7 +392,9 @@ def _trace(f, args: tuple, argnums, caller: str, kwargs=None) -> _Trace:
     outputs, out_shape = _flatten_result(out, f, caller)
     values = [o for o in outputs if isinstance(o, Value)]
     m = _arithmetic(args, kwargs, positions, values)
-    if m is FLOATS and not _enclosing_inputs and len(CURRENT.record.data) > FRESH_AFTER:
+    rec = CURRENT.record
+    if m is FLOATS and not _enclosing_inputs and rec.tainted is None and (
+            len(rec.data) > FRESH_AFTER):
         fresh()  # (the next call's nodes go on a fresh record: see FRESH_AFTER)
     return _Trace(inputs, in_shape, outputs, out_shape, m, floor)
 
