@@ -1241,19 +1241,32 @@ def too_narrow(graph, flat=None) -> bool:
     left = left[(flat.code[left] == CODES[Op.ADD]) & (flat.uses[left] == 1)]
     layout = _Layout(graph, flat.n_leaves)
     left = _np.setdiff1d(left, [layout.position(out) for out in graph.outputs])
+    computed = int(_np.count_nonzero(flat.lengths)) - len(left)
+    # First the depth without folding, with NumPy (a few passes for a wide graph): folding only
+    # lowers it, so a graph wide even by it is wide, and without folds it is the depth.
+    with_args = _np.flatnonzero(flat.lengths)
+    unfolded, _ = levels(flat.n, with_args, flat.lengths[with_args], flat.refs,
+                         _np.zeros(flat.n, dtype=bool))
+    depth = int(unfolded.max(initial=0))
+    if not left.size or not narrow(computed, depth):
+        return narrow(computed, depth)
     folded = _np.zeros(flat.n, dtype=_np.intp)
     folded[left] = 1
-    # A folded ADD's level is its terms' highest + 1, so its user sees it one level lower.
-    # (The loop is in order, for a chain's sake; two arguments, the common case, without a list.)
-    level, drop, lengths = [0] * flat.n, folded.tolist(), flat.lengths.tolist()
+    # A folded ADD's level is its terms' highest + 1, so its users see it one level lower
+    # (`seen`). The loop is in order, for a chain's sake: two arguments, the common case,
+    # without a call; more (a neuron's), with map, in C.
+    level, seen, drop, lengths = [0] * flat.n, [0] * flat.n, folded.tolist(), flat.lengths.tolist()
     refs, starts = flat.refs.tolist(), flat.starts.tolist()
     for i in range(flat.n_leaves, flat.n):
-        if lengths[i] == 2:
-            a, b = refs[starts[i]], refs[starts[i] + 1]
-            level[i] = 1 + max(level[a] - drop[a], level[b] - drop[b])
-        elif lengths[i]:
-            level[i] = 1 + max([level[a] - drop[a] for a in refs[starts[i]:starts[i + 1]]])
-    computed = int(_np.count_nonzero(flat.lengths)) - len(left)
+        k = lengths[i]
+        if k == 2:
+            a, b = seen[refs[starts[i]]], seen[refs[starts[i] + 1]]
+            level[i] = top = 1 + (a if a > b else b)
+        elif k:
+            level[i] = top = 1 + max(map(seen.__getitem__, refs[starts[i]:starts[i] + k]))
+        else:
+            continue
+        seen[i] = top - drop[i]
     return narrow(computed, max(level, default=0))
 
 
