@@ -794,9 +794,9 @@ class NumpyExecutor:
     nodes at once; Python loops run over the additions (their chains), the leaves (each moves
     into the arrays) and the groups, not over every node."""
 
-    def __init__(self, graph, wrt=None, first=(), flat=None):
+    def __init__(self, graph, wrt=None, first=(), stop_if_narrow=False):
         self.graph = graph
-        self.flat = flat = FlatGraph(graph) if flat is None else flat  # (too_narrow's, reused)
+        self.flat = flat = FlatGraph(graph)
         self.layout = layout = _Layout(graph, flat.n_leaves)
         n, code, lengths = flat.n, flat.code, flat.lengths
         out_index = [layout.position(out) for out in graph.outputs]
@@ -869,6 +869,8 @@ class NumpyExecutor:
         span = base + len(kind_list) + 1
         nodes = _np.flatnonzero(computed)
         self.computed, self.depth = int(nodes.size), int(level.max(initial=0))  # (see narrow)
+        if stop_if_narrow and narrow(self.computed, self.depth):
+            raise _TooNarrow  # (before the groups: a group per level is most of compiling)
         keys = level[nodes] * span + kind_code[nodes]
         unique, first_of, which = _np.unique(keys, return_index=True, return_inverse=True)
         group_order = _np.lexsort((nodes[first_of], unique // span))
@@ -1184,18 +1186,25 @@ def _evaluate(node) -> float:
     return FORWARD[node.op](FLOATS, *xs, *(() if node.k is None else (node.k,)))
 
 
-def compile_graph(graph, flat=None) -> NumpyExecutor:
-    """Compile a recorded Graph for NumPy: see the module docstring. (`flat`: its FlatGraph, if
-    made already.)"""
+def compile_graph(graph) -> NumpyExecutor:
+    """Compile a recorded Graph for NumPy: see the module docstring."""
     with collector_paused():
-        return NumpyExecutor(graph, flat=flat)
+        return NumpyExecutor(graph)
+
+
+class _TooNarrow(Exception):
+    """Raised by NumpyExecutor(..., stop_if_narrow=True) for a deep, narrow graph (`narrow`)."""
 
 
 def compile_unless_narrow(graph) -> "NumpyExecutor | None":
     """compile_graph(graph), or None for a graph deep and narrow enough to run faster on the
-    python interpreters (too_narrow): what Graph(..., backend="numpy") runs on."""
-    flat = FlatGraph(graph)
-    return None if too_narrow(graph, flat) else compile_graph(graph, flat)
+    python interpreters (`narrow`, judged on the levels the compiler finds, its fused sums
+    counted as one node each): what Graph(..., backend="numpy") runs on."""
+    with collector_paused():
+        try:
+            return NumpyExecutor(graph, stop_if_narrow=True)
+        except _TooNarrow:
+            return None
 
 
 @_contextmanager
@@ -1227,47 +1236,10 @@ def narrow(computed: int, depth: int) -> bool:
     return computed >= LARGE and computed < NARROW * depth
 
 
-def too_narrow(graph, flat=None) -> bool:
-    """Whether `graph` is deep and narrow enough to run faster on the python backend: its
-    computed nodes per level, counted before compiling it, as the compiled graph will have them.
-
-    An addition chain ``((t0 + t1) + t2) + ...`` -- what Python's ``sum()`` records -- becomes one
-    sum group (`_fused_sums`), so it counts as one node one level above its terms, not as a
-    chain of as many levels as it has terms. Which ADDs fold is judged as there: one used only
-    as another ADD's left operand, and not an output. (`flat`: the graph's FlatGraph, if made.)"""
-    flat = FlatGraph(graph) if flat is None else flat
-    add_nodes = _np.flatnonzero(flat.code == CODES[Op.ADD])
-    left = flat.first_args()[add_nodes]
-    left = left[(flat.code[left] == CODES[Op.ADD]) & (flat.uses[left] == 1)]
-    layout = _Layout(graph, flat.n_leaves)
-    left = _np.setdiff1d(left, [layout.position(out) for out in graph.outputs])
-    computed = int(_np.count_nonzero(flat.lengths)) - len(left)
-    # First the depth without folding, with NumPy (a few passes for a wide graph): folding only
-    # lowers it, so a graph wide even by it is wide, and without folds it is the depth.
-    with_args = _np.flatnonzero(flat.lengths)
-    unfolded, _ = levels(flat.n, with_args, flat.lengths[with_args], flat.refs,
-                         _np.zeros(flat.n, dtype=bool))
-    depth = int(unfolded.max(initial=0))
-    if not left.size or not narrow(computed, depth):
-        return narrow(computed, depth)
-    folded = _np.zeros(flat.n, dtype=_np.intp)
-    folded[left] = 1
-    # A folded ADD's level is its terms' highest + 1, so its users see it one level lower
-    # (`seen`). The loop is in order, for a chain's sake: two arguments, the common case,
-    # without a call; more (a neuron's), with map, in C.
-    level, seen, drop, lengths = [0] * flat.n, [0] * flat.n, folded.tolist(), flat.lengths.tolist()
-    refs, starts = flat.refs.tolist(), flat.starts.tolist()
-    for i in range(flat.n_leaves, flat.n):
-        k = lengths[i]
-        if k == 2:
-            a, b = seen[refs[starts[i]]], seen[refs[starts[i] + 1]]
-            level[i] = top = 1 + (a if a > b else b)
-        elif k:
-            level[i] = top = 1 + max(map(seen.__getitem__, refs[starts[i]:starts[i] + k]))
-        else:
-            continue
-        seen[i] = top - drop[i]
-    return narrow(computed, max(level, default=0))
+def too_narrow(graph) -> bool:
+    """Whether `graph` is deep and narrow enough to run faster on the python backend: whether
+    compile_unless_narrow declines it (it compiles one that is not: keep that instead)."""
+    return compile_unless_narrow(graph) is None
 
 
 __all__ = ["NumpyExecutor", "collector_paused", "compile_graph", "compile_unless_narrow", "narrow",
