@@ -207,3 +207,44 @@ def test_sin_and_cos_of_infinity_name_the_function_and_the_number(method, x):
     with pytest.raises(ValueError) as raised:
         getattr(Value(x), method)()
     assert f"{method}({x!r})" in str(raised.value) and "finite" in str(raised.value)
+
+
+# -- operands of every kind of number --------------------------------------------------------------
+
+
+class Named(Value):
+    """A user's subclass of Value (a Value with a name of its own, say)."""
+
+
+def _numpy_float(x):
+    np = pytest.importorskip("numpy")
+    return np.float64(x)
+
+
+OPERANDS = [  # (kind, the operand 3 as that kind): each must act as the float 3.0
+    ("int", lambda: 3),
+    ("bool (an int)", lambda: True),
+    ("float", lambda: 3.0),
+    ("fractions.Fraction", lambda: __import__("fractions").Fraction(3)),
+    ("numpy.float64", lambda: _numpy_float(3.0)),
+    ("a Value subclass", lambda: Named(3.0)),
+]
+
+
+@pytest.mark.parametrize("kind, make", OPERANDS, ids=[o[0] for o in OPERANDS])
+@pytest.mark.parametrize("spelling", ["x + c", "c + x", "x * c", "c * x", "sum([x, c])"])
+@given(x0=finite)
+def test_an_operand_of_any_number_kind_records_as_its_float(kind, make, spelling, x0):
+    c = make()
+    expected = float(c) if not isinstance(c, Value) else c.data
+    for x in leaf_and_node(x0):
+        got = eval(spelling, {"x": x, "c": c})
+        want = eval(spelling, {"x": x0, "c": expected})
+        assert type(got) is Value and got.data == want
+        got.backward()
+        slope = 1.0 if "+" in spelling or "sum" in spelling else expected
+        assert x.grad == slope
+        x.grad = 0.0
+        if isinstance(c, Value):
+            assert c.grad == (1.0 if "+" in spelling or "sum" in spelling else x0)
+            c.grad = 0.0
