@@ -143,6 +143,7 @@ def bench_sizes(quick: bool) -> None:
           "JAX jit (the whole step jitted); tapegrad compiled: recorded once on placeholders, "
           "fed the batch each step (compile_step); tapegrad replay: Graph(loss, "
           "backend=\"numpy\") on the data itself.")
+    print("\n" + "\n".join(workloads.blas_kernels()))
     for w in workloads.WORKLOADS.values():
         rows, notes = bench_workload(w, 5 if quick else 11, 0.02 if quick else 0.05)
         report_workload(w, rows, notes)

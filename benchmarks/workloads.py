@@ -21,10 +21,48 @@ workloads, micrograd's schedule; 0.1 for digits). Each ``make_*`` returns a step
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 
 import peers
+
+
+UNSET_BLAS = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE"  # (both together: see blas_kernels)
+
+
+def blas_kernels() -> list[str]:
+    """What NumPy's matrix products run on -- every NumPy row's time (the floor's, tapegrad's)
+    is mostly its products -- and, when the environment chose the kernels, how to run without.
+
+    OpenBLAS picks its kernels for the CPU it finds, unless OPENBLAS_CORETYPE names them; some
+    machines set it (with OPENBLAS_L2_SIZE) because old OpenBLAS builds crash on their CPUs.
+    Forced to Haswell's (AVX2) on a CPU with AVX-512, NumPy's 64-wide products take about 1.6×
+    as long, while JAX's XLA compiles for the CPU it runs on: the rows would compare kernels,
+    not engines."""
+    try:
+        import numpy as np
+    except ImportError:
+        return ["NumPy: not installed"]
+    try:
+        from threadpoolctl import threadpool_info
+
+        found = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:  # (threadpoolctl comes with scikit-learn)
+        found = []
+    if found:
+        blas = found[0]
+        line = (f"NumPy {np.__version__}'s BLAS: {blas['internal_api']} {blas['version']}, "
+                f"{blas.get('architecture') or 'its default'} kernels, "
+                f"{os.environ.get('OPENBLAS_NUM_THREADS', blas['num_threads'])} thread(s)")
+    else:
+        line = f"NumPy {np.__version__}'s BLAS: kernels unknown (pip install threadpoolctl)"
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    if not forced:
+        return [line]
+    return [line + f" -- named by OPENBLAS_CORETYPE={forced}, not found for this CPU",
+            f"  JAX compiles for this CPU: to compare engines, not kernels, run `{UNSET_BLAS} "
+            "python3 ...` (tests and CI keep the machine's setting)"]
 
 
 @dataclass(frozen=True)
