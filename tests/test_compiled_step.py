@@ -252,6 +252,23 @@ def test_the_reader_gives_the_latest_runs_values_of_the_scores():
     assert step.reader(scores)().tolist() == pytest.approx(expected, rel=1e-15)
 
 
+def test_the_reader_refuses_a_relud_layers_outputs_and_reads_its_relus():
+    """A hidden layer's Y = XW^T + b is never stored (relu is computed in its place): the
+    reader says so, and reads the relus, which hold what eager computes."""
+    model, xs, ys, _ = _small_step()
+    hidden = [model.layers[0](x) for x in xs]  # the first layer's relus, row by row
+    dots = [[h.args[0] for h in row] for row in hidden]  # the Y each relu was computed from
+    loss = losses.hinge([model.layers[1](row) for row in hidden], ys)
+    step = compile_step(loss, feeds=(xs, ys), params=model.parameters())
+    assert step.executor._unkept, "no layer was fused with its relu: this test tests nothing"
+    X = [[0.5, -1.0], [1.0, 2.0], [-0.3, 0.1]]
+    step.run(X, [1, -1, 1])
+    with pytest.raises(ValueError, match="relu was computed from in its place"):
+        step.reader(dots)
+    expected = [[h.data for h in model.layers[0](list(map(Value, row)))] for row in X]
+    np.testing.assert_allclose(step.reader(hidden)(), expected, rtol=1e-15, atol=0)
+
+
 def test_a_training_step_compiles_into_a_few_groups():
     """The demo's step: three matrix products with their relus in them, one sum of squares."""
     random.seed(1337)
@@ -283,6 +300,7 @@ def test_the_fused_relu_computes_the_rule_tables_relu():
     assert np.array_equal(np.signbit(table), np.signbit(fused))
     (partial,) = RULES[Op.RELU].partials(NUMPY_MATH, table, z)
     assert np.array_equal(partial, (z > 0).astype(float))
+    assert np.array_equal(partial, (fused > 0).astype(float))  # (backward reads H, not z)
 
 
 @pytest.mark.parametrize("name", ["relu", "abs", "tanh", "sigmoid"])

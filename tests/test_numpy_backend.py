@@ -423,6 +423,34 @@ def test_publish_gives_every_interior_node_the_python_backends_numbers():
     assert_close([n.grad for n in np_graph.nodes], [n.grad for n in py.nodes], "grads")
 
 
+def test_a_relud_layers_outputs_are_published_though_the_sweeps_never_store_them():
+    """A layer whose outputs only relu reads computes relu in their place (Y is never stored):
+    publish() still gives those DOT nodes the python backend's data and grad, after a replay
+    on new weights, and an eager backward() afterwards reads the right numbers."""
+
+    def build():
+        random.seed(5)
+        model = MLP(3, [4, 4, 1])
+        rows = [[0.3 * i - 1.0, 0.5 - 0.2 * i, 0.1 * i] for i in range(6)]
+        scores = [model(list(map(Value, row))) for row in rows]
+        return model, Graph(sum((1 + s * (-1) ** i).relu() for i, s in enumerate(scores)))
+
+    model_py, py = build()
+    model_np, np_graph = build()
+    run = compile_graph(np_graph)
+    assert run._unkept, "no layer was fused with its relu: this test tests nothing"
+    for model in (model_py, model_np):
+        for k, p in enumerate(model.parameters()):
+            p.data += 0.01 * (k % 5 - 2)  # new weights: what the recorded Y no longer is
+    py.forward()
+    py.backward()
+    run.forward()
+    run.backward()
+    run.publish()
+    assert_close([n.data for n in np_graph.nodes], [n.data for n in py.nodes], "data")
+    assert_close([n.grad for n in np_graph.nodes], [n.grad for n in py.nodes], "grads")
+
+
 def test_several_outputs_and_a_leaf_output():
     x, y = Value(1.5), Value(-0.5)
     a, b = x * y, (x + y).exp()

@@ -167,11 +167,13 @@ class CompiledStep:
         where = []
         for v in flat:
             at = ex.layout.position(v)
-            p = ex.pos[at] if at >= 0 else -1
+            p = ex.pos[at] if at >= 0 and at not in ex._unkept else -1
             if p < 0:
                 raise ValueError(f"CompiledStep.reader: {v!r} has no place of its own in the "
-                                 "compiled step (not in the loss's graph, or an addition folded "
-                                 "into a sum); read the Values the loss is computed from")
+                                 "compiled step (not in the loss's graph, an addition folded "
+                                 "into a sum, or a layer's output that relu was computed from in "
+                                 "its place); read the Values the loss is computed from, or the "
+                                 "relu's")
             where.append(p)
         at, val = _np.array(where, dtype=_np.intp), ex.val
         return lambda: val[at].reshape(shape)

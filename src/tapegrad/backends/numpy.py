@@ -527,8 +527,10 @@ class _LayerGroup(_Group):
     Y = X @ W.T + b in one matrix product; backward dX = dY @ W, dW = dY.T @ X, db = Σ_r dY.
 
     After ``fuse_relu`` (the RELU nodes, one per DOT node, that alone use the layer's outputs)
-    the activation is part of the layer: H = max(Y, 0) forward and dY = dH · [Y > 0] backward
-    (_relu_into, _relu_partial). NOTE: this saves a group per layer."""
+    the activation is part of the layer: H = max(Y, 0) forward, computed in H's place, and
+    dY = dH · [H > 0] backward ([H > 0] is [Y > 0] for every float: _relu_partial). NOTE: this
+    saves a group per layer, and Y is never stored (the sweeps touch one S×J array forward, not
+    two: hand-written NumPy's in-place relu). Its DOT nodes' data is computed when published."""
 
     op = Op.DOT
 
@@ -548,21 +550,27 @@ class _LayerGroup(_Group):
         self.relu_val = val[relu].reshape(self.out_val.shape)
         self.relu_adj = adj[relu].reshape(self.out_val.shape)
 
+    @property
+    def _result(self):
+        """Where forward writes: H's place once relu is fused (Y then has none), else Y's."""
+        return self.out_val if self.relu_val is None else self.relu_val
+
     def forward(self):
         x, w, b = self.views or [read() for read in self.reads]
-        _np.matmul(x, w.T, out=self.out_val)
-        self.out_val += b
+        y = self._result
+        _np.matmul(x, w.T, out=y)
+        y += b
         if self.relu_val is not None:
-            _relu_into(self.out_val, self.relu_val)
+            _relu_into(y, y)
 
     def forward_calls(self) -> list:
         if self.views is None:
             return [self.forward]
         x, w, b = self.views
-        y = self.out_val
+        y = self._result
         calls = [_product_call(x, w.T, y), _partial(_np.add, y, b, out=y)]
         if self.relu_val is not None:
-            calls.append(_relu_call(y, self.relu_val))
+            calls.append(_relu_call(y, y))
         return calls
 
     def backward_calls(self) -> list:
@@ -576,7 +584,7 @@ class _LayerGroup(_Group):
         dy, calls = self.out_adj, []
         if self.relu_val is not None:
             mask = _np.empty(dy.shape, dtype=bool)
-            calls += [_partial(_np.greater, self.out_val, 0.0, out=mask),
+            calls += [_partial(_np.greater, self.relu_val, 0.0, out=mask),
                       _partial(_np.multiply, self.relu_adj, mask, out=dy)]
         ones = _np.ones(dy.shape[0])
         for put, into, (a, b) in zip(self.puts, self.into, [(dy, w), (dy.T, x), (ones, dy)]):
@@ -595,9 +603,9 @@ class _LayerGroup(_Group):
         if self.relu_val is not None:  # the layer's outputs are used by its relus alone
             if masked:
                 dh = self.relu_adj
-                dy[...] = _np.where(dh != 0, dh * _relu_partial(self.out_val), 0.0)
+                dy[...] = _np.where(dh != 0, dh * _relu_partial(self.relu_val), 0.0)
             else:
-                _np.multiply(self.relu_adj, _relu_partial(self.out_val), out=dy)
+                _np.multiply(self.relu_adj, _relu_partial(self.relu_val), out=dy)
         put_x, put_w, put_b = self.puts
         if masked:  # the products summed one by one, so that 0 · inf counts as 0
             live = (dy != 0)[:, :, None]
@@ -928,6 +936,7 @@ class NumpyExecutor:
         self._members = []  # per group, its node indices in position order (to name errors)
         next_pos = self.n_leaves
         layers = {}  # a layer group's DOT nodes (a frozenset) -> the group
+        self._unkept = set()  # nodes whose data the sweeps do not store (a relu'd layer's Y)
         kind_of = {base + k: kind for k, kind in enumerate(kind_list)}
         for g in group_order.tolist():
             members = nodes[by_group[bounds[g]:bounds[g + 1]]]
@@ -942,6 +951,7 @@ class NumpyExecutor:
             if layer is not None:  # relu(layer): the layer computes it too (see _LayerGroup)
                 members = members[_np.argsort(pos[dots], kind="stable")]
                 layer.fuse_relu(slice(next_pos, next_pos + len(members)), self.val, self.adj)
+                self._unkept.update(dots.tolist())
             else:
                 group, members = self._compile_group(key, members, made, pos, next_pos)
             pos[members] = next_pos + _np.arange(len(members))
@@ -1162,6 +1172,8 @@ class NumpyExecutor:
                 continue
             if i in self._absorbed:  # inside a cross-entropy group: its value, not its grad
                 node.data = _evaluate(node)
+            elif i in self._unkept:
+                node.data, node.grad = _evaluate(node), adj.item(pos[i])
             elif i in root_of:
                 node.data = _evaluate(node)
                 node.grad = adj.item(pos[root_of[i]])
@@ -1181,7 +1193,8 @@ class NumpyExecutor:
 
 
 def _evaluate(node) -> float:
-    """A node's data computed from its arguments' (for an addition folded into a sum)."""
+    """A node's data computed from its arguments' (an addition folded into a sum, a node of a
+    cross-entropy group, a relu'd layer's Y: nodes the sweeps keep no data for)."""
     xs = [a.data for a in node.args]
     return FORWARD[node.op](FLOATS, *xs, *(() if node.k is None else (node.k,)))
 
