@@ -21,6 +21,8 @@
    samples -- tapegrad's compiled step and NumPy replay, PyTorch, JAX jit (when installed) and
    the floor (NumPy by hand), interleaved, each row's ratio to the floor and to the fastest
    peer; then compile time per argument reference, and a deep narrow graph on both backends.
+   The process is pinned to one CPU for this section, the last (sizes.pin_to_one_core), so
+   that JAX's thread pool runs on one core like every other row.
 
 Every row runs on one thread: NumPy's BLAS is limited to one before NumPy loads (OMP, OpenBLAS
 and MKL's thread variables, unless already set), PyTorch's rows say their threads.

@@ -8,6 +8,11 @@ the worst relative difference of its losses from the floor's over the steps both
 
     python3 benchmarks/sizes.py            # this section alone
     python3 benchmarks/sizes.py --quick
+    python3 benchmarks/sizes.py --all-cores   # JAX on its thread pool, as it runs by default
+
+The process is pinned to one CPU first (pin_to_one_core): PyTorch and NumPy's BLAS are told to
+use one thread, but JAX's runtime has a pool of its own, which only pinning keeps to one core.
+The cores column says what each row used.
 """
 
 from __future__ import annotations
@@ -36,17 +41,24 @@ PEERS = ("PyTorch batched", "JAX jit")
 class Row:
     def __init__(self, label, step):
         self.label, self.step, self.k, self.times, self.losses = label, step, 0, [], []
-        self.reps = 1
+        self.reps, self.wall, self.cpu = 1, 0.0, 0.0
 
     def run(self, reps):
         gc.collect()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()  # (the process's every thread)
         for _ in range(reps):
             loss = self.step(self.k)
             if len(self.losses) < 200:
                 self.losses.append(loss)
             self.k += 1
-        return (time.perf_counter() - start) / reps
+        wall = time.perf_counter() - start
+        self.wall, self.cpu = self.wall + wall, self.cpu + time.process_time() - cpu
+        return wall / reps
+
+    @property
+    def cores(self) -> float:
+        """CPU time over wall time while it ran: 1.00 for one thread, more for a pool."""
+        return self.cpu / self.wall if self.wall else 0.0
 
 
 def bench_workload(w, rounds: int, min_seconds: float):
@@ -62,6 +74,8 @@ def bench_workload(w, rounds: int, min_seconds: float):
             step = r.run(1)
             spent, fastest = spent + step, min(fastest, step)
         r.reps = max(1, int(min_seconds / fastest))
+    for r in rows:
+        r.wall = r.cpu = 0.0  # (the cores column counts the timed rounds only)
     for i in range(rounds):
         for r in rows[i % len(rows):] + rows[: i % len(rows)]:
             r.times.append(r.run(r.reps))
@@ -75,12 +89,13 @@ def report_workload(w, rows, notes):
     reference = next((r.losses for r in rows if r.label == "floor"), None)
     print(f"\n### {w.title}\n")
     print(f"{'':20} {'median ms':>10} {'min ms':>9} {'/ floor':>8} {'/ fastest peer':>15}"
-          f" {'loss vs floor':>14}")
+          f" {'loss vs floor':>14} {'cores':>6}")
     for r in rows:
         m = median[r.label]
         worst = max((abs(a - b) / abs(b) for a, b in zip(r.losses, reference or [])), default=0)
         print(f"{r.label:20} {m * 1e3:10.3f} {min(r.times) * 1e3:9.3f} "
-              f"{m / floor if floor else 0:8.2f} {m / peer if peer else 0:15.2f} {worst:14.1e}")
+              f"{m / floor if floor else 0:8.2f} {m / peer if peer else 0:15.2f} {worst:14.1e}"
+              f" {r.cores:6.2f}")
     for note in notes:
         print(note)
     return median
@@ -136,14 +151,29 @@ def bench_deep_narrow(n: int = 20_000, repeats: int = 5):
     return out
 
 
-def bench_sizes(quick: bool) -> None:
-    """The whole section, printed."""
+def pin_to_one_core() -> str:
+    """Keep this process, and every thread it starts from now on, on one CPU: "one thread
+    each" then holds for JAX too, whose XLA runtime otherwise spreads a step over a pool of
+    threads (about 1.5 cores on 2; no XLA flag we tried stops it). Returns what was done."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned (no sched_setaffinity here): the cores column says what each used"
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return f"pinned to CPU {cpu}, every row and its threads (--all-cores to let JAX spread)"
+
+
+def bench_sizes(quick: bool, all_cores: bool = False) -> None:
+    """The whole section, printed; pinned to one core unless `all_cores` (pin_to_one_core)."""
     print("\n## 5. Issue #15's workloads: ms per training step, one thread each, interleaved")
     print("\nfloor: forward and backward by hand in NumPy; peers: PyTorch batched (1 thread), "
           "JAX jit (the whole step jitted); tapegrad compiled: recorded once on placeholders, "
           "fed the batch each step (compile_step); tapegrad replay: Graph(loss, "
           "backend=\"numpy\") on the data itself.")
-    print("\n" + "\n".join(workloads.blas_kernels()))
+    pinned = "not pinned (--all-cores): JAX's row used its pool of threads, see its cores"
+    if not all_cores:
+        pinned = pin_to_one_core()
+    print("\n" + "\n".join(workloads.blas_kernels() + [f"Process: {pinned}; cores: CPU time "
+                                                        "over wall time in the timed rounds"]))
     for w in workloads.WORKLOADS.values():
         rows, notes = bench_workload(w, 5 if quick else 11, 0.02 if quick else 0.05)
         report_workload(w, rows, notes)
@@ -169,7 +199,10 @@ def bench_sizes(quick: bool) -> None:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
-    bench_sizes(parser.parse_args(argv).quick)
+    parser.add_argument("--all-cores", action="store_true",
+                        help="do not pin the process to one CPU (JAX then uses its thread pool)")
+    args = parser.parse_args(argv)
+    bench_sizes(args.quick, args.all_cores)
 
 
 if __name__ == "__main__":
