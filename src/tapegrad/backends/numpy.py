@@ -29,7 +29,8 @@ each node's level -- then does four things, so that a sweep does no Python work 
    grid of "the same J neurons applied to the same S input rows" -- a layer applied to a batch --
    runs as ``X @ W.T + b``; backward as ``dY @ W``, ``dY.T @ X`` and ``1 @ dY``. Any other
    DOT group runs through the rule table like every other op. A layer's ReLU, when nothing else
-   reads the layer, is computed inside it (max(Y, 0), and the mask [Y > 0] backward).
+   reads the layer, is computed inside it, in its own place (max(Y, 0) in place, Y itself not
+   stored, and the mask [H > 0] backward).
 
 A training step's loss (a compiled step, compiled_step.py: ``wrt`` names the parameters) is
 also searched for two more patterns of table ops, each run as one group with its derivation in
@@ -530,7 +531,7 @@ class _LayerGroup(_Group):
     the activation is part of the layer: H = max(Y, 0) forward, computed in H's place, and
     dY = dH · [H > 0] backward ([H > 0] is [Y > 0] for every float: _relu_partial). NOTE: this
     saves a group per layer, and Y is never stored (the sweeps touch one S×J array forward, not
-    two: hand-written NumPy's in-place relu). Its DOT nodes' data is computed when published."""
+    two: hand-written NumPy's in-place relu). Publishing computes it again (``y_into``)."""
 
     op = Op.DOT
 
@@ -546,7 +547,8 @@ class _LayerGroup(_Group):
         self.views = _static_reads(self.parts, val)
 
     def fuse_relu(self, relu: slice, val, adj) -> None:
-        """Compute relu of every output too, into positions `relu` (row by row, as Y)."""
+        """Compute relu of every output, in positions `relu` (row by row, as Y), instead of
+        the outputs themselves."""
         self.relu_val = val[relu].reshape(self.out_val.shape)
         self.relu_adj = adj[relu].reshape(self.out_val.shape)
 
@@ -554,6 +556,12 @@ class _LayerGroup(_Group):
     def _result(self):
         """Where forward writes: H's place once relu is fused (Y then has none), else Y's."""
         return self.out_val if self.relu_val is None else self.relu_val
+
+    def y_into(self, buf) -> None:
+        """Y = X W^T + b from the numbers in `buf` at this layer's arguments' positions,
+        written into `buf` at Y's own (for publish: a relu'd layer does not store Y)."""
+        x, w, b = (buf[part.idx] for part in self.parts)
+        buf[self.own_writes] = (x @ w.T + b).ravel()
 
     def forward(self):
         x, w, b = self.views or [read() for read in self.reads]
@@ -937,6 +945,7 @@ class NumpyExecutor:
         next_pos = self.n_leaves
         layers = {}  # a layer group's DOT nodes (a frozenset) -> the group
         self._unkept = set()  # nodes whose data the sweeps do not store (a relu'd layer's Y)
+        self._relud_layers = []
         kind_of = {base + k: kind for k, kind in enumerate(kind_list)}
         for g in group_order.tolist():
             members = nodes[by_group[bounds[g]:bounds[g + 1]]]
@@ -952,6 +961,7 @@ class NumpyExecutor:
                 members = members[_np.argsort(pos[dots], kind="stable")]
                 layer.fuse_relu(slice(next_pos, next_pos + len(members)), self.val, self.adj)
                 self._unkept.update(dots.tolist())
+                self._relud_layers.append(layer)
             else:
                 group, members = self._compile_group(key, members, made, pos, next_pos)
             pos[members] = next_pos + _np.arange(len(members))
@@ -975,6 +985,11 @@ class NumpyExecutor:
         placed = pos >= 0
         self._need_at[pos[placed]] = need[placed]
 
+        # A relu'd layer's Y is not stored, so publish computes it -- from the leaves as the
+        # latest forward read them (copied here at each forward, one call), not as they are now:
+        # an optimizer may have moved them since, and the records must hold the forward's
+        # numbers, consistent with its relus', as the python backend's do.
+        self._leaves_seen = self.val[: self.n_leaves].copy() if self._relud_layers else None
         self._plan_backward(own.size)
         # The leaves backward gives a gradient (all, or the parameters laid out first): the
         # only ones its nan check reads; of them the own ones (and outputs that are own leaves)
@@ -1003,7 +1018,7 @@ class NumpyExecutor:
             zero[p] = written[p] = True
         for group in reversed(self.groups):
             if getattr(group, "relu_val", None) is not None:
-                written[group.own_writes] = True  # dY = dH · [Y > 0], assigned by the layer
+                written[group.own_writes] = True  # dY = dH · [H > 0], assigned by the layer
             modes = []
             for part in group.parts:
                 idx = part.idx.ravel()
@@ -1024,6 +1039,9 @@ class NumpyExecutor:
         # NOTE: each sweep as one flat list of calls of no arguments, mostly NumPy functions
         # bound to their arrays (functools.partial): no Python method per group (see _Group).
         self._forward_plan = [call for group in self.groups for call in group.forward_calls()]
+        if self._leaves_seen is not None:
+            self._forward_plan.insert(0, _partial(_np.copyto, self._leaves_seen,
+                                                  self.val[: self.n_leaves]))
         self._backward_plan = [call for group in self._backward_groups
                                for call in group.backward_calls()]
 
@@ -1157,10 +1175,17 @@ class NumpyExecutor:
     def publish(self) -> None:
         """Copy every node's current data and grad onto its Value (a Python loop over all
         nodes: for printing and inspecting, not for training loops). Leaves are always current
-        and need no copy; a folded ADD gets its own partial sum and its chain's gradient."""
+        and need no copy; a folded ADD gets its own partial sum and its chain's gradient; a
+        relu'd layer's Y is computed again, from the leaves as the latest forward read them."""
         for rec in self._records:  # (all of them, or syncing one would publish again)
             rec.publisher = None
         val, adj, pos, root_of = self.val, self.adj, self.pos, self._root_of
+        ys = None  # the values with every relu'd layer's Y in its place, as the forward had them
+        if self._relud_layers:
+            ys = val.copy()
+            ys[: self.n_leaves] = self._leaves_seen
+            for layer in self._relud_layers:
+                layer.y_into(ys)
         for i, (node, args) in enumerate(zip(self.graph.nodes, self.graph.arg_indices)):
             if not args:
                 if node._rec is not None:
@@ -1173,7 +1198,7 @@ class NumpyExecutor:
             if i in self._absorbed:  # inside a cross-entropy group: its value, not its grad
                 node.data = _evaluate(node)
             elif i in self._unkept:
-                node.data, node.grad = _evaluate(node), adj.item(pos[i])
+                node.data, node.grad = ys.item(pos[i]), adj.item(pos[i])
             elif i in root_of:
                 node.data = _evaluate(node)
                 node.grad = adj.item(pos[root_of[i]])
@@ -1193,8 +1218,7 @@ class NumpyExecutor:
 
 
 def _evaluate(node) -> float:
-    """A node's data computed from its arguments' (an addition folded into a sum, a node of a
-    cross-entropy group, a relu'd layer's Y: nodes the sweeps keep no data for)."""
+    """A node's data computed from its arguments' (for an addition folded into a sum)."""
     xs = [a.data for a in node.args]
     return FORWARD[node.op](FLOATS, *xs, *(() if node.k is None else (node.k,)))
 
