@@ -441,11 +441,13 @@ def test_publish_gives_every_interior_node_the_python_backends_numbers(build):
     assert_close([n.grad for n in np_graph.nodes], [n.grad for n in py.nodes], "grads")
 
 
-def test_after_the_leaves_move_the_records_hold_the_forwards_numbers():
-    """An optimizer step between forward() and an eager backward() (which reads the records,
-    published first): a relu'd layer's Y, which the NumPy sweeps do not store, is published as
-    the forward computed it, as the python backend's records hold it -- not from the moved
-    weights -- so the eager gradients are the python backend's."""
+@pytest.mark.parametrize("forward", [True, False], ids=["after forward", "before any forward"])
+def test_after_the_leaves_move_the_records_hold_the_forwards_numbers(forward):
+    """An optimizer step between forward() -- or the recording, when no forward has run -- and
+    an eager backward() (which reads the records, published first): a relu'd layer's Y, which
+    the NumPy sweeps do not store, is published as that forward (or the recording) computed it,
+    as the python backend's records hold it -- not from the moved weights -- so the eager
+    gradients are the python backend's."""
     from tapegrad.record import fresh
 
     def build():
@@ -458,14 +460,23 @@ def test_after_the_leaves_move_the_records_hold_the_forwards_numbers():
         fresh()  # (the next build records apart: one eager sweep per model)
         return model, loss, graph
 
+    def move(*models):  # (an optimizer step)
+        for model in models:
+            for p in model.parameters():
+                p.data -= 0.5 if p.data > 0 else -0.5
+
     (model_py, loss_py, py), (model_np, loss_np, np_graph) = build(), build()
+    if not forward:
+        move(model_py, model_np)  # after recording, before compiling: the records still hold Y
     run = compile_graph(np_graph)
     assert run._unkept, "no layer was fused with its relu: this test tests nothing"
-    py.forward()
-    run.forward()
-    for model in (model_py, model_np):
-        for p in model.parameters():
-            p.data -= 0.5 if p.data > 0 else -0.5
+    if forward:
+        py.forward()
+        run.forward()
+        move(model_py, model_np)
+    else:
+        run.backward()  # (on the recorded numbers, published by the eager backward below)
+        py.backward()
     loss_py.backward()
     loss_np.backward()
     assert_close([n.data for n in np_graph.nodes], [n.data for n in py.nodes], "data")

@@ -986,10 +986,12 @@ class NumpyExecutor:
         self._need_at[pos[placed]] = need[placed]
 
         # A relu'd layer's Y is not stored, so publish computes it -- from the leaves as the
-        # latest forward read them (copied here at each forward, one call), not as they are now:
-        # an optimizer may have moved them since, and the records must hold the forward's
-        # numbers, consistent with its relus', as the python backend's do.
+        # latest forward read them (copied at each forward, one call), not as they are now: an
+        # optimizer may have moved them since, and the records must hold the forward's
+        # numbers, consistent with its relus', as the python backend's do. Until a forward has
+        # run, Y's positions hold the recorded Y (written above; no sweep writes there).
         self._leaves_seen = self.val[: self.n_leaves].copy() if self._relud_layers else None
+        self._forwarded = False
         self._plan_backward(own.size)
         # The leaves backward gives a gradient (all, or the parameters laid out first): the
         # only ones its nan check reads; of them the own ones (and outputs that are own leaves)
@@ -1107,6 +1109,7 @@ class NumpyExecutor:
         val = self.val
         for store, entries, here in self._held:
             val[here] = store.data[entries]
+        self._forwarded = True  # (see _leaves_seen)
         try:
             for call in self._forward_plan:
                 call()
@@ -1180,8 +1183,8 @@ class NumpyExecutor:
         for rec in self._records:  # (all of them, or syncing one would publish again)
             rec.publisher = None
         val, adj, pos, root_of = self.val, self.adj, self.pos, self._root_of
-        ys = None  # the values with every relu'd layer's Y in its place, as the forward had them
-        if self._relud_layers:
+        ys = val  # the values with every relu'd layer's Y in its place, as the forward had them
+        if self._relud_layers and self._forwarded:
             ys = val.copy()
             ys[: self.n_leaves] = self._leaves_seen
             for layer in self._relud_layers:
