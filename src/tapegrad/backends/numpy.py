@@ -985,12 +985,15 @@ class NumpyExecutor:
         placed = pos >= 0
         self._need_at[pos[placed]] = need[placed]
 
-        # A relu'd layer's Y is not stored, so publish computes it -- from the leaves as the
-        # latest forward read them (copied at each forward, one call), not as they are now: an
+        # A relu'd layer's Y, a folded addition's partial sum and a cross-entropy group's inner
+        # nodes are not stored, so publish computes them -- from the leaves as the latest
+        # forward read them (copied at each forward, one call), not as they are now: an
         # optimizer may have moved them since, and the records must hold the forward's
         # numbers, consistent with its relus', as the python backend's do. Until a forward has
-        # run, Y's positions hold the recorded Y (written above; no sweep writes there).
-        self._leaves_seen = self.val[: self.n_leaves].copy() if self._relud_layers else None
+        # run, Y's positions hold the recorded Y (written above; no sweep writes there), and the
+        # records the other two's.
+        unstored = self._relud_layers or self._root_of or self._absorbed
+        self._leaves_seen = self.val[: self.n_leaves].copy() if unstored else None
         self._forwarded = False
         self._plan_backward(own.size)
         # The leaves backward gives a gradient (all, or the parameters laid out first): the
@@ -1183,12 +1186,13 @@ class NumpyExecutor:
         for rec in self._records:  # (all of them, or syncing one would publish again)
             rec.publisher = None
         val, adj, pos, root_of = self.val, self.adj, self.pos, self._root_of
-        ys = val  # the values with every relu'd layer's Y in its place, as the forward had them
-        if self._relud_layers and self._forwarded:
+        ys = val  # the values as the forward had them: its leaves, every relu'd layer's Y
+        if self._leaves_seen is not None and self._forwarded:
             ys = val.copy()
             ys[: self.n_leaves] = self._leaves_seen
             for layer in self._relud_layers:
                 layer.y_into(ys)
+        computed = self._forwarded  # (else the records hold the recorded numbers: keep them)
         for i, (node, args) in enumerate(zip(self.graph.nodes, self.graph.arg_indices)):
             if not args:
                 if node._rec is not None:
@@ -1199,14 +1203,25 @@ class NumpyExecutor:
                     self._published[i] = total
                 continue
             if i in self._absorbed:  # inside a cross-entropy group: its value, not its grad
-                node.data = _evaluate(node)
+                if computed:
+                    node.data = self._evaluated(i, ys)
             elif i in self._unkept:
                 node.data, node.grad = ys.item(pos[i]), adj.item(pos[i])
             elif i in root_of:
-                node.data = _evaluate(node)
+                if computed:
+                    node.data = self._evaluated(i, ys)
                 node.grad = adj.item(pos[root_of[i]])
             else:
                 node.data, node.grad = val.item(pos[i]), adj.item(pos[i])
+
+    def _evaluated(self, i: int, ys) -> float:
+        """Node `i`'s data computed from its arguments' (for a node the sweeps keep no number
+        for): a leaf's as the latest forward read it, in `ys`; any other's as just published
+        (its place comes first, or it has one in `ys`)."""
+        nodes, pos, node = self.graph.nodes, self.pos, self.graph.nodes[i]
+        xs = [ys.item(pos[j]) if 0 <= pos[j] < self.n_leaves else nodes[j].data
+              for j in self.graph.arg_indices[i]]
+        return FORWARD[node.op](FLOATS, *xs, *(() if node.k is None else (node.k,)))
 
     def __repr__(self) -> str:
         kinds = {}
@@ -1220,10 +1235,6 @@ class NumpyExecutor:
         )
 
 
-def _evaluate(node) -> float:
-    """A node's data computed from its arguments' (for an addition folded into a sum)."""
-    xs = [a.data for a in node.args]
-    return FORWARD[node.op](FLOATS, *xs, *(() if node.k is None else (node.k,)))
 
 
 def compile_graph(graph) -> NumpyExecutor:
