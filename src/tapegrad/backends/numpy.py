@@ -987,13 +987,14 @@ class NumpyExecutor:
 
         # A relu'd layer's Y, a folded addition's partial sum and a cross-entropy group's inner
         # nodes are not stored, so publish computes them -- from the leaves as the latest
-        # forward read them (copied at each forward, one call), not as they are now: an
-        # optimizer may have moved them since, and the records must hold the forward's
-        # numbers, consistent with its relus', as the python backend's do. Until a forward has
-        # run, Y's positions hold the recorded Y (written above; no sweep writes there), and the
-        # records the other two's.
-        unstored = self._relud_layers or self._root_of or self._absorbed
-        self._leaves_seen = self.val[: self.n_leaves].copy() if unstored else None
+        # forward read them (copied at each forward, one call: all of them for a relu'd layer,
+        # else only those the other two read), not as they are now: an optimizer may have moved
+        # them since, and the records must hold the forward's numbers, consistent with its
+        # relus', as the python backend's do. Until a forward has run, Y's positions hold the
+        # recorded Y (written above; no sweep writes there), and the records the other two's.
+        self._seen_at = slice(0, self.n_leaves) if self._relud_layers else _leaves_read(
+            flat, [*self._root_of, *self._absorbed], pos)
+        self._leaves_seen = self.val[self._seen_at].copy() if self._seen_at is not None else None
         self._forwarded = False
         self._plan_backward(own.size)
         # The leaves backward gives a gradient (all, or the parameters laid out first): the
@@ -1044,9 +1045,12 @@ class NumpyExecutor:
         # NOTE: each sweep as one flat list of calls of no arguments, mostly NumPy functions
         # bound to their arrays (functools.partial): no Python method per group (see _Group).
         self._forward_plan = [call for group in self.groups for call in group.forward_calls()]
-        if self._leaves_seen is not None:
+        if isinstance(self._seen_at, slice):
             self._forward_plan.insert(0, _partial(_np.copyto, self._leaves_seen,
-                                                  self.val[: self.n_leaves]))
+                                                  self.val[self._seen_at]))
+        elif self._seen_at is not None:
+            self._forward_plan.insert(0, _partial(_np.take, self.val, self._seen_at,
+                                                  out=self._leaves_seen))
         self._backward_plan = [call for group in self._backward_groups
                                for call in group.backward_calls()]
 
@@ -1189,7 +1193,7 @@ class NumpyExecutor:
         ys = val  # the values as the forward had them: its leaves, every relu'd layer's Y
         if self._leaves_seen is not None and self._forwarded:
             ys = val.copy()
-            ys[: self.n_leaves] = self._leaves_seen
+            ys[self._seen_at] = self._leaves_seen
             for layer in self._relud_layers:
                 layer.y_into(ys)
         computed = self._forwarded  # (else the records hold the recorded numbers: keep them)
@@ -1235,6 +1239,18 @@ class NumpyExecutor:
         )
 
 
+
+
+def _leaves_read(flat, nodes: list, pos):
+    """The places (in val) of the leaves that `nodes` take as arguments, or None if none."""
+    if not nodes:
+        return None
+    nodes = _np.array(nodes, dtype=_np.intp)
+    starts, lengths = flat.starts[nodes], flat.lengths[nodes]
+    firsts = _np.repeat(_np.cumsum(lengths) - lengths, lengths)  # (each one's first argument)
+    refs = flat.refs[_np.repeat(starts, lengths) + _np.arange(int(lengths.sum())) - firsts]
+    places = _np.unique(pos[refs[refs < flat.n_leaves]])
+    return places if places.size else None
 
 
 def compile_graph(graph) -> NumpyExecutor:
