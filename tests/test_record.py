@@ -211,6 +211,46 @@ def test_a_copied_leaf_is_a_leaf_of_its_own():
     assert (x.grad, twin.grad) == (3.0, 5.0)
 
 
+def _operand(kind: str) -> tuple:
+    """An operand of a binary op, of one kind the recorder tells apart, and its number."""
+    if kind == "new leaf":  # (first used on this record: imported by the op)
+        return Value(1.25), 1.25
+    if kind == "imported leaf":
+        leaf = Value(-0.5)
+        leaf * 1.0  # (now held by the current record)
+        return leaf, -0.5
+    if kind == "node":
+        return Value(0.75) * 2.0, 1.5
+    if kind == "older node":  # (on a record that has ended: imported, and it taints)
+        node = Value(3.0) * 1.0
+        node.backward()
+        return node, 3.0
+    return {"float": (2.5, 2.5), "int": (2, 2.0)}[kind]
+
+
+_KINDS = ["new leaf", "imported leaf", "node", "older node"]
+
+
+@pytest.mark.parametrize("symbol", ["+", "*"])
+@pytest.mark.parametrize("left", _KINDS)
+@pytest.mark.parametrize("right", [*_KINDS, "float", "int"])
+def test_every_kind_of_operand_pair_records_one_node_where_its_handle_says(symbol, left, right):
+    """The binary recorder's paths (an import first, or a constant first, or a tainted record):
+    the new node is the record's last entry, and its handle, data and arguments say so."""
+    record_module.fresh()
+    a, x = _operand(left)
+    b, z = _operand(right)
+    y = a + b if symbol == "+" else a * b
+    rec = y._rec
+    assert y._i == len(rec.data) - 1 and rec.data[y._i] == y.data
+    assert y.data == (x + z if symbol == "+" else x * z)
+    assert [arg.data for arg in y.args] == [x, z]
+    if rec.tainted is not None:
+        assert len(rec.tainted) == len(rec.data)
+    y.backward()
+    assert (y.args[0].grad, y.args[1].grad) == ((1.0, 1.0) if symbol == "+" else (z, x))
+
+
 def test_the_same_leaf_twice_in_one_op():
     x = Value(3.0)
     (x * x).backward()
