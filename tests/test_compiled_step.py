@@ -354,30 +354,43 @@ def test_softmax_cross_entropy_with_class_indices_runs_as_one_group():
                    for a, b in zip(grads, [p.grad for p in model.parameters()]))
 
 
-def test_a_deep_narrow_step_is_compiled_with_a_warning_that_says_why_and_what_to_do():
-    """A chain of 6,000 levels (3,000 products and tanhs), one node each: NumPy would run it a group per level, slower
-    than the python interpreter, and compile_step says so (it still runs, and right)."""
+def test_a_deep_narrow_step_replays_on_the_python_interpreters_with_eagers_numbers():
+    """A chain of 6,000 levels (3,000 products and tanhs), one node each: NumPy would run it a
+    group per level, several times slower than the python interpreter, so the step replays
+    there, silently, fed like any step; only the parameters get gradients."""
     import warnings
 
-    x, w = placeholders(1, 1), Value(0.9)
-    y = x[0][0]
+    x, w, unused = placeholders(1, 1), Value(0.9), Value(0.25)
+    y = x[0][0] + unused * 0.0
     for _ in range(3_000):
         y = (y * w).tanh()
-    with pytest.warns(RuntimeWarning, match=r"6,000 levels deep .* python interpreter") as found:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         step = compile_step(y, feeds=[x], params=[w])
-    assert found[0].filename == __file__  # (it names the user's line, not the backend's)
-    eager_x, eager_w = Value(0.5), Value(0.9)
-    eager = eager_x
-    for _ in range(3_000):
-        eager = (eager * eager_w).tanh()
-    eager.backward()
-    assert math.isclose(step.run([[0.5]]), eager.data, rel_tol=1e-12)
-    assert math.isclose(w.grad, eager_w.grad, rel_tol=1e-9)
+    assert step.executor is None and "python interpreters" in repr(step)
+    assert "6,002 levels" in repr(step)
+    losses_at = {}
+    for start in (0.5, -1.5):
+        eager_x, eager_w = Value(start), Value(0.9)
+        eager = eager_x + Value(0.25) * 0.0
+        for _ in range(3_000):
+            eager = (eager * eager_w).tanh()
+        eager.backward()
+        w.grad = 0.0
+        assert math.isclose(step.run(np.array([[start]])), eager.data, rel_tol=1e-12)
+        assert math.isclose(w.grad, eager_w.grad, rel_tol=1e-9)
+        assert x[0][0].grad == 0.0 and unused.grad == 0.0  # (not parameters)
+        assert step.finite()
+        assert step.reader([y])().tolist() == [eager.data]
+        losses_at[start] = eager.data
+    assert math.isclose(step.evaluate([[0.5]]), losses_at[0.5], rel_tol=1e-12)
+    with pytest.raises(ValueError, match=r"batch 0 has shape \(2,\)"):
+        step.run([0.5, 1.0])
+    with pytest.raises(ValueError, match="not in the loss's graph"):
+        step.reader([Value(1.0)])
     x2 = placeholders(8, 2)
     wide = MLP(2, [16, 1])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a network's step: no warning
-        compile_step(sum(wide(row) for row in x2), feeds=[x2])
+    assert compile_step(sum(wide(row) for row in x2), feeds=[x2]).executor is not None
 
 
 @pytest.mark.parametrize("a_shape, b_shape", [((5, 1), (1, 4)), ((1, 1), (1, 3)), ((5, 2), (2, 4)),

@@ -10,7 +10,9 @@
         opt.step()                    # every parameter at once (they live in the step's arrays)
 
 The loss is recorded once, eagerly, like any other; its graph is compiled for NumPy
-(numpy.py). Each ``run`` writes the batch into the placeholders with one array assignment per
+(numpy.py), unless it is deep and narrow (numpy.narrow: a recurrence unrolled, say), which
+NumPy would run as a small group per level, slower than tapegrad's python interpreter: such a
+step replays its Graph there instead, the same numbers by the same calls. Each ``run`` writes the batch into the placeholders with one array assignment per
 feed, recomputes every node from them and the parameters' current data, and back-propagates:
 the parameters' ``.grad`` accumulate d(loss)/d(p), as after ``loss.backward()``. The numbers are
 eager's -- a fresh graph built on the batch -- to rounding (tests check 1e-12 step for step).
@@ -23,14 +25,13 @@ cross-entropy takes them), and a hinge's labels as placeholders holding -1 or +1
 """
 
 import math as _math
-import warnings as _warnings
 
 import numpy as _np
 
 from ..graph import Graph
 from ..value import Value
 from .leaf_store import home_of
-from .numpy import NumpyExecutor, collector_paused, narrow
+from .numpy import NumpyExecutor, _TooNarrow, collector_paused
 
 
 def _flatten(feed, what: str) -> tuple[list, tuple]:
@@ -52,8 +53,8 @@ def _flatten(feed, what: str) -> tuple[list, tuple]:
 
 
 class CompiledStep:
-    """A training step recorded on placeholders and compiled for NumPy; see the module
-    docstring. ``run(*batches)`` trains on a batch, ``evaluate(*batches)`` only computes the
+    """A training step recorded on placeholders and compiled for NumPy (or, deep and narrow,
+    replayed on the python interpreters); see the module docstring. ``run(*batches)`` trains on a batch, ``evaluate(*batches)`` only computes the
     loss; ``loss`` is the recorded loss Value (its data is the latest run's)."""
 
     def __init__(self, loss: Value, feeds, params=None):
@@ -97,15 +98,19 @@ class CompiledStep:
                                  "placeholder takes each batch's numbers and gets no gradient")
         # (a parameter the loss does not use keeps its gradient, as after loss.backward())
         params = [p for p in params if id(p) in in_graph]
-        self.executor = ex = NumpyExecutor(graph, wrt=params, first=params + fed)
-        if narrow(ex.computed, ex.depth):  # (numpy.NARROW: a group per level costs more)
-            _warnings.warn(
-                f"compile_step: the step's graph is {ex.depth:,} levels deep for its "
-                f"{ex.computed:,} computed nodes ({ex.computed / ex.depth:.1f} a level), so NumPy "
-                "runs it as a small group per level, slower than tapegrad's python interpreter; "
-                "for a deep, narrow step, call loss.backward() on a graph recorded each step, "
-                "or replay Graph(loss) (which runs such a graph on the python backend)",
-                RuntimeWarning, stacklevel=5)  # (the line that called backends.compile_step)
+        self._params = params
+        try:
+            self.executor = NumpyExecutor(graph, wrt=params, first=params + fed,
+                                          stop_if_narrow=True)
+        except _TooNarrow as too_narrow:
+            # NOTE: a deep, narrow step (a recurrence unrolled, say) would run as a small NumPy
+            # group per level, slower than the python interpreter: it replays there instead
+            # (Graph(loss) as recorded), its placeholders written one number at a time.
+            self.executor, self._graph, self._fed = None, graph, flats
+            self._narrow = too_narrow.args  # (its computed nodes, and its depth)
+            param_ids = set(map(id, params))
+            self._not_params = [v for v in leaves if id(v) not in param_ids]
+            return
         homes: dict = {}  # where the parameters' gradients live: {store: their entries}
         for p in params:
             store, i = home_of(p)
@@ -117,11 +122,12 @@ class CompiledStep:
             self._feeds.append(self.executor.val[start:start + len(flat)].reshape(shape))
 
     def _feed(self, batches, caller: str) -> None:
-        if len(batches) != len(self._feeds):
-            raise TypeError(f"CompiledStep.{caller}() takes {len(self._feeds)} batch(es), one per "
+        if len(batches) != len(self.shapes):
+            raise TypeError(f"CompiledStep.{caller}() takes {len(self.shapes)} batch(es), one per "
                             f"feed, in the order of compile_step's feeds; got {len(batches)}")
-        for k, (view, batch) in enumerate(zip(self._feeds, batches)):
-            if type(batch) is _np.ndarray and batch.shape == view.shape:
+        for k, (shape, batch) in enumerate(zip(self.shapes, batches)):
+            view = None if self.executor is None else self._feeds[k]
+            if view is not None and type(batch) is _np.ndarray and batch.shape == shape:
                 view[...] = batch  # the common case: one copy, checked by shape alone
                 continue
             try:
@@ -129,16 +135,27 @@ class CompiledStep:
             except (TypeError, ValueError) as error:
                 raise TypeError(f"CompiledStep.{caller}(): batch {k} is not an array of "
                                 f"numbers ({error}); give an array or a list of rows") from None
-            if array.shape != view.shape:
+            if array.shape != shape:
                 raise ValueError(f"CompiledStep.{caller}(): batch {k} has shape {array.shape}, "
-                                 f"but its placeholders were made for {view.shape}; record the "
+                                 f"but its placeholders were made for {shape}; record the "
                                  "step on placeholders of the batch's size")
-            view[...] = array
+            if view is not None:
+                view[...] = array
+            else:  # (a step run on the python interpreters: see _compile)
+                for v, x in zip(self._fed[k], array.ravel().tolist()):
+                    v.data = x
 
     def run(self, *batches) -> float:
         """Train on one batch per feed: forward, then backward into the parameters' ``.grad``
         (accumulating, as loss.backward() does: zero them between steps). Returns the loss."""
         self._feed(batches, "run")
+        if self.executor is None:
+            loss = self._graph.forward()
+            kept = [v.grad for v in self._not_params]  # (only the parameters get gradients)
+            self._graph.backward()
+            for v, g in zip(self._not_params, kept):
+                v.grad = g
+            return loss
         with _np.errstate(all="ignore"):  # once for both sweeps (see NumpyExecutor)
             loss = self.executor.forward_quietly()
             self.executor.backward_quietly()
@@ -147,12 +164,14 @@ class CompiledStep:
     def evaluate(self, *batches) -> float:
         """The loss on one batch per feed; no gradients."""
         self._feed(batches, "evaluate")
-        return self.executor.forward()
+        return (self._graph if self.executor is None else self.executor).forward()
 
     def finite(self) -> bool:
         """Whether the latest run's loss and every parameter's gradient are finite: one sum per
         array the gradients live in (a sum that overflows says False too: then look closer)."""
         ex = self.executor
+        if ex is None:
+            return _math.isfinite(sum((p.grad for p in self._params), self.loss.data))
         total = ex.val.item(ex.pos[ex.layout.position(self.loss)])
         for store, at in self._grads:
             total += float(store.grad[at].sum())
@@ -164,6 +183,12 @@ class CompiledStep:
         array of that shape: one gather, where publishing every node would be a Python loop."""
         flat, shape = _flatten(nodes, "CompiledStep.reader: nodes")
         ex = self.executor
+        if ex is None:
+            missing = [v for v in flat if v not in self._graph.index]
+            if missing:
+                raise ValueError(f"CompiledStep.reader: {missing[0]!r} is not in the loss's "
+                                 "graph; read the Values the loss is computed from")
+            return lambda: _np.array([v.data for v in flat]).reshape(shape)
         where = []
         for v in flat:
             at = ex.layout.position(v)
@@ -180,6 +205,10 @@ class CompiledStep:
 
     def __repr__(self) -> str:
         shapes = ", ".join(str(shape) for shape in self.shapes)
+        if self.executor is None:
+            computed, depth = self._narrow
+            return (f"<CompiledStep feeding {shapes}: {computed:,} computed nodes over {depth:,} "
+                    "levels, deep and narrow, so replayed on the python interpreters>")
         return f"<CompiledStep feeding {shapes}: {self.executor!r}>"
 
 

@@ -886,7 +886,7 @@ class NumpyExecutor:
         nodes = _np.flatnonzero(computed)
         self.computed, self.depth = int(nodes.size), int(level.max(initial=0))  # (see narrow)
         if stop_if_narrow and narrow(self.computed, self.depth):
-            raise _TooNarrow  # (before the groups: a group per level is most of compiling)
+            raise _TooNarrow(self.computed, self.depth)  # (before the groups: most of compiling)
         keys = level[nodes] * span + kind_code[nodes]
         unique, first_of, which = _np.unique(keys, return_index=True, return_inverse=True)
         group_order = _np.lexsort((nodes[first_of], unique // span))
@@ -1260,7 +1260,8 @@ def compile_graph(graph) -> NumpyExecutor:
 
 
 class _TooNarrow(Exception):
-    """Raised by NumpyExecutor(..., stop_if_narrow=True) for a deep, narrow graph (`narrow`)."""
+    """Raised by NumpyExecutor(..., stop_if_narrow=True) for a deep, narrow graph (`narrow`),
+    with its computed nodes and its depth."""
 
 
 def compile_unless_narrow(graph) -> "NumpyExecutor | None":
