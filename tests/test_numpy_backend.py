@@ -522,6 +522,30 @@ def test_a_forward_copies_no_leaves_when_no_unstored_node_reads_one():
     assert run._root_of and run._seen_at is None
 
 
+def test_a_cross_entropy_groups_backward_before_any_forward_is_the_python_backends():
+    """backward() reads the softmax a forward leaves; before the first forward it is the
+    recorded logits' (it was zeros: the gradient came out as -t)."""
+    from tapegrad.backends.numpy import NumpyExecutor
+    from tapegrad.losses import softmax_cross_entropy
+    from tapegrad.record import fresh
+
+    def build():
+        rows = [[Value(0.2 * i - 0.5 + 0.1 * r) for i in range(3)] for r in range(2)]
+        graph = Graph(softmax_cross_entropy(rows, [0, 2]))
+        fresh()
+        return [z for row in rows for z in row], graph
+
+    (zs_py, py), (zs_np, np_graph) = build(), build()
+    run = NumpyExecutor(np_graph, wrt=zs_np)
+    assert any(type(g).__name__ == "_CrossEntropyGroup" for g in run.groups), "tests nothing"
+    recorded = np_graph.outputs[0].data
+    py.backward()
+    run.backward()
+    assert_close([z.grad for z in zs_np], [z.grad for z in zs_py], "grads")
+    run.publish()
+    assert np_graph.outputs[0].data == recorded
+
+
 def test_several_outputs_and_a_leaf_output():
     x, y = Value(1.5), Value(-0.5)
     a, b = x * y, (x + y).exp()

@@ -452,6 +452,14 @@ class _CrossEntropyGroup(_Group):
         for step in self._forward_steps(self.read[0](), self._targets()):
             step()
 
+    def prime(self):
+        """The softmax of the recorded logits, which backward reads: a backward before any
+        forward is then right. The loss keeps its recorded number."""
+        loss = self.out_val.copy()
+        with _np.errstate(all="ignore"):
+            self.forward()
+        self.out_val[...] = loss
+
     def forward_calls(self) -> list:
         if self.views is None:
             return [self.forward]
@@ -1040,6 +1048,9 @@ class NumpyExecutor:
                 written[idx] = True
             group.bind(self.val, self.adj, modes)
         self._backward_groups = [group for group in reversed(self.groups) if group.needed]
+        for group in self.groups:  # (so that a backward before any forward has its softmax)
+            if isinstance(group, _CrossEntropyGroup):
+                group.prime()
         at = _np.flatnonzero(zero)
         self._zero = _slice_if_run(at) if at.size else None
         # NOTE: each sweep as one flat list of calls of no arguments, mostly NumPy functions
