@@ -152,9 +152,11 @@ class CompiledStep:
         if self.executor is None:
             loss = self._graph.forward()
             kept = [v.grad for v in self._not_params]  # (only the parameters get gradients)
-            self._graph.backward()
-            for v, g in zip(self._not_params, kept):
-                v.grad = g
+            try:
+                self._graph.backward()
+            finally:  # (even when backward raises)
+                for v, g in zip(self._not_params, kept):
+                    v.grad = g
             return loss
         with _np.errstate(all="ignore"):  # once for both sweeps (see NumpyExecutor)
             loss = self.executor.forward_quietly()
