@@ -12,10 +12,12 @@
 The loss is recorded once, eagerly, like any other; its graph is compiled for NumPy
 (numpy.py), unless it is deep and narrow (numpy.narrow: a recurrence unrolled, say), which
 NumPy would run as a small group per level, slower than tapegrad's python interpreter: such a
-step replays its Graph there instead, the same numbers by the same calls. Each ``run`` writes the batch into the placeholders with one array assignment per
-feed, recomputes every node from them and the parameters' current data, and back-propagates:
-the parameters' ``.grad`` accumulate d(loss)/d(p), as after ``loss.backward()``. The numbers are
-eager's -- a fresh graph built on the batch -- to rounding (tests check 1e-12 step for step).
+step replays its Graph there instead, the same numbers by the same calls. Each ``run`` writes
+the batch into the placeholders with one array assignment per feed (one number at a time on
+the python interpreters), recomputes every node from them and the parameters' current data,
+and back-propagates: the parameters' ``.grad`` accumulate d(loss)/d(p), as after
+``loss.backward()``. The numbers are eager's -- a fresh graph built on the batch -- to rounding
+(tests check 1e-12 step for step).
 
 Only the parameters get gradients: placeholders, constants and every node no parameter reaches
 are skipped backward (``params`` defaults to every leaf that is not a placeholder). A model's
@@ -54,8 +56,9 @@ def _flatten(feed, what: str) -> tuple[list, tuple]:
 
 class CompiledStep:
     """A training step recorded on placeholders and compiled for NumPy (or, deep and narrow,
-    replayed on the python interpreters); see the module docstring. ``run(*batches)`` trains on a batch, ``evaluate(*batches)`` only computes the
-    loss; ``loss`` is the recorded loss Value (its data is the latest run's)."""
+    replayed on the python interpreters); see the module docstring. ``run(*batches)`` trains
+    on a batch, ``evaluate(*batches)`` only computes the loss; ``loss`` is the recorded loss
+    Value (its data is the latest run's)."""
 
     def __init__(self, loss: Value, feeds, params=None):
         with collector_paused():  # (compiling makes objects per node: numpy.collector_paused)
@@ -106,7 +109,7 @@ class CompiledStep:
             # NOTE: a deep, narrow step (a recurrence unrolled, say) would run as a small NumPy
             # group per level, slower than the python interpreter: it replays there instead
             # (Graph(loss) as recorded), its placeholders written one number at a time.
-            self.executor, self._graph, self._fed = None, graph, flats
+            self.executor, self._graph, self._placeholders = None, graph, flats
             self._narrow = too_narrow.args  # (its computed nodes, and its depth)
             param_ids = set(map(id, params))
             self._not_params = [v for v in leaves if id(v) not in param_ids]
@@ -142,7 +145,7 @@ class CompiledStep:
             if view is not None:
                 view[...] = array
             else:  # (a step run on the python interpreters: see _compile)
-                for v, x in zip(self._fed[k], array.ravel().tolist()):
+                for v, x in zip(self._placeholders[k], array.ravel().tolist()):
                     v.data = x
 
     def run(self, *batches) -> float:

@@ -1250,8 +1250,6 @@ class NumpyExecutor:
         )
 
 
-
-
 def _leaves_read(flat, nodes: list, pos):
     """The places (in val) of the leaves that `nodes` take as arguments, or None if none."""
     if not nodes:
