@@ -35,7 +35,7 @@ LAYERS = [
     ["nn", "losses", "optim", "datasets", "serialize", "charlm"],
     ["backends", "backends.leaf_store", "backends.numpy", "backends.numpy_math",
      "backends.feeds", "backends.compiled_step", "backends.cross_entropy",
-     "backends.flat_graph"],
+     "backends.flat_graph", "backends.products"],
     ["symbolic", "viz", "explain", "explorer", "training_explorer", "demo", "names_demo", "cli",
      "plots", "plain", "check", "__main__"],
 ]

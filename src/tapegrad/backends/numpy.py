@@ -27,10 +27,11 @@ each node's level -- then does four things, so that a sweep does no Python work 
    like their arguments, so the next group usually reads them as a view, not a copy.
 4. **Neurons become matrix products.** A group of DOT nodes (``b + Σ w_i x_i``) that is a full
    grid of "the same J neurons applied to the same S input rows" -- a layer applied to a batch --
-   runs as ``X @ W.T + b``; backward as ``dY @ W``, ``dY.T @ X`` and ``1 @ dY``. Any other
-   DOT group runs through the rule table like every other op. A layer's ReLU, when nothing else
-   reads the layer, is computed inside it, in its own place (max(Y, 0) in place, Y itself not
-   stored, and the mask [H > 0] backward).
+   runs as ``X @ W.T + b``; backward as ``dY @ W``, ``dY.T @ X`` and ``1 @ dY``, each product
+   in the form this machine's BLAS runs fastest at its size (products.py). Any other DOT group
+   runs through the rule table like every other op. A layer's ReLU, when nothing else reads the
+   layer, is computed inside it, in its own place (max(Y, 0) in place, Y itself not stored, and
+   the mask [H > 0] backward).
 
 A training step's loss (a compiled step, compiled_step.py: ``wrt`` names the parameters) is
 also searched for two more patterns of table ops, each run as one group with its derivation in
@@ -87,6 +88,7 @@ from .cross_entropy import find_cross_entropies
 from .flat_graph import CODES, FlatGraph, levels
 from .leaf_store import LeafStore, home_of, move_into
 from .numpy_math import NUMPY_MATH
+from .products import WHOLE, fastest_form, product_calls
 
 # -------------------------------------------------------------------------------------------
 # Reading and adding into parts of the value and cotangent arrays.
@@ -237,14 +239,18 @@ def _relu_call(x, out):
     return _partial(_np.maximum, x, _np.zeros(x.shape), out=out)
 
 
-def _product_call(a, b, out):
-    """``a @ b`` into `out` as a call of no arguments. NOTE: a product whose inner dimension is
-    1 (a column times a row: a layer of one output, or of one input) is one multiplication per
-    entry, and as a broadcast multiply 2× faster than BLAS. The same numbers as matmul's but for
-    the sign of a zero: BLAS adds each product to 0.0, so -0.0 comes out as 0.0 there."""
+def _product_calls(a, b, out) -> list:
+    """``a @ b`` into `out` as calls of no arguments: in the form products.py times fastest
+    here. NOTE: a product whose inner dimension is 1 (a column times a row: a layer of one
+    output, or of one input) is one multiplication per entry; as einsum's sum of one product
+    per entry it is 2-3× faster than BLAS's matmul and 1.8× faster than a broadcast multiply
+    (both of whose operands are broadcast: NumPy's slow loop), and it is matmul's numbers, the
+    sign of a zero included (each product is added to 0.0, so -0.0 comes out as 0.0)."""
     if a.ndim == 2 and a.shape[1] == 1 and b.ndim == 2:
-        return _partial(_np.multiply, a, b, out=out)
-    return _partial(_np.matmul, a, b, out=out)
+        return [_partial(_np.einsum, "ik,kj->ij", a, b, out=out)]
+    if a.ndim == 2 and b.ndim == 2:
+        return product_calls(a, b, out, fastest_form(a, b, out))
+    return [_partial(_np.matmul, a, b, out=out)]
 
 
 def _relu_partial(x):
@@ -544,6 +550,7 @@ class _LayerGroup(_Group):
     op = Op.DOT
 
     relu_val = relu_adj = None
+    form = WHOLE  # the forward's product's (products.py), which publishing's y_into repeats
 
     def __init__(self, out: slice, x_pos, w_pos, b_pos, val, adj):
         rows, cols = x_pos.shape[0], w_pos.shape[0]
@@ -569,7 +576,10 @@ class _LayerGroup(_Group):
         """Y = X W^T + b from the numbers in `buf` at this layer's arguments' positions,
         written into `buf` at Y's own (for publish: a relu'd layer does not store Y)."""
         x, w, b = (buf[part.idx] for part in self.parts)
-        buf[self.own_writes] = (x @ w.T + b).ravel()
+        y = _np.empty((x.shape[0], w.shape[0]))
+        for call in product_calls(x, w.T, y, self.form):  # (as the sweeps compute it)
+            call()
+        buf[self.own_writes] = (y + b).ravel()
 
     def forward(self):
         x, w, b = self.views or [read() for read in self.reads]
@@ -584,7 +594,9 @@ class _LayerGroup(_Group):
             return [self.forward]
         x, w, b = self.views
         y = self._result
-        calls = [_product_call(x, w.T, y), _partial(_np.add, y, b, out=y)]
+        if x.shape[1] != 1:  # (else a broadcast multiply: _product_calls)
+            self.form = fastest_form(x, w.T, y)
+        calls = _product_calls(x, w.T, y) + [_partial(_np.add, y, b, out=y)]
         if self.relu_val is not None:
             calls.append(_relu_call(y, y))
         return calls
@@ -607,10 +619,10 @@ class _LayerGroup(_Group):
             if put is None:
                 continue
             if into is not None:
-                calls.append(_product_call(a, b, into))
+                calls += _product_calls(a, b, into)
             else:
                 buf = _np.empty((a.shape[0], b.shape[1]) if a.ndim == 2 else b.shape[1:])
-                calls += [_product_call(a, b, buf), _partial(put, buf)]
+                calls += _product_calls(a, b, buf) + [_partial(put, buf)]
         return calls
 
     def backward(self, masked=False):
