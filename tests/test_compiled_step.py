@@ -396,7 +396,7 @@ def test_a_deep_narrow_step_replays_on_the_python_interpreters_with_eagers_numbe
 @pytest.mark.parametrize("a_shape, b_shape", [((5, 1), (1, 4)), ((1, 1), (1, 3)), ((5, 2), (2, 4)),
                                               ((1, 5), (5, 3)), ((5,), (5, 1))])
 def test_a_bound_product_is_matmuls_product(a_shape, b_shape):
-    """A column times a row goes to einsum (numpy._product_calls), other shapes to matmul in
+    """A column times a row goes to einsum (products.product_calls), other shapes to matmul in
     some form (products.py): matmul's numbers, infinities, nan and the sign of a zero included
     (a -0.0 product is added to 0.0 by both, so it comes out as 0.0)."""
     from tapegrad.backends.numpy import _product_calls

@@ -12,7 +12,8 @@ np = pytest.importorskip("numpy")
 from tapegrad import Graph, Value  # noqa: E402
 from tapegrad.backends import compile_graph, products  # noqa: E402
 from tapegrad.backends.products import (  # noqa: E402
-    WHOLE, Form, blocks_for, candidate_forms, fastest_form, product_calls)
+    WHOLE, Affine, Form, affine_calls, blocks_for, candidate_forms, fastest_affine, fastest_form,
+    product_calls)
 from tapegrad.nn import MLP  # noqa: E402
 from tapegrad.ops import Op  # noqa: E402
 
@@ -98,35 +99,76 @@ def test_the_fastest_form_by_a_margin_is_chosen_once(monkeypatch, times, chosen)
     assert fastest_form(a, b, out) == chosen and len(timed) == 4
 
 
-def test_a_relud_layer_publishes_the_outputs_its_sweep_computed(monkeypatch):
-    """A relu'd layer does not store its outputs Y; publishing computes them again, with the
-    form its forward's product took, so that every published H is exactly max(Y, 0). Here
-    the form is forced to W.T copied first, whose numbers differ from one whole matmul's in some
-    entries at this shape (checked: else this test could not fail)."""
-    forced = Form(True, None)
+@pytest.mark.parametrize("sizes, rows, fast_calls, forced, differs", [
+    ((32, [10, 1]), 256, 2, Affine(Form(True, None)), True),  # W.T copied first, then product
+    ((2, [64, 1]), 100, 4, Affine(bias_column=True), False),  # three copies, then the product
+])
+def test_a_relud_layer_publishes_the_outputs_its_sweep_computed(monkeypatch, sizes, rows,
+                                                                 fast_calls, forced, differs):
+    """A relu'd layer does not store its outputs Y; publishing computes them again, the way its
+    forward did, so that every published H is exactly max(Y, 0). Here the way is forced (the
+    candidate of `fast_calls` calls is timed fastest). The first way's numbers differ from
+    X @ W.T + b's in some entries at its shape (checked: else the test could not tell the ways
+    apart); the bias column's come out the same here (BLAS adds it last, as + b does), so
+    there the test checks that publish's Y has the bias at all."""
     monkeypatch.setattr(products, "_CHOSEN", {})
     monkeypatch.setattr(products, "_seconds",
-                        lambda calls, reps: 0.1 if len(calls) == 2 else 1.0)
+                        lambda calls, reps: 0.1 if len(calls) == fast_calls else 1.0)
     random.seed(5)
-    model = MLP(32, [10, 1])
-    rng = np.random.default_rng(5)
-    rows = rng.normal(size=(256, 32))
-    loss = sum(model(list(map(Value, row))) for row in rows)
+    model = MLP(*sizes)
+    data = np.random.default_rng(5).normal(size=(rows, sizes[0]))
+    loss = sum(model(list(map(Value, row))) for row in data)
     graph = Graph(loss)
     run = compile_graph(graph)
     layer = next(g for g in run.groups if getattr(g, "relu_val", None) is not None)
-    assert layer.form == forced
-    for p in model.parameters():  # (move the weights, so that the forward's numbers are new)
-        p.data *= 1.01
+    assert layer.affine == forced
+    for p in model.parameters():  # (new numbers for the forward, and biases that are not 0)
+        p.data = 1.01 * p.data + 0.1
     run.forward()
     run.publish()
     nodes, args = graph.nodes, graph.arg_indices
     relus = [i for i, v in enumerate(nodes) if v.op is Op.RELU]
-    assert len(relus) == 256 * 10
+    assert len(relus) == rows * sizes[1][0]
     ys = np.array([nodes[args[i][0]].data for i in relus])
     hs = np.array([nodes[i].data for i in relus])
     assert (hs == np.maximum(ys, 0.0)).all()
     W = np.array([[w.data for w in n.w] for n in model.layers[0].neurons])
     b = np.array([n.b.data for n in model.layers[0].neurons])
-    whole = (rows @ W.T + b).ravel()
-    assert (ys != whole).any()  # (the two forms' numbers differ: the test can tell them apart)
+    plain = (data @ W.T + b).ravel()
+    assert (ys != plain).any() == differs
+    assert np.allclose(ys, plain, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("s, k, j", [(1000, 2, 64), (300, 2, 32), (7, 1, 5), (50, 9, 40)])
+@pytest.mark.parametrize("affine", [Affine(), Affine(bias_column=True),
+                                    Affine(Form(False, (4, 8)), bias_column=True)])
+def test_a_layers_outputs_with_the_bias_added_or_as_a_column(s, k, j, affine):
+    """affine_calls computes Y = X W^T + b either way, to rounding, from the numbers its
+    operands hold when the calls run (they are copied in each time)."""
+    rng = np.random.default_rng(s + k + j)
+    x, place = rng.normal(size=(s, k)), rng.normal(size=(j, k + 1))
+    w, b = place[:, :k], place[:, k]  # (the parameters' place: each neuron's w, then its b)
+    y = np.full((s, j), np.nan)
+    calls = affine_calls(x, w, b, y, affine)
+    for _ in range(2):
+        for call in calls:
+            call()
+        scale = np.abs(x) @ np.abs(w.T) + np.abs(b)
+        assert (np.abs(y - (x @ w.T + b)) <= 1e-13 * scale).all()
+        x += 1.0
+        place *= 0.5
+
+
+def test_the_bias_column_is_timed_only_for_a_large_layer_of_few_inputs(monkeypatch):
+    monkeypatch.setattr(products, "_CHOSEN", {})
+    rng = np.random.default_rng(3)
+    calls = []
+    monkeypatch.setattr(products, "_seconds",
+                        lambda c, reps: calls.append(len(c)) or (0.5 if len(c) == 4 else 1.0))
+    for s, k, j in [(100, 2, 16), (1000, 64, 64)]:  # (1,600 outputs; as many inputs as outputs)
+        x, place = rng.normal(size=(s, k)), rng.normal(size=(j, k + 1))
+        assert not fastest_affine(x, place[:, :k], place[:, k], np.empty((s, j))).bias_column
+    calls.clear()
+    x, place = rng.normal(size=(1000, 2)), rng.normal(size=(64, 3))
+    chosen = fastest_affine(x, place[:, :2], place[:, 2], np.empty((1000, 64)))
+    assert chosen.bias_column and 4 in calls  # (three copies and one product: taken, 2× faster)

@@ -88,7 +88,7 @@ from .cross_entropy import find_cross_entropies
 from .flat_graph import CODES, FlatGraph, levels
 from .leaf_store import LeafStore, home_of, move_into
 from .numpy_math import NUMPY_MATH
-from .products import WHOLE, fastest_form, product_calls
+from .products import Affine, affine_calls, fastest_affine, fastest_form, product_calls
 
 # -------------------------------------------------------------------------------------------
 # Reading and adding into parts of the value and cotangent arrays.
@@ -240,14 +240,8 @@ def _relu_call(x, out):
 
 
 def _product_calls(a, b, out) -> list:
-    """``a @ b`` into `out` as calls of no arguments: in the form products.py times fastest
-    here. NOTE: a product whose inner dimension is 1 (a column times a row: a layer of one
-    output, or of one input) is one multiplication per entry; as einsum's sum of one product
-    per entry it is 2-3× faster than BLAS's matmul and 1.8× faster than a broadcast multiply
-    (both of whose operands are broadcast: NumPy's slow loop), and it is matmul's numbers, the
-    sign of a zero included (each product is added to 0.0, so -0.0 comes out as 0.0)."""
-    if a.ndim == 2 and a.shape[1] == 1 and b.ndim == 2:
-        return [_partial(_np.einsum, "ik,kj->ij", a, b, out=out)]
+    """``a @ b`` into `out` as calls of no arguments: a product of matrices in the form
+    products.py times fastest here."""
     if a.ndim == 2 and b.ndim == 2:
         return product_calls(a, b, out, fastest_form(a, b, out))
     return [_partial(_np.matmul, a, b, out=out)]
@@ -550,7 +544,7 @@ class _LayerGroup(_Group):
     op = Op.DOT
 
     relu_val = relu_adj = None
-    form = WHOLE  # the forward's product's (products.py), which publishing's y_into repeats
+    affine = Affine()  # how the forward computes Y (products.py); publishing's y_into too
 
     def __init__(self, out: slice, x_pos, w_pos, b_pos, val, adj):
         rows, cols = x_pos.shape[0], w_pos.shape[0]
@@ -577,9 +571,9 @@ class _LayerGroup(_Group):
         written into `buf` at Y's own (for publish: a relu'd layer does not store Y)."""
         x, w, b = (buf[part.idx] for part in self.parts)
         y = _np.empty((x.shape[0], w.shape[0]))
-        for call in product_calls(x, w.T, y, self.form):  # (as the sweeps compute it)
+        for call in affine_calls(x, w, b, y, self.affine):  # (as the sweeps compute it)
             call()
-        buf[self.own_writes] = (y + b).ravel()
+        buf[self.own_writes] = y.ravel()
 
     def forward(self):
         x, w, b = self.views or [read() for read in self.reads]
@@ -594,9 +588,8 @@ class _LayerGroup(_Group):
             return [self.forward]
         x, w, b = self.views
         y = self._result
-        if x.shape[1] != 1:  # (else a broadcast multiply: _product_calls)
-            self.form = fastest_form(x, w.T, y)
-        calls = _product_calls(x, w.T, y) + [_partial(_np.add, y, b, out=y)]
+        self.affine = fastest_affine(x, w, b, y)
+        calls = affine_calls(x, w, b, y, self.affine)
         if self.relu_val is not None:
             calls.append(_relu_call(y, y))
         return calls
