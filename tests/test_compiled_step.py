@@ -191,6 +191,31 @@ def test_only_the_parameters_get_gradients_and_they_accumulate():
     assert step.finite()
 
 
+def test_an_l2_penalty_adds_its_gradient_after_the_layers_write_theirs():
+    """A sum of squares of the parameters runs last in backward (numpy._plan_backward), so that
+    every layer, the first too, writes dW and db into their places (out=) and Σp²'s 2λp is added
+    after; the gradients are eager's."""
+    from tapegrad.backends.numpy import _LayerGroup, _SquareSumGroup
+
+    model, xs, ys, loss = _small_step(size=40)
+    step = compile_step(loss, feeds=(xs, ys))
+    groups = step.executor._backward_groups
+    assert isinstance(groups[-1], _SquareSumGroup)
+    layers = [g for g in groups if isinstance(g, _LayerGroup)]
+    assert len(layers) == 2 and all(g.into[1] is not None and g.into[2] is not None
+                                    for g in layers)
+    rng = random.Random(1)
+    X = [[rng.uniform(-2, 2), rng.uniform(-2, 2)] for _ in range(40)]
+    y = [rng.choice([-1, 1]) for _ in range(40)]
+    step.run(X, y)
+    compiled = [p.grad for p in model.parameters()]
+    for p in model.parameters():
+        p.grad = 0.0
+    eager = losses.hinge([model(row) for row in X], y) + losses.l2(model.parameters(), 1e-4)
+    eager.backward()
+    assert compiled == pytest.approx([p.grad for p in model.parameters()], rel=1e-12, abs=1e-15)
+
+
 def test_a_parameter_the_loss_does_not_use_keeps_its_gradient():
     model, xs, ys, loss = _small_step()
     unused = Value(3.0)

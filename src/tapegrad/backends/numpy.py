@@ -1035,7 +1035,15 @@ class NumpyExecutor:
         written, zero = _np.zeros(size, dtype=bool), _np.zeros(size, dtype=bool)
         for _, p in self._outputs:
             zero[p] = written[p] = True
-        for group in reversed(self.groups):
+        # NOTE: a sum of squares of leaves (an L2 penalty) goes last: nothing after it in the
+        # sweep reads what it writes (leaves' cotangents), and its output's cotangent is
+        # complete before any group of its level or below runs (their arguments are lower).
+        # Then a first layer's dW and db are the first writes to their places, as a product
+        # into the place (out=), not into a buffer added after: 2 µs a step at 300 points.
+        last = [g for g in self.groups if isinstance(g, _SquareSumGroup)
+                and all((part.idx < self.n_leaves).all() for part in g.parts)]
+        order = [g for g in reversed(self.groups) if g not in last] + last
+        for group in order:
             if getattr(group, "relu_val", None) is not None:
                 written[group.own_writes] = True  # dY = dH · [H > 0], assigned by the layer
             modes = []
@@ -1052,7 +1060,7 @@ class NumpyExecutor:
                     zero[idx[fresh]] = True
                 written[idx] = True
             group.bind(self.val, self.adj, modes)
-        self._backward_groups = [group for group in reversed(self.groups) if group.needed]
+        self._backward_groups = [group for group in order if group.needed]
         for group in self.groups:  # (so that a backward before any forward has its softmax)
             if isinstance(group, _CrossEntropyGroup):
                 group.prime()
