@@ -172,3 +172,22 @@ def test_the_bias_column_is_timed_only_for_a_large_layer_of_few_inputs(monkeypat
     x, place = rng.normal(size=(1000, 2)), rng.normal(size=(64, 3))
     chosen = fastest_affine(x, place[:, :2], place[:, 2], np.empty((1000, 64)))
     assert chosen.bias_column and 4 in calls  # (three copies and one product: taken, 2× faster)
+
+
+def test_timing_is_quiet_and_leaves_reversed_outputs_alone(monkeypatch):
+    """Timing the forms runs on a graph's own numbers, which may be inf, without warnings even
+    under np.seterr(all="raise") (as the sweeps run); an out with negative strides is timed on
+    a contiguous scratch array."""
+    monkeypatch.setattr(products, "_CHOSEN", {})
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(1000, 64)), rng.normal(size=(64, 64))
+    a[0, 0], b[0, :] = np.inf, 0.0  # (inf · 0 is nan)
+    with np.errstate(all="raise"):
+        fastest_form(a, b, np.empty((1000, 64)))
+    for out in (np.full((1000, 64), 7.0)[::-1], np.full((1000, 64), 7.0)[:, ::-1]):
+        form = fastest_form(a, b, out)
+        assert (out == 7.0).all()
+        with np.errstate(invalid="ignore"):
+            for call in product_calls(a, b, out, form):
+                call()
+            assert np.array_equal(out, a @ b, equal_nan=True)
